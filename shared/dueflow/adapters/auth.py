@@ -1,0 +1,129 @@
+"""Bearer-JWT authentication adapter (pure: no Flask, no env; config is passed in).
+
+HS256 tokens are checked with a shared secret; RS256/ES256/EdDSA tokens with keys
+from the frontend auth server's JWKS. PyJWT does all crypto and claim checks.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+_LEEWAY_S = 30  # tolerate clock skew between the auth server and us
+_ASYMMETRIC = {"RS256", "ES256", "EdDSA"}
+
+# One PyJWKClient per URL so its JWKS/key caches survive across requests.
+_jwks_clients: dict[str, jwt.PyJWKClient] = {}
+_jwks_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str | None
+
+
+class AuthError(Exception):
+    """Caller is not authenticated (HTTP 401). str(e) is a short, token-free reason."""
+
+
+class AuthUnavailable(Exception):
+    """We could not check the token, e.g. JWKS fetch failed (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    jwt_secret: str | None
+    jwks_url: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    parts = (authorization_header or "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise AuthError("missing or malformed bearer token")
+    return parts[1]
+
+
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    with _jwks_lock:
+        if url not in _jwks_clients:
+            # timeout: a slow auth server must not hang a serverless request for 30 s.
+            _jwks_clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+        return _jwks_clients[url]
+
+
+def _alg_for_key(key: object) -> str | None:
+    # The one algorithm a JWKS key may verify, derived from the loaded key object
+    # (not from the token header) so a token can never pick how it is checked:
+    # this is the algorithm-confusion guard. Private/symmetric JWKs map to None.
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    return None
+
+
+def _asymmetric_key(header: dict, jwks_url: str) -> object:
+    kid = header.get("kid")
+    if not isinstance(kid, str):  # also keeps unhashable values out of PyJWT's lru_cache
+        raise AuthError("missing key id")
+    try:
+        jwk = _jwks_client(jwks_url).get_signing_key(kid)
+    except jwt.PyJWKClientConnectionError as e:
+        raise AuthUnavailable("signing keys unavailable") from e
+    except (jwt.PyJWKSetError, ValueError) as e:  # empty/garbled JWKS: server-side fault
+        raise AuthUnavailable("signing keys unavailable") from e
+    except jwt.PyJWKClientError as e:  # kid not in the (refreshed) key set
+        raise AuthError("unknown signing key") from e
+    if header.get("alg") != _alg_for_key(jwk.key):
+        raise AuthError("algorithm does not match signing key")
+    return jwk.key
+
+
+def authenticate(authorization_header: str | None, settings: AuthSettings) -> Principal:
+    token = bearer_token(authorization_header)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as e:
+        raise AuthError("malformed token") from e
+    alg = header.get("alg")
+    # Route on the header alg, then pin `algorithms` to exactly that one, so the
+    # key type and algorithm always agree ("none" and anything unlisted fall out here).
+    if alg == "HS256":
+        if not settings.jwt_secret:
+            raise AuthError("HS256 tokens not accepted")
+        key: object = settings.jwt_secret
+    elif alg in _ASYMMETRIC:
+        if not settings.jwks_url:
+            raise AuthError("asymmetric tokens not accepted")
+        key = _asymmetric_key(header, settings.jwks_url)
+    else:
+        raise AuthError("unsupported token algorithm")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            audience=settings.audience,
+            issuer=settings.issuer,
+            leeway=_LEEWAY_S,
+            # Only enforce aud when configured; PyJWT would otherwise reject any token
+            # that merely carries an aud claim.
+            options={"require": ["exp", "sub"], "verify_aud": settings.audience is not None},
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise AuthError("token expired") from e
+    except jwt.PyJWTError as e:  # bad signature, missing claim, aud/iss mismatch, ...
+        raise AuthError("invalid token") from e
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 255:
+        raise AuthError("invalid subject")
+    email = claims.get("email")
+    return Principal(user_id=sub, email=email if isinstance(email, str) else None)

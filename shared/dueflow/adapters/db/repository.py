@@ -1,0 +1,250 @@
+"""Task storage on SQLAlchemy Core: rows <-> domain objects, list queries, search, tag counts."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dueflow.adapters.db import search
+from dueflow.adapters.db.schema import outbox, reminders, task_tags, tasks, users
+from dueflow.domain.listing import ListQuery, SortKey, encode_cursor
+from dueflow.domain.task import PRIORITIES, Recurrence, Reminder, Task
+from dueflow.domain.timefmt import parse_instant
+
+
+class TaskRepository:
+    """Reads and writes whole task aggregates (task row, its tag rows, its reminder rows)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def get(self, user_id: str, task_id: str, *, for_update: bool = False) -> Task | None:
+        stmt = sa.select(tasks).where(tasks.c.id == task_id, tasks.c.user_id == user_id)
+        if for_update and self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).mappings().first()
+        return self._load([row])[0] if row else None
+
+    def add(self, task: Task) -> None:
+        self.conn.execute(tasks.insert().values(**_task_row(task)))
+        self._write_children(task)
+
+    def update(self, task: Task) -> None:
+        row = _task_row(task)
+        del row["id"], row["user_id"], row["created_at"]
+        self.conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+        self.conn.execute(task_tags.delete().where(task_tags.c.task_id == task.id))
+        self.conn.execute(reminders.delete().where(reminders.c.task_id == task.id))
+        self._write_children(task)
+
+    def delete(self, task: Task) -> None:
+        # children go by ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON, set per connection)
+        self.conn.execute(tasks.delete().where(tasks.c.id == task.id))
+
+    def list(self, user_id: str, query: ListQuery, now: datetime) -> tuple[list[Task], str | None]:
+        cols = {key.column: tasks.c[key.column] for key in query.keys}
+        stmt = sa.select(tasks).where(
+            tasks.c.user_id == user_id, tasks.c.status.in_(query.statuses)
+        )
+        stmt = stmt.where(*_filters(query, now, self.conn.dialect.name))
+        if query.after is not None:
+            stmt = stmt.where(_after(query.keys, cols, query.after))
+        stmt = stmt.order_by(*(_order(key, cols[key.column]) for key in query.keys))
+        rows = self.conn.execute(stmt.limit(query.limit + 1)).mappings().all()
+        page = self._load(rows[: query.limit])
+        cursor = None
+        if len(rows) > query.limit:
+            last = rows[query.limit - 1]
+            cursor = encode_cursor(query.sort, [last[key.column] for key in query.keys])
+        return page, cursor
+
+    def tag_counts(self, user_id: str) -> list[tuple[str, int]]:
+        count = sa.func.count().label("count")
+        stmt = (
+            sa.select(task_tags.c.tag, count)
+            .join(tasks, tasks.c.id == task_tags.c.task_id)
+            .where(task_tags.c.user_id == user_id, tasks.c.status == "open")
+            .group_by(task_tags.c.tag)
+            .order_by(count.desc(), task_tags.c.tag)
+        )
+        return [(r.tag, r.count) for r in self.conn.execute(stmt)]
+
+    def _write_children(self, task: Task) -> None:
+        if task.tags:
+            self.conn.execute(
+                task_tags.insert(),
+                [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
+            )
+        if task.reminders:
+            self.conn.execute(
+                reminders.insert(),
+                [
+                    {
+                        "id": r.id,
+                        "task_id": task.id,
+                        "user_id": task.user_id,
+                        "position": i,
+                        "before": r.before,
+                        "at": r.at,
+                        "remind_at": r.remind_at,
+                        "status": r.status,
+                    }
+                    for i, r in enumerate(task.reminders)
+                ],
+            )
+
+    def _load(self, rows: Iterable) -> list[Task]:
+        rows = list(rows)
+        by_task: dict[str, list[Reminder]] = defaultdict(list)
+        ids = [r["id"] for r in rows if r is not None]
+        if ids:
+            stmt = (
+                sa.select(reminders)
+                .where(reminders.c.task_id.in_(ids))
+                .order_by(reminders.c.task_id, reminders.c.position)
+            )
+            for r in self.conn.execute(stmt).mappings():
+                by_task[r["task_id"]].append(
+                    Reminder(
+                        id=r["id"],
+                        remind_at=r["remind_at"],
+                        before=r["before"],
+                        at=r["at"],
+                        status=r["status"],
+                    )
+                )
+        return [_task(row, tuple(by_task[row["id"]])) for row in rows]
+
+
+class Outbox:
+    """Appends events to the outbox in the caller's transaction (the relay delivers them)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, event: dict, now: datetime) -> None:
+        self.conn.execute(
+            outbox.insert().values(
+                event_id=event["id"],
+                event_type=event["type"],
+                partition_key=event.get("partitionkey"),
+                payload=json.dumps(event, separators=(",", ":")),
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+
+
+class Users:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def remember(self, user_id: str, email: str | None, now: datetime) -> None:
+        """Store the e-mail address from the user's token (reminders are mailed there)."""
+        current = self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).first()
+        if current is None:
+            self.conn.execute(users.insert().values(id=user_id, email=email, updated_at=now))
+        elif email is not None and current.email != email:
+            self.conn.execute(
+                users.update().where(users.c.id == user_id).values(email=email, updated_at=now)
+            )
+
+    def email(self, user_id: str) -> str | None:
+        return self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).scalar()
+
+
+def _task_row(task: Task) -> dict:
+    return {
+        "id": task.id,
+        "user_id": task.user_id,
+        "title": task.title,
+        "title_sort": task.title.casefold(),
+        "description": task.description,
+        "status": task.status,
+        "priority": task.priority_rank,
+        "tags": list(task.tags),
+        "due_at": task.due_at,
+        "timezone": task.timezone,
+        "recurrence": task.recurrence.to_json() if task.recurrence else None,
+        "series_id": task.series_id,
+        "occurrence": task.occurrence,
+        "completed_at": task.completed_at,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+    }
+
+
+def _task(row, task_reminders: tuple[Reminder, ...]) -> Task:
+    rec = row["recurrence"]
+    recurrence = None
+    if rec is not None:
+        exdates = tuple(parse_instant(d, "exdates") for d in rec.get("exdates", []))
+        recurrence = Recurrence(rec["rrule"], rec.get("basis", "due"), exdates)
+    return Task(
+        id=row["id"],
+        user_id=row["user_id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        description=row["description"],
+        status=row["status"],
+        priority=PRIORITIES[row["priority"]],
+        tags=tuple(row["tags"]),
+        due_at=row["due_at"],
+        timezone=row["timezone"],
+        recurrence=recurrence,
+        reminders=task_reminders,
+        series_id=row["series_id"],
+        occurrence=row["occurrence"],
+        completed_at=row["completed_at"],
+    )
+
+
+def _filters(query: ListQuery, now: datetime, dialect: str) -> list[sa.ColumnElement]:
+    out: list[sa.ColumnElement] = []
+    if query.words:
+        out.append(search.matches(query.words, dialect))
+    if query.priorities:
+        out.append(tasks.c.priority.in_([PRIORITIES.index(p) for p in query.priorities]))
+    for tag in query.tags:  # every tag must match
+        out.append(sa.exists().where(task_tags.c.task_id == tasks.c.id, task_tags.c.tag == tag))
+    if query.due_before is not None:
+        out.append(tasks.c.due_at < query.due_before)
+    if query.due_after is not None:
+        out.append(tasks.c.due_at >= query.due_after)
+    if query.overdue:
+        out += [tasks.c.status == "open", tasks.c.due_at < now]
+    return out
+
+
+def _order(key: SortKey, col: sa.ColumnElement) -> sa.ColumnElement:
+    ordered = col.desc() if key.descending else col.asc()
+    return ordered.nulls_last() if key.nullable else ordered
+
+
+def _after(keys: tuple[SortKey, ...], cols: dict, values: tuple) -> sa.ColumnElement:
+    """Keyset predicate: rows strictly after `values` in the order `keys` (nulls last)."""
+    clauses = []
+    for i, key in enumerate(keys):
+        strictly = _strictly_after(key, cols[key.column], values[i])
+        if strictly is None:
+            continue
+        equal_before = [_equal(cols[k.column], values[j]) for j, k in enumerate(keys[:i])]
+        clauses.append(sa.and_(*equal_before, strictly))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _strictly_after(key: SortKey, col, value):
+    if value is None:  # nothing sorts after null in this column (nulls are last)
+        return None
+    beyond = col < value if key.descending else col > value
+    return sa.or_(beyond, col.is_(None)) if key.nullable else beyond
+
+
+def _equal(col, value):
+    return col.is_(None) if value is None else col == value

@@ -1,0 +1,122 @@
+"""Tables, as SQLAlchemy Core. Alembic migrations (migrations/versions) create them; this module
+describes them for queries. Full-text search objects are dialect-specific and live in migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite
+    (fixed-width, so text order is time order)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.DateTime(timezone=False))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+UUID = sa.Uuid(as_uuid=False)
+BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("email", sa.String(320)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    # casefolded title: Unicode-aware, case-insensitive sort on every database (SQLite's lower()
+    # only folds ASCII)
+    sa.Column("title_sort", sa.String(500), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),  # rank: 0 none .. 3 high
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("due_at", UTCDateTime),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("recurrence", sa.JSON),
+    sa.Column("series_id", UUID),
+    sa.Column("occurrence", sa.Integer),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # one instance per position in a series, whatever races: the recurrence function relies on it
+    sa.UniqueConstraint("series_id", "occurrence", name="uq_tasks_series_occurrence"),
+)
+
+# One row per (task, tag): indexed tag filters and tag counts; tasks.tags keeps the order shown.
+task_tags = sa.Table(
+    "task_tags",
+    metadata,
+    sa.Column("task_id", UUID, sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+)
+
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("task_id", UUID, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("position", sa.SmallInteger, nullable=False),
+    sa.Column("before", sa.String(40)),
+    sa.Column("at", UTCDateTime),
+    sa.Column("remind_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("partition_key", sa.String(128)),
+    sa.Column("payload", sa.Text, nullable=False),  # the structured-mode CloudEvent, as JSON
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,218 @@
+"""The tasks HTTP API: routing, auth, JSON in and out, and mapping errors to problem+json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from importlib import resources
+
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as NoRoute
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from dueflow import logs
+from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, Principal, authenticate
+from dueflow.adapters.http import cors
+from dueflow.adapters.http.problems import problem
+from dueflow.domain.errors import NotFound, ValidationFailed
+from dueflow.service.tasks import TaskService
+
+log = logging.getLogger("dueflow.http")
+MAX_BODY = 1024 * 1024
+_JSON_TYPES = {"application/json", "application/merge-patch+json"}
+_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
+
+ROUTES = Map(
+    [
+        Rule("/healthz", endpoint="healthz", methods=["GET"]),
+        Rule("/readyz", endpoint="readyz", methods=["GET"]),
+        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/tasks", endpoint="list_tasks", methods=["GET"]),
+        Rule("/tasks", endpoint="create_task", methods=["POST"]),
+        Rule("/tasks/<task_id>", endpoint="get_task", methods=["GET"]),
+        Rule("/tasks/<task_id>", endpoint="update_task", methods=["PATCH"]),
+        Rule("/tasks/<task_id>", endpoint="delete_task", methods=["DELETE"]),
+        Rule("/tasks/<task_id>/complete", endpoint="complete_task", methods=["POST"]),
+        Rule("/tasks/<task_id>/reopen", endpoint="reopen_task", methods=["POST"]),
+        Rule("/tags", endpoint="list_tags", methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+PUBLIC = {"healthz", "readyz", "openapi"}
+
+
+class BadBody(Exception):
+    def __init__(self, status: int, detail: str):
+        self.status, self.detail = status, detail
+
+
+class TasksApi:
+    def __init__(
+        self,
+        service: TaskService,
+        auth: AuthSettings,
+        cors_origins: tuple[str, ...],
+        ready: Callable[[], None],
+    ):
+        self.service = service
+        self.auth = auth
+        self.cors_origins = cors_origins
+        self.ready = ready  # raises when the database cannot be reached
+        self._known_users: dict[str, str | None] = {}
+
+    def handle(self, request: Request) -> Response:
+        rid = request.headers.get("X-Request-Id", "")
+        rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = self._dispatch(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-Id"] = rid
+        cors.decorate(request, response, self.cors_origins)
+        log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        if cors.is_preflight(request):
+            return cors.preflight(request, self.cors_origins)
+        path = request.path
+        try:
+            endpoint, args = ROUTES.bind_to_environ(request.environ).match()
+        except NoRoute:
+            return problem(404, f"no route {path}", instance=path)
+        except MethodNotAllowed as exc:
+            allow = ", ".join(sorted(exc.valid_methods or []))
+            return problem(
+                405,
+                f"{request.method} is not allowed here",
+                instance=path,
+                headers={"Allow": allow},
+            )
+        try:
+            if endpoint in PUBLIC:
+                return getattr(self, endpoint)()
+            principal = authenticate(request.headers.get("Authorization"), self.auth)
+            self._remember(principal)
+            return getattr(self, endpoint)(request, principal.user_id, **args)
+        except AuthError as exc:
+            return problem(401, str(exc), instance=path, headers={"WWW-Authenticate": "Bearer"})
+        except AuthUnavailable as exc:
+            return problem(503, f"cannot verify tokens now: {exc}", instance=path)
+        except BadBody as exc:
+            return problem(exc.status, exc.detail, instance=path)
+        except ValidationFailed as exc:
+            return problem(422, "the request has invalid fields", instance=path, errors=exc.errors)
+        except NotFound as exc:
+            return problem(404, str(exc), instance=path)
+        except OperationalError:
+            log.exception("database unavailable")
+            return problem(
+                503,
+                "the database is unavailable; retry later",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )
+        except Exception:
+            log.exception("unhandled error")
+            return problem(500, "an unexpected error occurred", instance=path)
+
+    # -- public -----------------------------------------------------------------------------
+    def healthz(self) -> Response:
+        return _json({"status": "ok"})
+
+    def readyz(self) -> Response:
+        self.ready()
+        return _json({"status": "ready"})
+
+    def openapi(self) -> Response:
+        return Response(_openapi_document(), content_type="application/json")
+
+    # -- tasks ------------------------------------------------------------------------------
+    def create_task(self, request: Request, user_id: str) -> Response:
+        task = self.service.create(user_id, _read_json(request))
+        return _json(task.to_json(), 201, headers={"Location": f"/tasks/{task.id}"})
+
+    def get_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        return _json(self.service.get(user_id, task_id).to_json())
+
+    def update_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        return _json(self.service.update(user_id, task_id, _read_json(request)).to_json())
+
+    def delete_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        self.service.delete(user_id, task_id)
+        return Response(status=204)
+
+    def complete_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        return _json(self.service.complete(user_id, task_id).to_json())
+
+    def reopen_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        return _json(self.service.reopen(user_id, task_id).to_json())
+
+    def list_tasks(self, request: Request, user_id: str) -> Response:
+        items, cursor = self.service.list(user_id, request.args.to_dict(flat=False))
+        return _json({"items": [t.to_json() for t in items], "next_cursor": cursor})
+
+    def list_tags(self, request: Request, user_id: str) -> Response:
+        tags = self.service.tags(user_id)
+        return _json({"items": [{"name": name, "count": count} for name, count in tags]})
+
+    def _remember(self, principal: Principal) -> None:
+        # One write per user and process (or when the e-mail changes), not one per request.
+        if self._known_users.get(principal.user_id, ...) != principal.email:
+            self.service.remember_user(principal.user_id, principal.email)
+            self._known_users[principal.user_id] = principal.email
+
+
+def _read_json(request: Request):
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise BadBody(413, f"the body is larger than {MAX_BODY} bytes")
+    if request.mimetype not in _JSON_TYPES:
+        raise BadBody(415, "send the body as application/json or application/merge-patch+json")
+    data = request.stream.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise BadBody(413, f"the body is larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadBody(400, f"malformed JSON: {exc}") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+_OPENAPI: bytes | None = None
+
+
+def _openapi_document() -> bytes:
+    global _OPENAPI
+    if _OPENAPI is None:
+        _OPENAPI = resources.files("dueflow.adapters.http").joinpath("openapi.json").read_bytes()
+    return _OPENAPI

@@ -1,0 +1,176 @@
+"""Delivers outbox rows, in order, to the event sink (K_SINK) as binary-mode HTTP CloudEvents.
+
+A change commits its event into the outbox in the same transaction, so nothing waits on the sink
+and nothing is lost to it: rows stay until the sink accepts them, retried with capped exponential
+backoff. Order: rows go out by sequence, and a failing row holds back the ones after it. One
+process at a time relays (a lease row), so replicas cannot reorder events between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import requests
+import sqlalchemy as sa
+from cloudevents.http import CloudEvent, to_binary
+from sqlalchemy.engine import Engine
+
+from dueflow.adapters.db.engine import writer
+from dueflow.adapters.db.schema import leases, outbox
+
+log = logging.getLogger("dueflow.outbox")
+LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+
+
+class DeliveryError(Exception):
+    """The sink did not accept an event (it will be retried)."""
+
+
+class HttpSink:
+    """POSTs one CloudEvent (binary mode) and requires a 2xx answer."""
+
+    def __init__(self, url: str, timeout: float):
+        self.url, self.timeout = url, timeout
+        self.session = requests.Session()
+
+    def __call__(self, event: dict) -> None:
+        attributes = {k: v for k, v in event.items() if k != "data"}
+        headers, body = to_binary(CloudEvent(attributes, event.get("data")))
+        try:
+            response = self.session.post(self.url, headers=headers, data=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            raise DeliveryError(f"sink answered {response.status_code}: {response.text[:200]}")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: Engine,
+        sink: Callable[[dict], None],
+        *,
+        batch_size: int = 100,
+        max_backoff: float = 30.0,
+        poll_interval: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.engine = writer(engine)
+        self.sink = sink
+        self.batch_size, self.max_backoff, self.poll_interval = (
+            batch_size,
+            max_backoff,
+            poll_interval,
+        )
+        self.clock = clock
+        self.holder = uuid.uuid4().hex
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """Deliver what is due now, in order; returns how many events were delivered."""
+        if not self._take_lease():
+            return 0
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    outbox.c.seq, outbox.c.payload, outbox.c.attempts, outbox.c.next_attempt_at
+                )
+                .order_by(outbox.c.seq)
+                .limit(self.batch_size)
+            ).all()
+        delivered = 0
+        for row in rows:
+            if row.next_attempt_at > now:
+                break  # the head is backing off: later rows wait to keep order
+            try:
+                self.sink(json.loads(row.payload))
+            except Exception as exc:  # any failure: keep the row, retry later
+                self._postpone(row.seq, row.attempts + 1, str(exc))
+                break
+            with self.engine.begin() as conn:
+                conn.execute(outbox.delete().where(outbox.c.seq == row.seq))
+            delivered += 1
+        return delivered
+
+    def backlog(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+
+    def kick(self) -> None:
+        """Wake the relay thread now (after a commit) instead of at its next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            try:
+                while self.run_once() == self.batch_size and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+
+    def _postpone(self, seq: int, attempts: int, error: str) -> None:
+        delay = min(self.max_backoff, 0.5 * 2 ** min(attempts, 20)) * random.uniform(0.8, 1.2)
+        log.warning(
+            "event delivery failed; will retry",
+            extra={
+                "seq": seq,
+                "attempts": attempts,
+                "retry_in_s": round(delay, 2),
+                "error": error[:300],
+            },
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.seq == seq)
+                .values(
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt_at=self.clock() + timedelta(seconds=delay),
+                )
+            )
+
+    def _take_lease(self) -> bool:
+        now = self.clock()
+        values = {"holder": self.holder, "expires_at": now + LEASE_TTL}
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                leases.update()
+                .where(
+                    leases.c.name == LEASE_NAME,
+                    sa.or_(leases.c.holder == self.holder, leases.c.expires_at < now),
+                )
+                .values(**values)
+            ).rowcount
+            if taken:
+                return True
+            exists = conn.execute(
+                sa.select(leases.c.name).where(leases.c.name == LEASE_NAME)
+            ).first()
+            if exists:
+                return False
+            conn.execute(leases.insert().values(name=LEASE_NAME, **values))
+            return True

@@ -1,0 +1,205 @@
+"""Validation of task input (create bodies and merge patches): pure, and collecting every error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dueflow.domain.durations import Duration, parse_duration
+from dueflow.domain.errors import FieldError, ValidationFailed
+from dueflow.domain.recurrence import canonical, parse_rule
+from dueflow.domain.task import EDITABLE_FIELDS, PRIORITIES, Recurrence
+from dueflow.domain.timefmt import parse_instant, parse_timezone
+
+MAX_TITLE, MAX_DESCRIPTION = 500, 10_000
+MAX_TAGS, MAX_TAG_LENGTH = 20, 50
+MAX_REMINDERS, MAX_EXDATES = 10, 100
+
+#: What a merge patch's `null` resets each field to.
+DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "priority": "none",
+    "tags": (),
+    "due_at": None,
+    "timezone": "UTC",
+    "recurrence": None,
+    "reminders": (),
+}
+
+
+@dataclass(frozen=True)
+class ReminderInput:
+    before: Duration | None = None
+    at: datetime | None = None
+
+
+def parse_create(body: Any) -> dict[str, Any]:
+    """Validate a `POST /tasks` body; returns every editable field, defaults filled in."""
+    fields = _parse(body, partial=False)
+    return {**DEFAULTS, **fields}
+
+
+def parse_patch(body: Any, current: Recurrence | None = None) -> dict[str, Any]:
+    """Validate a JSON merge patch; returns only the fields it sets (null -> the field's default).
+
+    RFC 7396 merges objects member by member, so a `recurrence` object in the patch is merged
+    into the task's `current` recurrence (a member set to null returns to its default).
+    """
+    if isinstance(body, dict) and isinstance(body.get("recurrence"), dict) and current is not None:
+        merged = {**current.to_json(), **body["recurrence"]}
+        body = {**body, "recurrence": {k: v for k, v in merged.items() if v is not None}}
+    return _parse(body, partial=True)
+
+
+def _parse(body: Any, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldError("", "the body must be a JSON object")])
+    errors: list[FieldError] = []
+    out: dict[str, Any] = {}
+    for name in body:
+        if name not in EDITABLE_FIELDS:
+            errors.append(FieldError(str(name), "unknown field"))
+    if not partial and "title" not in body:
+        errors.append(FieldError("title", "is required"))
+    for name in EDITABLE_FIELDS:
+        if name not in body:
+            continue
+        value = body[name]
+        try:
+            if value is None and name != "title":
+                out[name] = DEFAULTS[name]
+            else:
+                out[name] = _PARSERS[name](value)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _title(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad("title", "must be a non-empty string")
+    value = value.strip()
+    if len(value) > MAX_TITLE:
+        raise _bad("title", f"must be at most {MAX_TITLE} characters")
+    return value
+
+
+def _description(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _bad("description", "must be a string or null")
+    if len(value) > MAX_DESCRIPTION:
+        raise _bad("description", f"must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def _priority(value: Any) -> str:
+    if value not in PRIORITIES:
+        raise _bad("priority", f"must be one of {', '.join(PRIORITIES)}")
+    return value
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad("tags", "must be a list of strings")
+    tags: list[str] = []
+    errors = []
+    for i, tag in enumerate(value):
+        if not isinstance(tag, str) or not tag.strip():
+            errors.append(FieldError(f"tags.{i}", "must be a non-empty string"))
+        elif len(tag.strip()) > MAX_TAG_LENGTH or not tag.isprintable():
+            errors.append(
+                FieldError(f"tags.{i}", f"must be printable, at most {MAX_TAG_LENGTH} characters")
+            )
+        elif (norm := tag.strip().lower()) not in tags:
+            tags.append(norm)
+    if errors:
+        raise ValidationFailed(errors)
+    if len(tags) > MAX_TAGS:
+        raise _bad("tags", f"at most {MAX_TAGS} distinct tags")
+    return tuple(tags)
+
+
+def _due_at(value: Any) -> datetime:
+    return parse_instant(value, "due_at")
+
+
+def _timezone(value: Any) -> str:
+    return parse_timezone(value, "timezone")
+
+
+def _recurrence(value: Any) -> Recurrence:
+    if not isinstance(value, dict):
+        raise _bad("recurrence", "must be an object with rrule, basis and exdates, or null")
+    errors = [
+        FieldError(f"recurrence.{k}", "unknown field")
+        for k in value
+        if k not in ("rrule", "basis", "exdates")
+    ]
+    rrule = basis = None
+    exdates: list[datetime] = []
+    try:
+        rrule = canonical(parse_rule(value.get("rrule")))
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    basis = value.get("basis", "due")
+    if basis not in ("due", "completion"):
+        errors.append(FieldError("recurrence.basis", "must be due or completion"))
+    raw = value.get("exdates", [])
+    if not isinstance(raw, list) or len(raw) > MAX_EXDATES:
+        errors.append(
+            FieldError("recurrence.exdates", f"must be a list of at most {MAX_EXDATES} date-times")
+        )
+    else:
+        for i, item in enumerate(raw):
+            try:
+                exdates.append(parse_instant(item, f"recurrence.exdates.{i}"))
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return Recurrence(rrule, basis, tuple(sorted(set(exdates))))
+
+
+def _reminders(value: Any) -> tuple[ReminderInput, ...]:
+    if not isinstance(value, list):
+        raise _bad("reminders", "must be a list")
+    if len(value) > MAX_REMINDERS:
+        raise _bad("reminders", f"at most {MAX_REMINDERS} reminders")
+    out, errors = [], []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or len(item) != 1 or not ({"before", "at"} & item.keys()):
+            errors.append(
+                FieldError(f"reminders.{i}", 'must be {"before": duration} or {"at": date-time}')
+            )
+            continue
+        try:
+            if "before" in item:
+                out.append(
+                    ReminderInput(before=parse_duration(item["before"], f"reminders.{i}.before"))
+                )
+            else:
+                out.append(ReminderInput(at=parse_instant(item["at"], f"reminders.{i}.at")))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return tuple(out)
+
+
+def _bad(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(field, message)])
+
+
+_PARSERS = {
+    "title": _title,
+    "description": _description,
+    "priority": _priority,
+    "tags": _tags,
+    "due_at": _due_at,
+    "timezone": _timezone,
+    "recurrence": _recurrence,
+    "reminders": _reminders,
+}

@@ -1,0 +1,116 @@
+"""Task use cases: each runs in one transaction that writes the change and its event together."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from dueflow.domain import events, lifecycle
+from dueflow.domain.errors import NotFound
+from dueflow.domain.listing import parse_list_query
+from dueflow.domain.task import Task
+from dueflow.domain.validation import parse_create, parse_patch
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskService:
+    """Use cases for one caller. `uow_factory(write=...)` gives a UnitOfWork (see adapters.db)."""
+
+    def __init__(
+        self,
+        uow_factory: Callable,
+        clock: Callable[[], datetime] = utcnow,
+        on_commit: Callable[[], None] = lambda: None,
+    ):
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.on_commit = on_commit  # e.g. wake the outbox relay
+
+    def create(self, user_id: str, body: Any) -> Task:
+        fields = parse_create(body)
+        now = self.clock()
+        task = lifecycle.new_task(user_id, fields, now)
+        with self.uow_factory() as uow:
+            uow.tasks.add(task)
+            uow.outbox.add(events.task_event(events.TASK_CREATED, task, now), now)
+            uow.commit()
+        self.on_commit()
+        return task
+
+    def get(self, user_id: str, task_id: str) -> Task:
+        with self.uow_factory(write=False) as uow:
+            return self._load(uow, user_id, task_id)
+
+    def update(self, user_id: str, task_id: str, body: Any) -> Task:
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            patch = parse_patch(body, task.recurrence)
+            now = self.clock()
+            updated, changed = lifecycle.apply_patch(task, patch, now)
+            if not changed:
+                return task  # nothing changed: no write, no event
+            uow.tasks.update(updated)
+            uow.outbox.add(events.task_event(events.TASK_UPDATED, updated, now, changed), now)
+            uow.commit()
+        self.on_commit()
+        return updated
+
+    def complete(self, user_id: str, task_id: str) -> Task:
+        return self._transition(user_id, task_id, lifecycle.complete, events.TASK_COMPLETED)
+
+    def reopen(self, user_id: str, task_id: str) -> Task:
+        return self._transition(user_id, task_id, lifecycle.reopen, events.TASK_REOPENED)
+
+    def delete(self, user_id: str, task_id: str) -> None:
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            now = self.clock()
+            uow.tasks.delete(task)
+            uow.outbox.add(events.task_event(events.TASK_DELETED, task, now), now)
+            uow.commit()
+        self.on_commit()
+
+    def list(
+        self, user_id: str, args: Mapping[str, Sequence[str]]
+    ) -> tuple[list[Task], str | None]:
+        query = parse_list_query(args)
+        with self.uow_factory(write=False) as uow:
+            return uow.tasks.list(user_id, query, self.clock())
+
+    def tags(self, user_id: str) -> list[tuple[str, int]]:
+        with self.uow_factory(write=False) as uow:
+            return uow.tasks.tag_counts(user_id)
+
+    def remember_user(self, user_id: str, email: str | None) -> None:
+        with self.uow_factory() as uow:
+            uow.users.remember(user_id, email, self.clock())
+            uow.commit()
+
+    def _transition(self, user_id: str, task_id: str, change: Callable, event_type: str) -> Task:
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            now = self.clock()
+            changed, did_change = change(task, now)
+            if not did_change:
+                return task  # idempotent: the same answer, no second event
+            uow.tasks.update(changed)
+            uow.outbox.add(events.task_event(event_type, changed, now), now)
+            uow.commit()
+        self.on_commit()
+        return changed
+
+    @staticmethod
+    def _load(uow, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
+        try:
+            canonical_id = str(uuid.UUID(task_id))
+        except (ValueError, TypeError, AttributeError):
+            raise NotFound(f"no task {task_id}") from None
+        task = uow.tasks.get(user_id, canonical_id, for_update=for_update)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        return task

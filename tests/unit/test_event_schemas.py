@@ -1,0 +1,458 @@
+"""Contract tests for the JSON Schemas of dueflow's CloudEvents.
+
+Schemas live in shared/dueflow/schemas/events/. Every event schema's ``$id`` is the
+``dataschema`` of the events it describes; cross-file ``$ref``s use absolute URNs, which
+resolve because all files are registered in one ``referencing.Registry``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from dueflow.schemas import load_event_schemas, validate_event
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO_ROOT / "shared" / "dueflow" / "schemas" / "events"
+CATALOGUE = REPO_ROOT / "docs" / "events.md"
+
+EVENT_TYPES = (
+    "dev.dueflow.task.created",
+    "dev.dueflow.task.updated",
+    "dev.dueflow.task.completed",
+    "dev.dueflow.task.reopened",
+    "dev.dueflow.task.deleted",
+)
+SHARED_FILES = {
+    "task.json": "urn:dueflow:schema:task:1",
+    "cloudevent.json": "urn:dueflow:schema:cloudevent:1",
+}
+ALL_FILES = sorted([f"{t}.json" for t in EVENT_TYPES] + list(SHARED_FILES))
+
+TASK_ID = "3f1c2a9e-5b7d-4e8a-9c6f-1a2b3c4d5e6f"
+USER_ID = "usr_7Hq2LmX9"
+DONE_AT = "2025-04-10T07:55:00Z"
+
+
+def dataschema(event_type: str) -> str:
+    return f"urn:dueflow:schema:{event_type}:1"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    """All schema files, read from the source tree, registered under their ``$id``."""
+    return Registry().with_resources(
+        (schema["$id"], DRAFT202012.create_resource(schema))
+        for schema in (_load(name) for name in ALL_FILES)
+    )
+
+
+def data_validator(registry: Registry, event_type: str) -> Draft202012Validator:
+    """Validator for ``data`` straight from the file (no format assertion)."""
+    return Draft202012Validator(_load(f"{event_type}.json"), registry=registry)
+
+
+def make_task(**overrides: Any) -> dict[str, Any]:
+    """A realistic open, recurring task with one relative and one absolute reminder."""
+    task = {
+        "id": TASK_ID,
+        "title": "Submit quarterly VAT return",
+        "description": "Export invoices from the accounting tool first.",
+        "status": "open",
+        "priority": "high",
+        "tags": ["finance", "admin"],
+        "due_at": "2025-04-10T08:00:00Z",
+        "timezone": "Europe/Berlin",
+        "recurrence": {
+            "rrule": "FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=10",
+            "basis": "due",
+            "exdates": ["2025-07-10T08:00:00Z"],
+        },
+        "reminders": [
+            {
+                "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                "before": "P1D",
+                "remind_at": "2025-04-09T08:00:00Z",
+                "status": "scheduled",
+            },
+            {
+                "id": "0c1d2e3f-4a5b-4c6d-9e7f-8a9b0c1d2e3f",
+                "at": "2025-04-10T06:30:00Z",
+                "remind_at": "2025-04-10T06:30:00Z",
+                "status": "sent",
+            },
+        ],
+        "series_id": "5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f",
+        "occurrence": 3,
+        "completed_at": None,
+        "created_at": "2025-01-10T09:12:44.123456Z",
+        "updated_at": "2025-04-02T17:03:05.000001Z",
+    }
+    task.update(overrides)
+    return task
+
+
+def make_data(event_type: str) -> dict[str, Any]:
+    if event_type == "dev.dueflow.task.completed":
+        task = make_task(status="done", completed_at=DONE_AT)
+    else:
+        task = make_task()
+    data: dict[str, Any] = {"user_id": USER_ID, "task": task}
+    if event_type == "dev.dueflow.task.updated":
+        data["changed"] = ["due_at", "reminders"]
+    return data
+
+
+def make_event(event_type: str, **overrides: Any) -> dict[str, Any]:
+    event = {
+        "specversion": "1.0",
+        "id": "b7e2c1d0-3f4a-4b5c-9d6e-7f8091a2b3c4",
+        "source": "/dueflow/tasks",
+        "type": event_type,
+        "subject": TASK_ID,
+        "time": "2025-04-10T07:55:00.482913Z",
+        "datacontenttype": "application/json",
+        "dataschema": dataschema(event_type),
+        "partitionkey": TASK_ID,
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "data": make_data(event_type),
+    }
+    event.update(overrides)
+    return event
+
+
+# --------------------------------------------------------------------------- the schemas
+
+
+def test_schema_directory_holds_exactly_the_expected_files() -> None:
+    assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == ALL_FILES
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_schema_is_valid_draft_2020_12(name: str) -> None:
+    schema = _load(name)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_event_schema_id_is_the_dataschema(event_type: str) -> None:
+    assert _load(f"{event_type}.json")["$id"] == f"urn:dueflow:schema:{event_type}:1"
+
+
+@pytest.mark.parametrize(("name", "schema_id"), sorted(SHARED_FILES.items()))
+def test_shared_schema_ids(name: str, schema_id: str) -> None:
+    assert _load(name)["$id"] == schema_id
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_every_ref_resolves(name: str, registry: Registry) -> None:
+    schema = _load(name)
+    resolver = registry.resolver(base_uri=schema["$id"])
+    for ref in _refs(schema):
+        assert not ref.endswith(".json"), f"{name}: use the $id URN, not a file name: {ref}"
+        resolver.lookup(ref)  # raises referencing.exceptions.Unresolvable
+
+
+def test_load_event_schemas_reads_the_packaged_files() -> None:
+    schemas = load_event_schemas()
+    assert sorted(schemas) == sorted(EVENT_TYPES)
+    for event_type, schema in schemas.items():
+        assert schema == _load(f"{event_type}.json")
+
+
+def test_load_event_schemas_returns_copies() -> None:
+    load_event_schemas()["dev.dueflow.task.created"]["properties"].clear()
+    validate_event(make_event("dev.dueflow.task.created"))
+
+
+# --------------------------------------------------------------------------- valid events
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_realistic_event_is_valid(event_type: str, registry: Registry) -> None:
+    event = make_event(event_type)
+    data_validator(registry, event_type).validate(event["data"])
+    validate_event(event)
+
+
+def _minimal_task(task: dict[str, Any]) -> None:
+    task.update(
+        description=None,
+        priority="none",
+        tags=[],
+        due_at=None,
+        recurrence=None,
+        reminders=[],
+        series_id=None,
+        occurrence=None,
+    )
+
+
+VALID_VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "minimal task (nulls, empty arrays)": lambda ev: _minimal_task(ev["data"]["task"]),
+    "no traceparent": lambda ev: ev.pop("traceparent"),
+    "traceparent with tracestate": lambda ev: ev.update(tracestate="congo=t61rcWkgMzE"),
+    "time without fraction": lambda ev: ev.update(time="2025-04-10T07:55:00Z"),
+    "max-size strings": lambda ev: ev["data"]["task"].update(
+        title="t" * 500, description="d" * 10000
+    ),
+    "20 tags of 50 chars, non-ASCII lower-case": lambda ev: ev["data"]["task"].update(
+        tags=[f"{i:02d}" + "ä" * 48 for i in range(20)]
+    ),
+    "10 reminders": lambda ev: ev["data"]["task"].update(
+        reminders=[
+            {
+                "id": f"00000000-0000-4000-8000-{i:012d}",
+                "before": f"PT{i + 1}H30M",
+                "remind_at": "2025-04-09T08:00:00Z",
+                "status": status,
+            }
+            for i, status in enumerate(["scheduled", "sent", "canceled", "failed", "sent"] * 2)
+        ]
+    ),
+    "completion-based recurrence": lambda ev: ev["data"]["task"].update(
+        recurrence={"rrule": "FREQ=WEEKLY;BYDAY=MO", "basis": "completion", "exdates": []}
+    ),
+}
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+@pytest.mark.parametrize("variant", sorted(VALID_VARIANTS))
+def test_valid_variants(variant: str, event_type: str) -> None:
+    event = make_event(event_type)
+    VALID_VARIANTS[variant](event)
+    validate_event(event)
+
+
+@pytest.mark.parametrize(
+    "changed", [["title"], ["tags", "priority"], ["description", "timezone", "recurrence"]]
+)
+def test_updated_changed_lists(changed: list[str]) -> None:
+    event = make_event("dev.dueflow.task.updated")
+    event["data"]["changed"] = changed
+    validate_event(event)
+
+
+# --------------------------------------------------------------------------- broken events
+
+Mutator = Callable[[dict[str, Any]], Any]
+UPDATED, CREATED = "dev.dueflow.task.updated", "dev.dueflow.task.created"
+COMPLETED, REOPENED = "dev.dueflow.task.completed", "dev.dueflow.task.reopened"
+OTHER_UUID = "6f5e4d3c-2b1a-4c9d-8e7f-6a5b4c3d2e1f"
+
+
+def _env(**attributes: Any) -> Mutator:
+    return lambda ev: ev.update(attributes)
+
+
+def _data(**fields: Any) -> Mutator:
+    return lambda ev: ev["data"].update(fields)
+
+
+def _set(**fields: Any) -> Mutator:
+    return lambda ev: ev["data"]["task"].update(fields)
+
+
+def _reminder(index: int = 0, **fields: Any) -> Mutator:
+    """Update reminder ``index`` (0 is relative, ``before``; 1 is absolute, ``at``)."""
+    return lambda ev: ev["data"]["task"]["reminders"][index].update(fields)
+
+
+def _recurrence(**fields: Any) -> Mutator:
+    return lambda ev: ev["data"]["task"]["recurrence"].update(fields)
+
+
+def _drop(*path: str) -> Mutator:
+    def mutate(ev: dict[str, Any]) -> None:
+        node = ev
+        for key in path[:-1]:
+            node = node[key][0] if key == "reminders" else node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _tracestate_only(ev: dict[str, Any]) -> None:
+    del ev["traceparent"]
+    ev["tracestate"] = "congo=t61rcWkgMzE"
+
+
+# (case id, event type or None for "every type", mutator).
+# DATA_CASES are rejected by the data schema file alone (no format checker needed);
+# ENVELOPE_CASES are rejected by validate_event (envelope schema or cross-field rules).
+DATA_CASES: list[tuple[str, str | None, Mutator]] = [
+    ("missing task.id", None, _drop("data", "task", "id")),
+    ("missing task.series_id (keys always present)", None, _drop("data", "task", "series_id")),
+    ("task.id not a uuid", None, _set(id="task-1")),
+    ("task.id upper-case uuid", None, _set(id=TASK_ID.upper())),
+    ("status not in enum", None, _set(status="archived")),
+    ("status wrong case", None, _set(status="Open")),
+    ("priority not in enum", None, _set(priority="urgent")),
+    ("due_at with +00:00 offset", None, _set(due_at="2025-04-10T08:00:00+00:00")),
+    ("due_at with +02:00 offset", None, _set(due_at="2025-04-10T10:00:00+02:00")),
+    ("due_at naive", None, _set(due_at="2025-04-10T08:00:00")),
+    ("due_at date only", None, _set(due_at="2025-04-10")),
+    ("due_at lower-case z", None, _set(due_at="2025-04-10T08:00:00z")),
+    ("due_at epoch number", None, _set(due_at=1744272000)),
+    ("created_at not Z", None, _set(created_at="2025-01-10T09:12:44+00:00")),
+    ("unknown property in data", None, _data(email="a@example.com")),
+    ("unknown property in task", None, _set(owner_token="secret")),
+    ("unknown property in reminder", None, _reminder(x=1)),
+    ("unknown property in recurrence", None, _recurrence(x=1)),
+    ("missing user_id", None, _drop("data", "user_id")),
+    ("user_id is an e-mail address", None, _data(user_id="a@b.example")),
+    ("empty title", None, _set(title="")),
+    ("title too long", None, _set(title="t" * 501)),
+    ("description too long", None, _set(description="d" * 10001)),
+    ("upper-case tag", None, _set(tags=["Finance"])),
+    ("duplicate tags", None, _set(tags=["finance", "finance"])),
+    ("empty tag", None, _set(tags=[""])),
+    ("tag too long", None, _set(tags=["t" * 51])),
+    ("too many tags", None, _set(tags=[f"tag{i}" for i in range(21)])),
+    ("timezone empty", None, _set(timezone="")),
+    ("recurrence basis not in enum", None, _recurrence(basis="start")),
+    ("recurrence without exdates", None, _drop("data", "task", "recurrence", "exdates")),
+    ("recurrence rrule without FREQ", None, _recurrence(rrule="BYDAY=MO")),
+    ("exdate not Z", None, _recurrence(exdates=["2025-07-10T10:00:00+02:00"])),
+    ("reminder with both before and at", None, _reminder(at="2025-04-09T08:00:00Z")),
+    ("reminder with neither before nor at", None, _drop("data", "task", "reminders", "before")),
+    ("reminder before is not a duration", None, _reminder(before="15 minutes")),
+    ("reminder before is an empty duration", None, _reminder(before="PT")),
+    ("reminder before is negative", None, _reminder(before="-PT15M")),
+    ("reminder at not Z", None, _reminder(1, at="2025-04-10T08:30:00+02:00")),
+    ("reminder before is null", None, _reminder(before=None)),
+    ("reminder status not in enum", None, _reminder(status="due")),
+    ("reminder remind_at not Z", None, _reminder(remind_at="2025-04-09 08:00")),
+    ("reminder id missing", None, _drop("data", "task", "reminders", "id")),
+    ("too many reminders", None, lambda ev: ev["data"]["task"]["reminders"].extend(
+        ev["data"]["task"]["reminders"] * 5)),
+    ("occurrence 0", None, _set(occurrence=0)),
+    ("occurrence not an integer", None, _set(occurrence="3")),
+    ("open task with completed_at", CREATED, _set(completed_at=DONE_AT)),
+    ("done task without completed_at", "dev.dueflow.task.deleted", _set(status="done")),
+    ("completed event with open task", COMPLETED, _set(status="open", completed_at=None)),
+    ("reopened event with done task", REOPENED, _set(status="done", completed_at=DONE_AT)),
+    ("updated without changed", UPDATED, _drop("data", "changed")),
+    ("updated with empty changed", UPDATED, _data(changed=[])),
+    ("updated with status in changed", UPDATED, _data(changed=["status"])),
+    ("updated with updated_at in changed", UPDATED, _data(changed=["updated_at"])),
+    ("updated with unknown field in changed", UPDATED, _data(changed=["colour"])),
+    ("updated with duplicate changed", UPDATED, _data(changed=["title", "title"])),
+    ("changed on a created event", CREATED, _data(changed=["title"])),
+]
+
+ENVELOPE_CASES: list[tuple[str, str | None, Mutator]] = [
+    ("empty object", None, lambda ev: ev.clear()),
+    ("missing partitionkey", None, _drop("partitionkey")),
+    ("missing subject", None, _drop("subject")),
+    ("missing data", None, _drop("data")),
+    ("data is a string", None, lambda ev: ev.update(data=json.dumps(ev["data"]))),
+    ("specversion 0.3", None, _env(specversion="0.3")),
+    ("other source", None, _env(source="/dueflow/reminders")),
+    ("unknown type", None, _env(type="dev.dueflow.task.archived")),
+    ("id not a uuid", None, _env(id="42")),
+    ("time not Z", None, _env(time="2025-04-10T09:55:00+02:00")),
+    ("datacontenttype not JSON", None, _env(datacontenttype="text/plain")),
+    ("dataschema of another type", CREATED, _env(dataschema=dataschema(UPDATED))),
+    ("dataschema version without a schema", None, lambda ev: _env(
+        dataschema=ev["dataschema"].replace(":1", ":2"))(ev)),
+    ("dataschema as URL", None, _env(dataschema="https://dueflow.dev/schemas/task.json")),
+    ("subject is not the task id", None, _env(subject=OTHER_UUID)),
+    ("partitionkey is not the task id", None, _env(partitionkey=OTHER_UUID)),
+    ("unknown envelope attribute", None, _env(authorization="Bearer abc")),
+    ("malformed traceparent", None, _env(traceparent="00-abc-def-01")),
+    ("all-zero trace id", None, _env(traceparent=f"00-{'0' * 32}-00f067aa0ba902b7-01")),
+    ("tracestate without traceparent", None, _tracestate_only),
+    ("non-ASCII upper-case tag", None, _set(tags=["ärger", "Ärger"])),
+]
+
+
+def _expand(cases: list[tuple[str, str | None, Mutator]]) -> list[Any]:
+    return [
+        pytest.param(event_type, mutate, id=f"{case}[{event_type.rsplit('.', 1)[1]}]")
+        for case, only_type, mutate in cases
+        for event_type in ([only_type] if only_type else EVENT_TYPES)
+    ]
+
+
+@pytest.mark.parametrize(("event_type", "mutate"), _expand(DATA_CASES))
+def test_broken_data_is_rejected(event_type: str, mutate: Mutator, registry: Registry) -> None:
+    event = make_event(event_type)
+    mutate(event)
+    assert not data_validator(registry, event_type).is_valid(event["data"])
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+@pytest.mark.parametrize(("event_type", "mutate"), _expand(ENVELOPE_CASES))
+def test_broken_envelope_is_rejected(event_type: str, mutate: Mutator) -> None:
+    event = make_event(event_type)
+    mutate(event)
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+def test_non_mapping_is_rejected() -> None:
+    with pytest.raises(ValidationError):
+        validate_event(json.dumps(make_event("dev.dueflow.task.created")))  # type: ignore[arg-type]
+
+
+def test_error_path_points_into_the_event() -> None:
+    event = make_event("dev.dueflow.task.updated")
+    event["data"]["task"]["due_at"] = "2025-04-10T10:00:00+02:00"
+    with pytest.raises(ValidationError) as excinfo:
+        validate_event(event)
+    assert list(excinfo.value.path) == ["data", "task", "due_at"]
+    assert "$.data.task.due_at" in excinfo.value.message
+
+
+def test_validate_event_does_not_modify_the_event() -> None:
+    event = make_event("dev.dueflow.task.completed")
+    before = copy.deepcopy(event)
+    validate_event(event)
+    assert event == before
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+
+def test_catalogue_links_every_schema_file() -> None:
+    text = CATALOGUE.read_text(encoding="utf-8")
+    for name in ALL_FILES:
+        link = f"shared/dueflow/schemas/events/{name})"
+        assert link in text, f"docs/events.md has no link to {name}"
+
+
+def test_catalogue_examples_are_valid_events() -> None:
+    """Every complete CloudEvent shown as a ```json block in docs/events.md validates."""
+    blocks = re.findall(r"```json\n(.*?)```", CATALOGUE.read_text(encoding="utf-8"), re.DOTALL)
+    events = [doc for doc in map(json.loads, blocks) if "specversion" in doc]
+    assert {event["type"] for event in events} >= set(EVENT_TYPES)
+    for event in events:
+        validate_event(event)

@@ -1,0 +1,176 @@
+"""The OpenAPI document served at GET /openapi.json: valid OpenAPI 3.1 and complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+
+DOCUMENT = (
+    Path(__file__).resolve().parents[2] / "shared/dueflow/adapters/http/openapi.json"
+)
+
+EXPECTED = {
+    "/tasks": {"get", "post"},
+    "/tasks/{id}": {"get", "patch", "delete"},
+    "/tasks/{id}/complete": {"post"},
+    "/tasks/{id}/reopen": {"post"},
+    "/tags": {"get"},
+    "/healthz": {"get"},
+    "/readyz": {"get"},
+    "/openapi.json": {"get"},
+}
+PUBLIC = {"/healthz", "/readyz", "/openapi.json"}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+SCHEMAS = {
+    "Task", "TaskCreate", "TaskPatch", "Reminder", "ReminderInput", "Recurrence",
+    "TaskList", "TagList", "Problem", "ValidationProblem",
+}
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return json.loads(DOCUMENT.read_text(encoding="utf-8"))
+
+
+def _operations(doc: dict):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, op
+
+
+def _resolve(doc: dict, obj: dict) -> dict:
+    while "$ref" in obj:
+        node = doc
+        for part in obj["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        obj = node
+    return obj
+
+
+def _validator(doc: dict, name: str) -> Draft202012Validator:
+    """A JSON Schema validator for components.schemas[name], with the document's $refs."""
+    registry = Registry().with_resource("urn:dueflow:openapi", Resource.from_contents(
+        {**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
+    return Draft202012Validator(
+        {"$ref": f"urn:dueflow:openapi#/components/schemas/{name}"}, registry=registry
+    )
+
+
+def test_document_is_valid_openapi_3_1(doc):
+    assert doc["openapi"] == "3.1.0"
+    validate(doc)  # raises OpenAPIValidationError on any problem
+
+
+def test_every_route_is_present_with_its_methods(doc):
+    actual = {
+        path: {m for m in item if m in HTTP_METHODS} for path, item in doc["paths"].items()
+    }
+    assert actual == EXPECTED
+
+
+def test_named_schemas_exist(doc):
+    assert SCHEMAS <= set(doc["components"]["schemas"])
+
+
+def test_operation_ids_are_present_and_unique(doc):
+    ids = [op.get("operationId") for _, _, op in _operations(doc)]
+    assert all(ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_bearer_auth_everywhere_except_public_routes(doc):
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert doc["security"] == [{"bearerAuth": []}]
+    for path, method, op in _operations(doc):
+        if path in PUBLIC:
+            assert op.get("security") == [], f"{method} {path} must be public"
+        else:
+            assert "security" not in op, f"{method} {path} must use the global security"
+            assert "401" in op["responses"], f"{method} {path} must document 401"
+
+
+def test_error_responses_are_problem_json_with_request_id(doc):
+    for path, method, op in _operations(doc):
+        for status, response in op["responses"].items():
+            response = _resolve(doc, response)
+            assert "X-Request-Id" in response.get("headers", {}), f"{method} {path} {status}"
+            if int(status) >= 400:
+                assert set(response["content"]) == {"application/problem+json"}, (
+                    f"{method} {path} {status}"
+                )
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/tasks", "post", {"201", "400", "401", "413", "415", "422"}),
+        ("/tasks", "get", {"200", "401", "422"}),
+        ("/tasks/{id}", "get", {"200", "401", "404"}),
+        ("/tasks/{id}", "patch", {"200", "400", "401", "404", "413", "415", "422"}),
+        ("/tasks/{id}", "delete", {"204", "401", "404"}),
+        ("/tasks/{id}/complete", "post", {"200", "401", "404"}),
+        ("/tasks/{id}/reopen", "post", {"200", "401", "404"}),
+        ("/tags", "get", {"200", "401"}),
+        ("/healthz", "get", {"200"}),
+        ("/readyz", "get", {"200", "503"}),
+        ("/openapi.json", "get", {"200"}),
+    ],
+)
+def test_contract_responses_are_documented(doc, path, method, statuses):
+    assert statuses <= set(doc["paths"][path][method]["responses"])
+
+
+def test_create_returns_location_and_patch_accepts_merge_patch(doc):
+    created = doc["paths"]["/tasks"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    patch_body = doc["paths"]["/tasks/{id}"]["patch"]["requestBody"]["content"]
+    assert set(patch_body) == {"application/merge-patch+json", "application/json"}
+
+
+def test_request_bodies_reject_unknown_fields(doc):
+    schemas = doc["components"]["schemas"]
+    for name in ("TaskCreate", "TaskPatch", "Recurrence"):
+        assert schemas[name]["additionalProperties"] is False, name
+    for branch in schemas["ReminderInput"]["oneOf"]:
+        assert branch["additionalProperties"] is False
+
+
+def test_task_example_matches_task_schema(doc):
+    validator = _validator(doc, "Task")
+    for example in doc["components"]["schemas"]["Task"]["examples"]:
+        validator.validate(example)
+
+
+def test_create_schema_rejects_server_managed_and_unknown_fields(doc):
+    validator = _validator(doc, "TaskCreate")
+    assert validator.is_valid({"title": "Buy milk"})
+    assert not validator.is_valid({})
+    for field in ("id", "status", "series_id", "occurrence", "completed_at", "created_at",
+                  "updated_at", "colour"):
+        assert not validator.is_valid({"title": "Buy milk", field: None}), field
+    assert not validator.is_valid({"title": "x", "reminders": [{"before": "PT1M", "at": "x"}]})
+
+
+def test_patch_schema_allows_resets_but_not_a_null_title(doc):
+    validator = _validator(doc, "TaskPatch")
+    resets = {f: None for f in ("description", "priority", "tags", "due_at", "timezone",
+                                "recurrence", "reminders")}
+    assert validator.is_valid(resets)
+    assert not validator.is_valid({"title": None})
+
+
+def test_validation_problem_example(doc):
+    example = doc["components"]["responses"]["ValidationFailed"]["content"][
+        "application/problem+json"]["example"]
+    _validator(doc, "ValidationProblem").validate(example)
+    assert example["errors"][0] == {
+        "field": "recurrence.rrule", "pointer": "/recurrence/rrule",
+        "message": example["errors"][0]["message"],
+    }
