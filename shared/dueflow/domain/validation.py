@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +83,8 @@ def _title(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad("title", "must be a non-empty string")
     value = value.strip()
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise _bad("title", "must not contain control characters")
     if len(value) > MAX_TITLE:
         raise _bad("title", f"must be at most {MAX_TITLE} characters")
     return value
@@ -90,6 +93,8 @@ def _title(value: Any) -> str:
 def _description(value: Any) -> str:
     if not isinstance(value, str):
         raise _bad("description", "must be a string or null")
+    if "\x00" in value:  # no database stores NUL in text, and no person types it
+        raise _bad("description", "must not contain NUL characters")
     if len(value) > MAX_DESCRIPTION:
         raise _bad("description", f"must be at most {MAX_DESCRIPTION} characters")
     return value
