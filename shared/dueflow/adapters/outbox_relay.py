@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 import sqlalchemy as sa
-from cloudevents.http import CloudEvent, to_binary
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.engine import writer
@@ -78,7 +79,7 @@ class OutboxRelay:
         """Deliver what is due now, in order; returns how many events were delivered."""
         if not self._take_lease():
             return 0
-        now = self.clock()
+        lease_taken = now = self.clock()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(
@@ -91,6 +92,11 @@ class OutboxRelay:
         for row in rows:
             if row.next_attempt_at > now:
                 break  # the head is backing off: later rows wait to keep order
+            if self.clock() - lease_taken > LEASE_TTL / 2:
+                # a slow sink must not outlive the lease: renew it, or stop if another took it
+                if not self._take_lease():
+                    break
+                lease_taken = self.clock()
             try:
                 self.sink(json.loads(row.payload))
             except Exception as exc:  # any failure: keep the row, retry later
@@ -132,7 +138,8 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; retrying")
 
     def _postpone(self, seq: int, attempts: int, error: str) -> None:
-        delay = min(self.max_backoff, 0.5 * 2 ** min(attempts, 20)) * random.uniform(0.8, 1.2)
+        # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait
+        delay = min(self.max_backoff, 0.5 * 2 ** min(attempts, 20) * random.uniform(0.8, 1.2))
         log.warning(
             "event delivery failed; will retry",
             extra={

@@ -1,0 +1,560 @@
+"""The outbox relay against a real HTTP sink, on SQLite and on PostgreSQL.
+
+The sink is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every request (headers and body)
+and answers what the test tells it to. The relay is driven synchronously with ``run_once()`` and an
+injected clock, so backoff and lease expiry are tested without sleeping; only the last test runs the
+real relay thread (through the tasks function) against a sink that hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+from cloudevents.http import from_http
+
+from dueflow import bootstrap
+from dueflow.adapters.db.schema import leases, outbox
+from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
+from dueflow.adapters.outbox_relay import LEASE_NAME, HttpSink, OutboxRelay
+from dueflow.domain import events
+from dueflow.schemas import validate_event
+from dueflow.service.tasks import TaskService
+from tests.conftest import auth
+
+EMAIL = "alice@example.com"
+LEASE_SECONDS = 15
+JITTER = (0.8, 1.2)  # the relay multiplies each backoff by a random factor in this range
+EPS = timedelta(milliseconds=5)  # database timestamps keep microseconds; allow rounding
+
+
+# -- the sink -------------------------------------------------------------------------------------
+@dataclass
+class Received:
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    status: int  # what the sink answered
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+    def event(self):
+        return from_http(self.headers, self.body)
+
+    def structured(self) -> dict:
+        """The received binary-mode event rebuilt as a structured-mode CloudEvent dict."""
+        ev = self.event()
+        return {**ev.get_attributes(), "data": ev.data}
+
+    @property
+    def ce_id(self) -> str:
+        return self.headers["ce-id"]
+
+
+class Sink:
+    """A real HTTP event sink. Answers from `plan` (a queue of (status, delay_seconds)) in turn,
+    then `default`; records each request before waiting and answering."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.plan: deque[tuple[int, float]] = deque()
+        self.default: tuple[int, float] = (202, 0.0)
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with sink._lock:
+                    status, delay = sink.plan.popleft() if sink.plan else sink.default
+                    sink.received.append(Received(
+                        {k.lower(): v for k, v in self.headers.items()}, body, status))
+                if delay:
+                    time.sleep(delay)
+                try:
+                    payload = b"accepted" if 200 <= status < 300 else b"unavailable"
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up waiting (timeout tests)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def answer(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses, in turn."""
+        with self._lock:
+            self.plan.extend((s, 0.0) for s in statuses)
+
+    def down(self, status: int = 503) -> None:
+        with self._lock:
+            self.default = (status, 0.0)
+
+    def up(self) -> None:
+        with self._lock:
+            self.default = (202, 0.0)
+
+    def requests(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+    def accepted(self) -> list[Received]:
+        return [r for r in self.requests() if r.accepted]
+
+    def accepted_ids(self) -> list[str]:
+        return [r.ce_id for r in self.accepted()]
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    s.thread.start()
+    yield s
+    s.server.shutdown()
+    s.server.server_close()
+    s.thread.join(timeout=5)
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+# -- clock, service, outbox helpers ---------------------------------------------------------------
+class Clock:
+    """A clock the test moves by hand (aware UTC datetimes)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+    def set(self, when: datetime) -> datetime:
+        self.now = when
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(engine, clock) -> TaskService:
+    return TaskService(UnitOfWorkFactory(engine), clock=clock)
+
+
+def outbox_rows(engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(outbox).order_by(outbox.c.seq)).all()
+
+
+def outbox_ids(engine) -> list[str]:
+    return [row.event_id for row in outbox_rows(engine)]
+
+
+def lease_holder(engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(leases.c.holder).where(leases.c.name == LEASE_NAME)).scalar()
+
+
+def backoff_bounds(attempts: int, max_backoff: float) -> tuple[float, float]:
+    base = min(max_backoff, 0.5 * 2 ** attempts)
+    return base * JITTER[0], base * JITTER[1]
+
+
+# -- 1. the lifecycle, end to end -----------------------------------------------------------------
+def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, engine, sink):
+    assert "K_SINK" not in os.environ
+    headers = auth()
+    bearer = headers["Authorization"].removeprefix("Bearer ")
+
+    created = client.post("/tasks", json={"title": "Write report", "tags": ["work"],
+                                          "priority": "high"}, headers=headers)
+    assert created.status_code == 201, created.json
+    task_id = created.json["id"]
+    steps = [
+        client.patch(f"/tasks/{task_id}", json={"title": "Write the report"}, headers=headers),
+        client.post(f"/tasks/{task_id}/complete", headers=headers),
+        client.post(f"/tasks/{task_id}/reopen", headers=headers),
+        client.delete(f"/tasks/{task_id}", headers=headers),
+    ]
+    assert [r.status_code for r in steps] == [200, 200, 200, 204]
+    assert bootstrap.runtime().relay is None  # K_SINK unset: nothing relays during requests
+    assert sink.requests() == []
+
+    rows = outbox_rows(engine)
+    types = [events.TASK_CREATED, events.TASK_UPDATED, events.TASK_COMPLETED,
+             events.TASK_REOPENED, events.TASK_DELETED]
+    assert [row.event_type for row in rows] == types
+    assert all(row.partition_key == task_id and row.attempts == 0 for row in rows)
+    stored = [json.loads(row.payload) for row in rows]
+
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=Clock())
+    assert relay.run_once() == 5
+
+    received = sink.requests()
+    assert [r.ce_id for r in received] == [row.event_id for row in rows]
+    for r, event_type, original in zip(received, types, stored, strict=True):
+        h = r.headers
+        assert r.accepted
+        assert h["ce-specversion"] == "1.0"
+        assert h["ce-type"] == event_type
+        assert h["ce-source"] == "/dueflow/tasks"
+        assert h["ce-subject"] == task_id
+        assert h["ce-partitionkey"] == task_id
+        assert h["ce-dataschema"] == f"urn:dueflow:schema:{event_type}:1"
+        assert h["ce-time"].endswith("Z")
+        assert h["content-type"].split(";")[0].strip() == "application/json"
+        # binary mode: the body is the data alone, not a structured envelope
+        body = json.loads(r.body)
+        assert set(body) >= {"user_id", "task"} and "specversion" not in body
+
+        ce = r.structured()
+        validate_event(ce)
+        assert ce == original  # what the sink got is exactly what the outbox stored
+        assert ce["data"]["task"]["id"] == task_id
+        assert ce["data"]["user_id"] == "alice"
+
+        everything = r.body.decode() + json.dumps(h)
+        assert EMAIL not in everything
+        assert bearer not in everything
+
+    datas = [r.structured()["data"] for r in received]
+    assert datas[0]["task"]["title"] == "Write report"
+    assert datas[1]["task"]["title"] == "Write the report" and "title" in datas[1]["changed"]
+    assert datas[2]["task"]["status"] == "done"
+    assert datas[3]["task"]["status"] == "open"
+    assert datas[4]["task"]["title"] == "Write the report"
+
+    assert outbox_rows(engine) == []
+    assert relay.backlog() == 0
+    assert relay.run_once() == 0
+    assert len(sink.requests()) == 5
+
+
+# -- 2. sink down: nothing lost, backoff grows, order kept ----------------------------------------
+def test_sink_down_keeps_rows_backs_off_and_delivers_in_order_when_back(
+        engine, service, clock, sink):
+    task = service.create("alice", {"title": "v0"})
+    service.update("alice", task.id, {"title": "v1"})
+    service.update("alice", task.id, {"title": "v2"})
+    ids = outbox_ids(engine)
+    assert len(ids) == 3
+
+    http = HttpSink(closed_port_url(), timeout=2)
+    relay = OutboxRelay(engine, http, max_backoff=60, clock=clock)
+    delays: list[float] = []
+    due_times: list[datetime] = []
+
+    def fail_once_more(expected_attempts: int) -> None:
+        failed_at = clock()
+        assert relay.run_once() == 0
+        rows = outbox_rows(engine)
+        assert [row.event_id for row in rows] == ids  # nothing lost, nothing reordered
+        head, rest = rows[0], rows[1:]
+        assert head.event_id == ids[0]
+        assert head.attempts == expected_attempts
+        assert head.last_error
+        assert all(row.attempts == 0 and row.last_error is None for row in rest)
+        assert head.next_attempt_at > failed_at
+        delay = (head.next_attempt_at - failed_at).total_seconds()
+        low, high = backoff_bounds(expected_attempts, 60)
+        assert low - 0.01 <= delay <= high + 0.01, (expected_attempts, delay)
+        delays.append(delay)
+        due_times.append(head.next_attempt_at)
+
+        # not retried before it is due: same clock, no new attempt, nothing else goes out
+        assert relay.run_once() == 0
+        assert outbox_rows(engine)[0].attempts == expected_attempts
+
+    # closed port: connection refused, twice
+    fail_once_more(1)
+    clock.set(due_times[-1] + EPS)
+    fail_once_more(2)
+
+    # a sink that answers 503
+    sink.down(503)
+    http.url = sink.url
+    before_due = clock.set(due_times[-1] - timedelta(milliseconds=100))
+    assert before_due < due_times[-1]
+    assert relay.run_once() == 0
+    assert sink.requests() == []  # still backing off: the sink is not even asked
+    clock.set(due_times[-1] + EPS)
+    fail_once_more(3)
+    assert [r.ce_id for r in sink.requests()] == [ids[0]]  # only the head was tried
+    assert [r.status for r in sink.requests()] == [503]
+
+    # a change committed while the sink is down queues behind the failed head
+    service.update("alice", task.id, {"title": "v3"})
+    ids = outbox_ids(engine)
+    assert len(ids) == 4
+    clock.set(due_times[-1] + EPS)
+    fail_once_more(4)
+    assert [r.ce_id for r in sink.requests()] == [ids[0], ids[0]]
+
+    assert delays == sorted(delays) and len(set(delays)) == len(delays)  # growing backoff
+    assert due_times == sorted(due_times)  # next_attempt_at moves forward
+
+    # the sink comes back; nothing goes out until the clock passes next_attempt_at
+    sink.up()
+    clock.set(due_times[-1] - timedelta(milliseconds=100))
+    assert relay.run_once() == 0
+    assert sink.accepted() == []
+    clock.set(due_times[-1] + EPS)
+    assert relay.run_once() == 4
+    assert sink.accepted_ids() == ids
+    assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == \
+        ["v0", "v1", "v2", "v3"]
+    for r in sink.accepted():
+        validate_event(r.structured())
+    assert outbox_rows(engine) == []
+
+
+def test_backoff_is_capped_near_max_backoff(engine, service, clock):
+    service.create("alice", {"title": "capped"})
+    relay = OutboxRelay(engine, HttpSink(closed_port_url(), timeout=2), max_backoff=2.0,
+                        clock=clock)
+    for attempts in range(1, 9):
+        failed_at = clock()
+        assert relay.run_once() == 0
+        (head,) = outbox_rows(engine)
+        assert head.attempts == attempts
+        delay = (head.next_attempt_at - failed_at).total_seconds()
+        low, high = backoff_bounds(attempts, 2.0)
+        assert low - 0.01 <= delay <= high + 0.01
+        clock.set(head.next_attempt_at + EPS)
+
+
+def test_backoff_never_exceeds_max_backoff(engine, service, clock):
+    service.create("alice", {"title": "capped"})
+    relay = OutboxRelay(engine, HttpSink(closed_port_url(), timeout=2), max_backoff=1.0,
+                        clock=clock)
+    waits = []
+    for _ in range(30):  # at the cap each wait exceeds it with probability 1/2
+        failed_at = clock()
+        assert relay.run_once() == 0
+        (head,) = outbox_rows(engine)
+        waits.append((head.next_attempt_at - failed_at).total_seconds())
+        clock.set(head.next_attempt_at + EPS)
+    assert max(waits) <= 1.0 + 1e-3, waits
+
+
+# -- 3. ordering across many events and passes ----------------------------------------------------
+def test_many_events_arrive_in_order_across_batches(engine, service, clock, sink):
+    task = service.create("alice", {"title": "v-start"})
+    for i in range(50):
+        service.update("alice", task.id, {"title": f"v{i}"})
+    ids = outbox_ids(engine)
+    assert len(ids) == 51
+
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), batch_size=10, clock=clock)
+    passes = []
+    for _ in range(20):
+        delivered = relay.run_once()
+        passes.append(delivered)
+        if delivered == 0:
+            break
+    assert passes == [10, 10, 10, 10, 10, 1, 0]
+
+    received = sink.requests()
+    assert [r.ce_id for r in received] == ids
+    assert len({r.ce_id for r in received}) == 51
+    titles = [r.structured()["data"]["task"]["title"] for r in received]
+    assert titles == ["v-start"] + [f"v{i}" for i in range(50)]
+    assert [r.headers["ce-type"] for r in received] == \
+        [events.TASK_CREATED] + [events.TASK_UPDATED] * 50
+    assert outbox_rows(engine) == []
+
+
+# -- 4. the lease ---------------------------------------------------------------------------------
+def test_only_the_lease_holder_relays_until_its_lease_expires(engine, service, clock, sink):
+    t0 = clock()
+    a = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    b = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    task = service.create("alice", {"title": "e1"})
+
+    assert a.run_once() == 1  # A takes the lease (until t0 + 15 s)
+    assert lease_holder(engine) == a.holder
+    service.update("alice", task.id, {"title": "e2"})
+    e2 = outbox_ids(engine)
+
+    for offset in (1, 5, LEASE_SECONDS - 1):  # A's lease is valid: B delivers nothing
+        clock.set(t0 + timedelta(seconds=offset))
+        assert b.run_once() == 0
+        assert len(sink.requests()) == 1
+        assert outbox_ids(engine) == e2
+        assert lease_holder(engine) == a.holder
+
+    clock.set(t0 + timedelta(seconds=LEASE_SECONDS + 1))  # A never renewed: the lease expired
+    assert b.run_once() == 1
+    assert lease_holder(engine) == b.holder
+    assert sink.accepted_ids()[1:] == e2
+
+    service.update("alice", task.id, {"title": "e3"})
+    e3 = outbox_ids(engine)
+    clock.advance(1)
+    assert a.run_once() == 0  # now A is the one locked out
+    assert outbox_ids(engine) == e3
+    clock.advance(1)
+    assert b.run_once() == 1
+
+    # the holder renews on every pass: B ran at t0+18, so its lease lasts until t0+33
+    renewed_at = clock.advance(10)  # t0 + 28
+    assert b.run_once() == 0  # nothing to send, but the lease is renewed to t0 + 43
+    service.update("alice", task.id, {"title": "e4"})
+    e4 = outbox_ids(engine)
+    clock.set(renewed_at + timedelta(seconds=LEASE_SECONDS - 1))  # past the old expiry
+    assert a.run_once() == 0
+    assert outbox_ids(engine) == e4
+    clock.set(renewed_at + timedelta(seconds=LEASE_SECONDS + 1))
+    assert a.run_once() == 1
+    assert lease_holder(engine) == a.holder
+
+    titles = [r.structured()["data"]["task"]["title"] for r in sink.requests()]
+    assert titles == ["e1", "e2", "e3", "e4"]  # each exactly once, in order
+    assert outbox_rows(engine) == []
+
+
+def test_a_batch_outlasting_the_lease_is_not_relayed_twice(engine, service, clock, sink):
+    task = service.create("alice", {"title": "e0"})
+    for i in range(1, 6):
+        service.update("alice", task.id, {"title": f"e{i}"})
+    ids = outbox_ids(engine)
+    http = HttpSink(sink.url, timeout=2)
+    b = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    b_passes: list[int] = []
+
+    def slow_sink(event: dict) -> None:
+        """A's sink: every delivery takes 6 s; B (another replica) polls meanwhile."""
+        http(event)
+        clock.advance(6)
+        if not b_passes and clock() > start + timedelta(seconds=LEASE_SECONDS):
+            b_passes.append(b.run_once())
+
+    a = OutboxRelay(engine, slow_sink, clock=clock)
+    start = clock()
+    a.run_once()
+    b.run_once()
+
+    received = sink.accepted_ids()
+    positions = [ids.index(i) for i in received]
+    assert positions == sorted(positions), "events went out of order"
+    assert received == ids, "events were delivered twice without any crash"
+
+
+# -- 5. at-least-once: redelivery after a crash or a lost answer ----------------------------------
+class ProcessCrash(BaseException):
+    """Stands for the relay process dying (not an Exception: the relay must not handle it)."""
+
+
+def test_crash_between_delivery_and_delete_redelivers_the_event(engine, service, clock, sink):
+    task = service.create("alice", {"title": "e1"})
+    service.update("alice", task.id, {"title": "e2"})
+    service.update("alice", task.id, {"title": "e3"})
+    ids = outbox_ids(engine)
+    http = HttpSink(sink.url, timeout=2)
+
+    def accept_then_die(event: dict) -> None:
+        http(event)  # the sink accepted the event ...
+        raise ProcessCrash()  # ... and the process died before deleting its outbox row
+
+    crashed = OutboxRelay(engine, accept_then_die, clock=clock)
+    with pytest.raises(ProcessCrash):
+        crashed.run_once()
+    assert sink.accepted_ids() == [ids[0]]
+    assert outbox_ids(engine) == ids  # the row is still there
+
+    restarted = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    assert restarted.run_once() == 0  # the dead process's lease has not expired yet
+    clock.advance(LEASE_SECONDS + 1)
+    assert restarted.run_once() == 3
+
+    received = sink.accepted()
+    assert [r.ce_id for r in received] == [ids[0], ids[0], ids[1], ids[2]]
+    # the redelivery is the same event: same source + id (consumers de-duplicate on those)
+    assert received[0].structured() == received[1].structured()
+    assert received[0].headers["ce-source"] == received[1].headers["ce-source"]
+    assert outbox_rows(engine) == []
+
+
+def test_lost_answer_from_the_sink_redelivers_the_event(engine, service, clock, sink):
+    task = service.create("alice", {"title": "e1"})
+    service.update("alice", task.id, {"title": "e2"})
+    ids = outbox_ids(engine)
+    sink.plan.append((202, 2.0))  # accepts the first event but answers after the timeout
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=0.5), clock=clock)
+
+    assert relay.run_once() == 0
+    (head, _) = outbox_rows(engine)
+    assert head.event_id == ids[0] and head.attempts == 1
+    assert "Timeout" in head.last_error
+    clock.set(head.next_attempt_at + EPS)
+    assert relay.run_once() == 2
+    received = sink.requests()
+    assert [r.ce_id for r in received] == [ids[0], ids[0], ids[1]]
+    assert received[0].structured() == received[1].structured()
+    assert outbox_rows(engine) == []
+
+
+# -- 6. a change never waits on the sink ----------------------------------------------------------
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_requests_do_not_wait_on_a_hanging_sink(client, engine, sink):
+    sink.default = (202, 3.0)  # the sink takes 3 s to answer (the relay's timeout is 5 s)
+    os.environ["K_SINK"] = sink.url
+    bootstrap.reset()
+
+    first = client.post("/tasks", json={"title": "first"}, headers=auth())
+    assert first.status_code == 201, first.json
+    assert bootstrap.runtime().relay is not None
+    # the relay thread is (or soon will be) stuck on the first event; requests still go through
+    second = client.post("/tasks", json={"title": "second"}, headers=auth())
+    assert second.status_code == 201, second.json
+
+    assert wait_until(lambda: len(sink.accepted()) >= 2 and not outbox_rows(engine))
+    received = sink.accepted()
+    assert [r.headers["ce-subject"] for r in received] == [first.json["id"], second.json["id"]]
+    assert [r.headers["ce-type"] for r in received] == [events.TASK_CREATED] * 2
+    for r in received:
+        validate_event(r.structured())
