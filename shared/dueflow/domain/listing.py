@@ -6,9 +6,10 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.task import PRIORITIES
@@ -86,7 +87,7 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
         if name not in PARAMS:
             errors.append(FieldError(name, "unknown query parameter"))
     if (q := one("q")) is not None:
-        words = tuple(w.lower() for w in re.findall(r"\w+", q))
+        words = search_words(q)
         if len(words) > MAX_WORDS or any(len(w) > 64 for w in words):
             errors.append(FieldError("q", f"at most {MAX_WORDS} words of 64 characters"))
         fields["words"] = words
@@ -128,6 +129,24 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
     return ListQuery(**fields)
 
 
+# PostgreSQL's English stop words (its `english.stop`): dropped on both databases, except a last
+# word, which may be the start of a longer one ("the" -> "theme"), so both answer alike.
+STOP_WORDS = frozenset("""
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+hers herself it its itself they them their theirs themselves what which who whom this that these
+those am is are was were be been being have has had having do does did doing a an the and but if
+or because as until while of at by for with about against between into through during before after
+above below to from up down in out on off over under again further then once here there when where
+why how all any both each few more most other some such no nor not only own same so than too very s
+t can will just don should now""".split())
+
+
+def search_words(q: str) -> tuple[str, ...]:
+    """Lower-cased words of letters and digits; stop words dropped except in the last place."""
+    words = [w.lower() for w in re.findall(r"[^\W_]+", q)]
+    return tuple(w for i, w in enumerate(words) if w not in STOP_WORDS or i == len(words) - 1)
+
+
 def encode_cursor(sort: str, values: Sequence) -> str:
     """An opaque, URL-safe cursor holding the sort order and the last row's sort values."""
     plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
@@ -145,18 +164,31 @@ def decode_cursor(cursor: str, sort: str) -> tuple:
     keys = SORTS[sort]
     if cursor_sort != sort or not isinstance(values, list) or len(values) != len(keys):
         raise bad
-    out = []
-    for key, value in zip(keys, values, strict=True):
-        if value is None and not key.nullable:
-            raise bad
-        if key.column in _DATETIME_COLUMNS and value is not None:
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise bad from None
-        elif key.column == "priority" and not isinstance(value, int):
-            raise bad
-        elif key.column in ("id", "title_sort") and not isinstance(value, str):
-            raise bad
-        out.append(value)
-    return tuple(out)
+    try:
+        return tuple(_cursor_value(k, v) for k, v in zip(keys, values, strict=True))
+    except (TypeError, ValueError, OverflowError):
+        raise bad from None
+
+
+def _cursor_value(key: SortKey, value):
+    """Check one decoded value as strictly as the column it stands for (cursors can be forged)."""
+    if value is None:
+        if not key.nullable:
+            raise ValueError("null")
+        return None
+    if key.column in _DATETIME_COLUMNS:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed.astimezone(timezone.utc)
+    if key.column == "priority":
+        if type(value) is not int or not 0 <= value < len(PRIORITIES):
+            raise ValueError("priority")
+        return value
+    if key.column == "id":
+        if not isinstance(value, str):
+            raise ValueError("id")
+        return str(uuid.UUID(value))
+    if not isinstance(value, str) or len(value) > 500 or "\x00" in value:
+        raise ValueError("title")
+    return value
