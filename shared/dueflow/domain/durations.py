@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,8 @@ import isodate
 
 from dueflow.domain.errors import invalid
 
-_MAX = timedelta(days=3660)  # ten years: anything longer is a typo, not a reminder
+_MAX = timedelta(days=3660)  # ten years (and a week): anything longer is a typo
+_DAYS_PER_MONTH = 366 / 12  # as years count 366 days: P120M and P10Y weigh the same
 # P, then at least one number; "P", "PT" and "P1DT" are not durations.
 _SHAPE = re.compile(r"^P(?=.*\d)[0-9YMWD.,]*(T(?=.*\d)[0-9HMS.,]+)?$")
 
@@ -62,8 +64,7 @@ def to_utc(wall: datetime, tz_name: str) -> datetime:
 
 
 def _days_in_month(year: int, month: int) -> int:
-    nxt = datetime(year + (month == 12), month % 12 + 1, 1)
-    return (nxt - timedelta(days=1)).day
+    return calendar.monthrange(year, month)[1]
 
 
 def parse_duration(value: object, field: str) -> Duration:
@@ -71,22 +72,25 @@ def parse_duration(value: object, field: str) -> Duration:
     if not isinstance(value, str) or not _SHAPE.match(value.upper()):
         raise invalid(field, "must be an ISO 8601 duration such as PT15M or P1D")
     text = value.upper()
+    date_part, _, time_part = text.partition("T")
+    # Parse the halves apart: isodate folds PT24H into one day, but hours are exact time and
+    # days are calendar days (RFC 5545 §3.3.6), so they must not mix.
     try:
-        parsed = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError, TypeError):
+        nominal = isodate.parse_duration(date_part) if date_part != "P" else timedelta(0)
+        exact = isodate.parse_duration("PT" + time_part) if time_part else timedelta(0)
+    except (isodate.ISO8601Error, ValueError, TypeError, OverflowError):
         raise invalid(field, "must be an ISO 8601 duration such as PT15M or P1D") from None
-    if isinstance(parsed, isodate.Duration):
-        years, months, rest = int(parsed.years), int(parsed.months), parsed.tdelta
-        if parsed.years != years or parsed.months != months:
-            raise invalid(field, "fractional years or months are not supported")
+    if isinstance(nominal, isodate.Duration):
+        years, months, rest = nominal.years, nominal.months, nominal.tdelta
     else:
-        years, months, rest = 0, 0, parsed
-    if years < 0 or months < 0 or rest < timedelta(0):
+        years, months, rest = 0, 0, nominal
+    if years != int(years) or months != int(months) or rest != timedelta(days=rest.days):
+        raise invalid(field, "fractional days, weeks, months or years are not supported")
+    if isinstance(exact, isodate.Duration):
+        raise invalid(field, "must be an ISO 8601 duration such as PT15M or P1D")
+    if years < 0 or months < 0 or rest < timedelta(0) or exact < timedelta(0):
         raise invalid(field, "must not be negative")
-    days = rest.days
-    exact = rest - timedelta(days=days)
-    if "T" not in text and exact:
-        raise invalid(field, "fractional days are not supported")
-    if timedelta(days=years * 366 + months * 31) + rest > _MAX:
+    total_months = int(years) * 12 + int(months)
+    if timedelta(days=total_months * _DAYS_PER_MONTH) + rest + exact > _MAX:
         raise invalid(field, "must be at most ten years")
-    return Duration(text, years, months, days, exact)
+    return Duration(text, int(years), int(months), rest.days, exact)

@@ -36,5 +36,9 @@ class NotFound(DomainError):
     """The thing does not exist, or belongs to someone else (indistinguishable on purpose)."""
 
 
+class Conflict(DomainError):
+    """The request is valid but the thing's current state does not allow it (HTTP 409)."""
+
+
 def invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([FieldError(field, message)])

@@ -6,16 +6,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from dueflow.domain import recurrence as recurrence_rules
 from dueflow.domain.durations import parse_duration
-from dueflow.domain.errors import FieldError, ValidationFailed
-from dueflow.domain.task import Reminder, Task, new_id
+from dueflow.domain.errors import Conflict, FieldError, ValidationFailed
+from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Reminder, Task, new_id
 from dueflow.domain.validation import ReminderInput
 
 
 def new_task(user_id: str, fields: dict[str, Any], now: datetime) -> Task:
     """A new open task from validated create fields (see validation.parse_create)."""
-    _check_consistency(fields["due_at"], fields["recurrence"], fields["reminders"])
+    _check_consistency(
+        fields["due_at"], fields["recurrence"], fields["reminders"], fields["timezone"]
+    )
     recurring = fields["recurrence"] is not None
+    if recurring:
+        fields = {**fields, "recurrence": _anchored(fields["recurrence"], fields, index=1)}
     task = Task(
         id=new_id(),
         user_id=user_id,
@@ -41,30 +46,108 @@ def apply_patch(task: Task, patch: dict[str, Any], now: datetime) -> tuple[Task,
     reminder_inputs = patch.get("reminders")
     if reminder_inputs is None:
         reminder_inputs = tuple(_as_input(r) for r in task.reminders)
-    _check_consistency(due_at, recurrence, reminder_inputs, patched=patch.keys())
+    timezone = patch.get("timezone", task.timezone)
+    _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=patch.keys())
     changes = {k: v for k, v in patch.items() if k != "reminders"}
     if recurrence is not None and task.series_id is None:
         changes.update(series_id=new_id(), occurrence=1)
+    if recurrence is not None and (
+        task.recurrence is None
+        or due_at != task.due_at
+        or patch.get("timezone", task.timezone) != task.timezone
+        or recurrence.rrule != task.recurrence.rrule
+    ):
+        # the series is redefined from this instance on; COUNT keeps counting where it was
+        index = task.recurrence.index if task.recurrence is not None else 1
+        changes["recurrence"] = _anchored(recurrence, {**_fields(task), **changes}, index=index)
+    elif recurrence is not None:
+        changes["recurrence"] = replace(
+            recurrence, anchor=task.recurrence.anchor, index=task.recurrence.index
+        )
     candidate = task.with_changes(**changes)
     reminders = schedule_reminders(candidate, reminder_inputs, task.reminders, now)
     candidate = candidate.with_changes(reminders=reminders)
-    changed = [
-        name
-        for name in (
-            "title",
-            "description",
-            "priority",
-            "tags",
-            "due_at",
-            "timezone",
-            "recurrence",
-            "reminders",
-        )
-        if getattr(candidate, name) != getattr(task, name)
-    ]
+    changed = [n for n in EDITABLE_FIELDS if _visible(candidate, n) != _visible(task, n)]
     if not changed:
         return task, []
     return candidate.with_changes(updated_at=now), changed
+
+
+def next_instance(task: Task, completed_at: datetime, now: datetime) -> Task | None:
+    """The series' next instance after `task` was completed at `completed_at`; None if it ended.
+
+    basis "due": the first occurrence strictly after max(due_at, completed_at), so missed
+    occurrences are skipped, not piled up. basis "completion": the rule re-anchored on the
+    completion date at the instance's wall-clock time, one step on.
+    """
+    occurrence = _following(task, completed_at)
+    if occurrence is None:
+        return None
+    recurrence = replace(task.recurrence, anchor=occurrence.anchor, index=occurrence.index)
+    instance = Task(
+        id=new_id(),
+        user_id=task.user_id,
+        title=task.title,
+        created_at=now,
+        updated_at=now,
+        description=task.description,
+        priority=task.priority,
+        tags=task.tags,
+        due_at=occurrence.due_at,
+        timezone=task.timezone,
+        recurrence=recurrence,
+        series_id=task.series_id,
+        occurrence=(task.occurrence or 1) + 1,
+    )
+    relative = tuple(_as_input(r) for r in task.reminders if r.before is not None)
+    return instance.with_changes(reminders=schedule_reminders(instance, relative, (), now))
+
+
+def skip(task: Task, now: datetime) -> Task:
+    """Move an open recurring task to its series' next occurrence without completing it."""
+    if task.recurrence is None:
+        raise ValidationFailed([FieldError("recurrence", "only a recurring task can be skipped")])
+    if task.status != "open":
+        raise Conflict("a completed task cannot be skipped; reopen it first")
+    occurrence = _following(task, now)
+    if occurrence is None:
+        raise Conflict("the series has no further occurrence")
+    moved = task.with_changes(
+        due_at=occurrence.due_at,
+        occurrence=(task.occurrence or 1) + 1,
+        recurrence=replace(task.recurrence, anchor=occurrence.anchor, index=occurrence.index),
+        updated_at=now,
+    )
+    inputs = tuple(_as_input(r) for r in task.reminders)
+    return moved.with_changes(reminders=schedule_reminders(moved, inputs, task.reminders, now))
+
+
+def _following(task: Task, completed_at: datetime) -> recurrence_rules.Occurrence | None:
+    rec = task.recurrence
+    anchor = rec.anchor or recurrence_rules.local_wall_clock(task.due_at, task.timezone)
+    if rec.basis == "completion":
+        day = recurrence_rules.local_wall_clock(completed_at, task.timezone).date()
+        anchor = datetime.combine(day, anchor.time())
+        after = recurrence_rules.to_utc(anchor, task.timezone)
+    else:
+        after = max(task.due_at, completed_at)
+    return recurrence_rules.next_occurrence(
+        rec.rrule, task.timezone, anchor, rec.index, after, rec.exdates
+    )
+
+
+def _visible(task: Task, name: str):
+    value = getattr(task, name)  # the series position is not part of what a client sees
+    return value.to_json() if name == "recurrence" and value is not None else value
+
+
+def _fields(task: Task) -> dict[str, Any]:
+    return {"due_at": task.due_at, "timezone": task.timezone}
+
+
+def _anchored(recurrence: Recurrence, fields: dict[str, Any], *, index: int) -> Recurrence:
+    anchor = recurrence_rules.local_wall_clock(fields["due_at"], fields["timezone"])
+    return replace(recurrence, anchor=anchor, index=index)
 
 
 def complete(task: Task, now: datetime) -> tuple[Task, bool]:
@@ -131,10 +214,15 @@ def schedule_reminders(
     return tuple(out)
 
 
-def _check_consistency(due_at, recurrence, reminder_inputs, patched=()) -> None:
+def _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=()) -> None:
     errors = []
     if recurrence is not None and due_at is None:
         errors.append(FieldError("due_at", "a recurring task needs a due date"))
+    elif recurrence is not None:
+        try:
+            recurrence_rules.check_rule(recurrence.rrule, due_at, timezone)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
     for i, spec in enumerate(reminder_inputs):
         if spec.before is not None and due_at is None:
             field = (

@@ -115,7 +115,7 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
         errors.append(FieldError("sort", f"must be one of {', '.join(SORTS)}"))
     fields["sort"] = sort
     if (limit := one("limit")) is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        if not re.fullmatch(r"[0-9]{1,4}", limit) or not 1 <= int(limit) <= MAX_LIMIT:
             errors.append(FieldError("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
         else:
             fields["limit"] = int(limit)
@@ -159,7 +159,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, values = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         raise bad from None
     keys = SORTS[sort]
     if cursor_sort != sort or not isinstance(values, list) or len(values) != len(keys):

@@ -1,4 +1,4 @@
-"""RFC 5545 recurrence rules: validation now, expansion for the recurrence function.
+"""RFC 5545 recurrence rules: validation, and the next occurrence of a series.
 
 Rules are expanded as wall-clock time in the task's time zone (RFC 5545 §3.3.10), which is why the
 rule is handed to dateutil with a naive local DTSTART and UNTIL is converted to that zone.
@@ -7,11 +7,13 @@ rule is handed to dateutil with a naive local DTSTART and UNTIL is converted to 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrulestr
 
+from dueflow.domain.durations import to_utc
 from dueflow.domain.errors import FieldError, ValidationFailed
 
 FIELD = "recurrence.rrule"
@@ -42,7 +44,10 @@ _RANGES = {
     "BYHOUR": (0, 23, False),
     "BYMINUTE": (0, 59, False),
 }
-_UNTIL = re.compile(r"^(\d{8})(T(\d{6})(Z)?)?$")
+_NUMBER = re.compile(r"^[0-9]{1,9}$")  # ASCII only: str.isdigit() also accepts "²"
+_SIGNED = re.compile(r"^[+-]?[0-9]{1,3}$")
+_WEEKDAY = re.compile(r"^(?:([+-]?)([0-9]{1,2}))?(MO|TU|WE|TH|FR|SA|SU)$")
+_UNTIL = re.compile(r"^([0-9]{8})(T([0-9]{6})Z)?$")
 
 
 def _fail(message: str) -> ValidationFailed:
@@ -50,7 +55,10 @@ def _fail(message: str) -> ValidationFailed:
 
 
 def parse_rule(value: object) -> dict[str, str]:
-    """Split and check an RRULE value ("FREQ=WEEKLY;BYDAY=MO"); returns its parts, upper-cased."""
+    """Split and check an RRULE value ("FREQ=WEEKLY;BYDAY=MO"); returns its parts, upper-cased.
+
+    These checks need no start date; `check_rule` then tries the rule from the task's own start.
+    """
     if not isinstance(value, str) or not value.strip() or len(value) > 500:
         raise _fail("must be an RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO")
     text = value.strip().upper()
@@ -74,42 +82,132 @@ def parse_rule(value: object) -> dict[str, str]:
     if freq not in _FREQS:
         raise _fail(f"unknown FREQ {freq}")
     for name in ("COUNT", "INTERVAL"):
-        if name in parts and (not parts[name].isdigit() or int(parts[name]) < 1):
+        if name in parts and (not _NUMBER.match(parts[name]) or int(parts[name]) < 1):
             raise _fail(f"{name} must be a whole number of at least 1")
     for name, (low, high, signed) in _RANGES.items():
-        for item in parts.get(name, "").split(",") if name in parts else ():
-            number = item[1:] if signed and item[:1] in "+-" else item
-            if not number.isdigit() or not low <= int(number) <= high:
+        for item in parts[name].split(",") if name in parts else ():
+            ok = (_SIGNED if signed else _NUMBER).match(item)
+            if not ok or not low <= abs(int(item)) <= high or (not signed and int(item) < 0):
                 raise _fail(f"{name} values must be {'±' if signed else ''}{low}..{high}")
+    for item in parts["BYDAY"].split(",") if "BYDAY" in parts else ():
+        m = _WEEKDAY.match(item)
+        if not m:
+            raise _fail(f"BYDAY value {item!r} is not a weekday such as MO, 1MO or -1FR")
+        if m.group(2) is not None:
+            if freq not in ("MONTHLY", "YEARLY"):
+                raise _fail("BYDAY with a number (like -1FR) needs FREQ=MONTHLY or YEARLY")
+            if not 1 <= int(m.group(2)) <= (5 if freq == "MONTHLY" else 53):
+                raise _fail(f"BYDAY value {item!r} has an ordinal out of range")
+    if "WKST" in parts and parts["WKST"] not in ("MO", "TU", "WE", "TH", "FR", "SA", "SU"):
+        raise _fail("WKST must be a weekday such as MO")
+    if "BYWEEKNO" in parts and freq != "YEARLY":
+        raise _fail("BYWEEKNO needs FREQ=YEARLY")
+    if "BYYEARDAY" in parts and freq in ("DAILY", "WEEKLY", "MONTHLY"):
+        raise _fail("BYYEARDAY is not allowed with FREQ=DAILY, WEEKLY or MONTHLY")
+    if "BYMONTHDAY" in parts and freq == "WEEKLY":
+        raise _fail("BYMONTHDAY is not allowed with FREQ=WEEKLY")
+    if "BYSETPOS" in parts and len(parts) == 2 + ("INTERVAL" in parts) + ("WKST" in parts) + (
+        "COUNT" in parts or "UNTIL" in parts
+    ):
+        raise _fail("BYSETPOS needs another BY* part to select from")
     if "COUNT" in parts and "UNTIL" in parts:
         raise _fail("COUNT and UNTIL cannot both be given")
-    if "UNTIL" in parts and not _UNTIL.match(parts["UNTIL"]):
+    if "UNTIL" in parts and not _valid_until(parts["UNTIL"]):
         raise _fail("UNTIL must be a date (20261231) or a UTC date-time (20261231T235959Z)")
-    try:  # let dateutil judge the BY* values, with a neutral start
-        build(parts, datetime(2026, 1, 1, 9, 0), "UTC")
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _fail(f"invalid rule: {exc}".rstrip(": ")) from None
     return parts
+
+
+def _valid_until(value: str) -> bool:
+    m = _UNTIL.match(value)
+    try:
+        return bool(m) and bool(
+            datetime.strptime(
+                m.group(1) + (m.group(3) or ""), "%Y%m%d%H%M%S" if m.group(3) else "%Y%m%d"
+            )
+        )
+    except ValueError:  # shaped like a date but not one (20260230, T250000Z)
+        return False
 
 
 def canonical(parts: dict[str, str]) -> str:
     """The rule as stored and returned: FREQ first, the other parts in the order given."""
-    return ";".join(
-        [f"FREQ={parts['FREQ']}"] + [f"{k}={v}" for k, v in parts.items() if k != "FREQ"]
-    )
+    rest = [f"{k}={v}" for k, v in parts.items() if k != "FREQ"]
+    return ";".join([f"FREQ={parts['FREQ']}", *rest])
 
 
-def build(parts: dict[str, str], dtstart_local: datetime, tz_name: str) -> rrule:
-    """A dateutil rrule over naive wall-clock times in `tz_name`, starting at `dtstart_local`."""
-    local = dict(parts)
-    until = local.get("UNTIL")
-    if until is not None:
+def build(parts: dict[str, str], dtstart_local: datetime, tz_name: str, *, count: bool = True):
+    """A dateutil rrule over naive wall-clock times in `tz_name`, starting at `dtstart_local`.
+
+    UNTIL (a UTC instant) becomes wall-clock time in the zone; a date UNTIL includes that day.
+    With count=False, COUNT is left out: the caller tracks positions itself (see next_occurrence).
+    """
+    local = {k: v for k, v in parts.items() if count or k != "COUNT"}
+    if (until := local.get("UNTIL")) is not None:
         m = _UNTIL.match(until)
-        if m and m.group(4):  # UTC instant -> wall-clock in the task's zone
+        if m.group(3):
             instant = datetime.strptime(m.group(1) + m.group(3), "%Y%m%d%H%M%S")
             wall = instant.replace(tzinfo=UTC).astimezone(ZoneInfo(tz_name))
             local["UNTIL"] = wall.strftime("%Y%m%dT%H%M%S")
-        elif m and not m.group(2):  # a date: the whole day is included
+        else:
             local["UNTIL"] = m.group(1) + "T235959"
     text = ";".join(f"{k}={v}" for k, v in local.items())
     return rrulestr("RRULE:" + text, dtstart=dtstart_local, cache=False)
+
+
+def check_rule(rule: str, due_at: datetime, tz_name: str) -> None:
+    """The rule must be expandable from the task's own start (dateutil rejects, for example,
+    FREQ=HOURLY;INTERVAL=2;BYHOUR=9 when the start hour is even)."""
+    try:
+        build(parse_rule(rule), local_wall_clock(due_at, tz_name), tz_name)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise _fail(f"cannot recur from this due date: {exc}".rstrip(": ")) from None
+
+
+def local_wall_clock(instant: datetime, tz_name: str) -> datetime:
+    """The naive wall-clock time of `instant` in `tz_name` (what the rule is expanded in)."""
+    return instant.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    due_at: datetime  # aware UTC
+    anchor: datetime  # naive wall-clock time of this occurrence in the series' zone
+    index: int  # position in the rule's expansion, 1 = the series' start (what COUNT counts)
+
+
+# How many rule positions one computation may walk past (a MINUTELY task completed a year late
+# walks about half a million); beyond it the series is treated as ended rather than hanging.
+MAX_STEPS = 2_000_000
+
+
+def next_occurrence(
+    rule: str,
+    tz_name: str,
+    anchor: datetime,
+    index: int,
+    after: datetime,
+    exdates: tuple[datetime, ...] = (),
+) -> Occurrence | None:
+    """The first occurrence strictly after the instant `after`, or None when the series ended.
+
+    The rule is expanded from `anchor`, the wall-clock time of an occurrence at position `index`,
+    not from the series' start: the cost depends on how far `after` lies beyond the anchor, never
+    on how long the series has run. Re-anchoring on one of its own occurrences leaves a rule's
+    expansion unchanged (its periods stay aligned and every default taken from DTSTART — day,
+    weekday, time of day — is the same in each occurrence). COUNT is applied here, by position.
+    EXDATEs are skipped but still count, as in RFC 5545.
+    """
+    parts = parse_rule(rule)
+    limit = int(parts["COUNT"]) if "COUNT" in parts else None
+    excluded = set(exdates)
+    position = index
+    for steps, wall in enumerate(build(parts, anchor, tz_name, count=False)):
+        if wall == anchor:
+            continue  # the anchor itself, when the rule matches it: already counted
+        position += 1
+        if (limit is not None and position > limit) or steps > MAX_STEPS:
+            return None
+        instant = to_utc(wall, tz_name)
+        if instant > after and instant not in excluded:
+            return Occurrence(instant, wall, position)
+    return None

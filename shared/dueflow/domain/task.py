@@ -32,6 +32,10 @@ class Recurrence:
     rrule: str
     basis: str = "due"  # "due" | "completion"
     exdates: tuple[datetime, ...] = ()
+    # Server-kept position in the series (see recurrence.next_occurrence): the wall-clock time of
+    # this instance's occurrence and its place in the rule's expansion (what COUNT counts).
+    anchor: datetime | None = None
+    index: int = 1
 
     def to_json(self) -> dict:
         return {
@@ -39,6 +43,10 @@ class Recurrence:
             "basis": self.basis,
             "exdates": [format_instant(d) for d in self.exdates],
         }
+
+    def to_storage(self) -> dict:
+        anchor = self.anchor.isoformat() if self.anchor is not None else None
+        return {**self.to_json(), "anchor": anchor, "index": self.index}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dueflow.domain.errors import invalid
 
+# Far enough from datetime's limits that reminder and recurrence arithmetic cannot overflow.
+MIN_YEAR, MAX_YEAR = 1900, 9000
 # Full date-time with an explicit offset: fromisoformat alone would accept dates and naive times.
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -24,10 +26,12 @@ def parse_instant(value: object, field: str) -> datetime:
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+        parsed = datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid(field, "is not a valid calendar date-time") from None
-    return parsed.astimezone(UTC)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise invalid(field, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return parsed
 
 
 def format_instant(value: datetime | None) -> str | None:
@@ -44,7 +48,7 @@ def parse_timezone(value: object, field: str = "timezone") -> str:
         raise invalid(field, "must be an IANA time zone name such as Europe/Berlin")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         raise invalid(field, f"unknown time zone {value!r}") from None
     if value not in _zone_names():
         raise invalid(field, f"unknown time zone {value!r}")
@@ -58,5 +62,6 @@ def _zone_names() -> frozenset[str]:
     # ZoneInfo also opens arbitrary files such as "posixrules": accept only real zone names.
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
+        # the system list also has links that are no IANA zone: the host's own and placeholders
+        _ZONES = (frozenset(available_timezones()) | {"UTC"}) - {"localtime", "Factory"}
     return _ZONES

@@ -170,7 +170,7 @@ def _task_row(task: Task) -> dict:
         "tags": list(task.tags),
         "due_at": task.due_at,
         "timezone": task.timezone,
-        "recurrence": task.recurrence.to_json() if task.recurrence else None,
+        "recurrence": task.recurrence.to_storage() if task.recurrence else None,
         "series_id": task.series_id,
         "occurrence": task.occurrence,
         "completed_at": task.completed_at,
@@ -184,7 +184,14 @@ def _task(row, task_reminders: tuple[Reminder, ...]) -> Task:
     recurrence = None
     if rec is not None:
         exdates = tuple(parse_instant(d, "exdates") for d in rec.get("exdates", []))
-        recurrence = Recurrence(rec["rrule"], rec.get("basis", "due"), exdates)
+        anchor = rec.get("anchor")
+        recurrence = Recurrence(
+            rec["rrule"],
+            rec.get("basis", "due"),
+            exdates,
+            datetime.fromisoformat(anchor) if anchor else None,
+            rec.get("index", 1),
+        )
     return Task(
         id=row["id"],
         user_id=row["user_id"],
