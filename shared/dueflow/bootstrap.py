@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -13,8 +14,14 @@ from dueflow import config, logs
 from dueflow.adapters.auth import AuthSettings
 from dueflow.adapters.db.engine import make_engine, migrate
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
+from dueflow.adapters.email import backend_from_config
 from dueflow.adapters.http.api import TasksApi
+from dueflow.adapters.http.event_function import EventFunction
 from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
+from dueflow.domain import events
+from dueflow.service.notify import NotifyService
+from dueflow.service.recurrence import RecurrenceService
+from dueflow.service.reminders import ReminderService
 from dueflow.service.tasks import TaskService
 
 log = logging.getLogger("dueflow.bootstrap")
@@ -25,6 +32,9 @@ class Runtime:
     engine: Engine
     relay: OutboxRelay | None
     tasks: TaskService
+    recurrence: RecurrenceService
+    reminders: ReminderService
+    notify: NotifyService
 
     def close(self) -> None:
         if self.relay is not None:
@@ -37,9 +47,10 @@ _runtime: Runtime | None = None
 _api: TasksApi | None = None
 
 
-def check_config() -> None:
+def check_config(*, needs_auth: bool = True) -> None:
     """Fail at start, not at the first request, when the configuration cannot work."""
-    config.auth()
+    if needs_auth:
+        config.auth()
     logs.configure(config.log_level())
 
 
@@ -93,8 +104,44 @@ def _build_runtime() -> Runtime:
         relay.start()
     else:
         log.warning("K_SINK is not set: events stay in the outbox until a sink is configured")
-    tasks = TaskService(UnitOfWorkFactory(engine), on_commit=relay.kick if relay else lambda: None)
-    return Runtime(engine, relay, tasks)
+    uow = UnitOfWorkFactory(engine)
+    kick = relay.kick if relay else lambda: None
+    email_backend = functools.cache(backend_from_config)
+    return Runtime(
+        engine,
+        relay,
+        tasks=TaskService(uow, on_commit=kick),
+        recurrence=RecurrenceService(uow, on_commit=kick),
+        reminders=ReminderService(
+            uow,
+            batch_size=config.reminder_batch_size(),
+            late_after=config.reminder_late_after(),
+            on_commit=kick,
+        ),
+        notify=NotifyService(
+            uow,
+            email_backend,
+            config.email_sender(),
+            late_after=config.reminder_late_after(),
+            on_commit=kick,
+        ),
+    )
+
+
+def event_function(name: str) -> EventFunction:
+    """The event function `name` (recurrence, reminders or notify) wired to the runtime."""
+    rt = runtime()
+    ready = functools.partial(_ping, rt.engine)
+    if name == "recurrence":
+        return EventFunction(name, {events.TASK_COMPLETED: rt.recurrence.on_task_completed}, ready)
+    if name == "notify":
+        return EventFunction(name, {events.REMINDER_DUE: rt.notify.on_reminder_due}, ready)
+    if name == "reminders":
+        # any delivery is a tick: a PingSource event, a Dapr cron POST, the local ticker
+        return EventFunction(
+            name, {}, ready, default=lambda _data: f"emitted {rt.reminders.tick()}"
+        )
+    raise ValueError(f"no event function {name!r}")
 
 
 def _ping(engine: Engine) -> None:

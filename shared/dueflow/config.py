@@ -111,3 +111,67 @@ def auto_migrate() -> bool:
     """DUEFLOW_AUTO_MIGRATE: apply migrations on start (default: on only when DUEFLOW_ENV=local)."""
     default = "1" if environment() == "local" else "0"
     return (_env("DUEFLOW_AUTO_MIGRATE", default) or default).lower() in ("1", "true", "yes")
+
+
+# -- reminders and e-mail ---------------------------------------------------------------------
+
+
+def reminder_tick() -> float:
+    """DUEFLOW_REMINDER_TICK: seconds between reminder ticks under `make run` (default 1)."""
+    return _float("DUEFLOW_REMINDER_TICK", 1.0)
+
+
+def reminder_late_after() -> float:
+    """DUEFLOW_REMINDER_LATE_AFTER: seconds after remind_at from which a reminder is sent as late
+    and says so (default 120: a minute-granular PingSource is up to 60 s late by design)."""
+    return _float("DUEFLOW_REMINDER_LATE_AFTER", 120.0)
+
+
+def reminder_batch_size() -> int:
+    """DUEFLOW_REMINDER_BATCH: due reminders claimed per transaction (default 1000)."""
+    return max(1, int(_float("DUEFLOW_REMINDER_BATCH", 1000)))
+
+
+def email_backend() -> str:
+    """DUEFLOW_EMAIL_BACKEND: outbox | smtp | sendgrid | dapr (default outbox)."""
+    return (_env("DUEFLOW_EMAIL_BACKEND", "outbox") or "outbox").lower()
+
+
+def email_sender() -> str:
+    """DUEFLOW_EMAIL_FROM: the From address of reminder e-mails."""
+    return _env("DUEFLOW_EMAIL_FROM", "dueflow <reminders@dueflow.invalid>") or ""
+
+
+def outbox_dir() -> str:
+    """DUEFLOW_OUTBOX_DIR: where the `outbox` backend writes .eml files (.dueflow/outbox)."""
+    return _env("DUEFLOW_OUTBOX_DIR", ".dueflow/outbox") or ".dueflow/outbox"
+
+
+def smtp_url() -> str | None:
+    """SMTP_URL: smtp://[user:password@]host[:port][?starttls=true], or smtps://… (TLS)."""
+    return _env("SMTP_URL")
+
+
+def email_timeout() -> float:
+    """DUEFLOW_EMAIL_TIMEOUT: seconds a mail server or API has to answer (default 10)."""
+    return _float("DUEFLOW_EMAIL_TIMEOUT", 10.0)
+
+
+def sendgrid_api_key() -> str | None:
+    """SENDGRID_API_KEY: API key of the `sendgrid` backend."""
+    return _env("SENDGRID_API_KEY")
+
+
+def sendgrid_host() -> str:
+    """DUEFLOW_SENDGRID_HOST: SendGrid API base URL (default https://api.sendgrid.com)."""
+    return _env("DUEFLOW_SENDGRID_HOST", "https://api.sendgrid.com") or ""
+
+
+def dapr_http_port() -> int:
+    """DAPR_HTTP_PORT: the Dapr sidecar's HTTP port (set by Dapr; default 3500)."""
+    return int(_float("DAPR_HTTP_PORT", 3500))
+
+
+def dapr_email_binding() -> str:
+    """DUEFLOW_DAPR_EMAIL_BINDING: name of the Dapr SendGrid output binding (default sendgrid)."""
+    return _env("DUEFLOW_DAPR_EMAIL_BINDING", "sendgrid") or "sendgrid"

@@ -1,52 +1,162 @@
-"""`make run`: the tasks API on embedded defaults (SQLite under .dueflow/), in the foreground.
+"""`make run`: the whole of dueflow on one machine, on embedded defaults, in the foreground.
 
-It migrates the database, then replaces itself with functions-framework serving the function
-exactly as its container does, so Ctrl-C or SIGTERM reaches the server directly.
+Each function runs in its own process exactly as its container runs it (functions-framework on its
+own port); a local broker routes events by the Triggers in eventing/ (each process's outbox relay
+posts to it through K_SINK, as Knative's SinkBinding would arrange), and a ticker stands in for
+the PingSource every DUEFLOW_REMINDER_TICK seconds. The tasks API on PORT starts last, so it
+answers only once the rest of the stack is ready. Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
+
+import requests
 
 from dueflow import config
 from dueflow.adapters.db.engine import make_engine, migrate
+from dueflow.local import manifests
+from dueflow.local.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
+EVENT_FUNCTIONS = ("recurrence", "reminders", "notify")
 
 
-def main() -> None:
-    os.environ.setdefault("DUEFLOW_ENV", "local")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.dueflow' / 'dueflow.db'}")
-    port = os.environ.setdefault("PORT", "8080")
+def main() -> int:
+    _embedded_defaults()
     config.auth()  # fail early on an unusable auth configuration
     engine = make_engine(config.database_url())
     migrate(engine)
     engine.dispose()
-    os.environ["DUEFLOW_AUTO_MIGRATE"] = "0"  # done above, once
-    source = ROOT / "functions" / "tasks" / "main.py"
-    print(
-        f"dueflow: tasks API on http://127.0.0.1:{port} (database {config.database_url()})",
-        file=sys.stderr,
-        flush=True,
-    )
+    os.environ["DUEFLOW_AUTO_MIGRATE"] = "0"  # done above, once for every process
+
+    port = int(os.environ["PORT"])
+    ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
+    endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
+    wiring = manifests.load(ROOT / "eventing")
+    broker = LocalBroker(wiring, endpoints).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name in (*EVENT_FUNCTIONS, "tasks"):  # tasks last: PORT answers when all are ready
+            processes[name] = _spawn(name, ports[name], broker.url)
+            _wait_ready(name, endpoints[name], processes[name], stop)
+        ticker = threading.Thread(
+            target=_tick, args=([endpoints[n] for n in wiring.ping_targets], stop), daemon=True
+        )
+        ticker.start()
+        _say(
+            f"tasks API on http://127.0.0.1:{port} (database {config.database_url()}, "
+            f"e-mail {config.email_backend()} -> {config.outbox_dir()})"
+        )
+        while not stop.wait(0.5):
+            if dead := [n for n, p in processes.items() if p.poll() is not None]:
+                _say(f"{', '.join(dead)} stopped unexpectedly; stopping the stack")
+                return 1
+        return 0
+    finally:
+        stop.set()
+        _terminate(processes)
+        broker.stop()
+
+
+def _embedded_defaults() -> None:
+    os.environ.setdefault("DUEFLOW_ENV", "local")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.dueflow' / 'dueflow.db'}")
+    os.environ.setdefault("DUEFLOW_OUTBOX_DIR", str(ROOT / ".dueflow" / "outbox"))
+    os.environ.setdefault("PORT", "8080")
+
+
+def _spawn(name: str, port: int, sink: str) -> subprocess.Popen:
     ff = Path(sys.executable).with_name("functions-framework")
-    os.execv(
-        ff,
+    env = {**os.environ, "K_SINK": sink, "K_SERVICE": name, "PORT": str(port)}
+    source = ROOT / "functions" / name / "main.py"
+    return subprocess.Popen(
         [
             str(ff),
             "--source",
             str(source),
             "--target",
-            "tasks",
+            name,
             "--port",
-            port,
+            str(port),
             "--host",
-            os.environ.get("HOST", "127.0.0.1"),
+            "127.0.0.1",
         ],
+        env=env,
     )
 
 
+def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.Event) -> None:
+    deadline = time.monotonic() + 60
+    while not stop.is_set():
+        if process.poll() is not None:
+            raise SystemExit(f"dueflow: {name} exited while starting")
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"dueflow: {name} did not become ready within 60 s")
+        time.sleep(0.1)
+
+
+def _tick(targets: list[str], stop: threading.Event) -> None:
+    """What the PingSource does, every DUEFLOW_REMINDER_TICK seconds instead of every minute."""
+    period = config.reminder_tick()
+    next_at = time.monotonic()
+    while not stop.is_set():
+        for url in targets:
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-type": "dev.knative.sources.ping",
+                "ce-source": "/apis/v1/namespaces/local/pingsources/reminders-tick",
+                "ce-id": str(uuid.uuid4()),
+                "content-type": "application/json",
+            }
+            try:
+                requests.post(
+                    url, data=json.dumps({"tick": "reminders"}), headers=headers, timeout=30
+                )
+            except requests.RequestException:
+                pass  # a missed tick is caught up by the next one
+        next_at += period
+        stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def _terminate(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _say(message: str) -> None:
+    print(f"dueflow: {message}", file=sys.stderr, flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

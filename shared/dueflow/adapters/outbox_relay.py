@@ -80,18 +80,33 @@ class OutboxRelay:
         if not self._take_lease():
             return 0
         lease_taken = now = self.clock()
+        waiting = outbox.alias("waiting")
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(
-                    outbox.c.seq, outbox.c.payload, outbox.c.attempts, outbox.c.next_attempt_at
+                    outbox.c.seq,
+                    outbox.c.partition_key,
+                    outbox.c.payload,
+                    outbox.c.attempts,
+                    outbox.c.next_attempt_at,
+                )
+                .where(
+                    ~sa.exists().where(  # skip partitions whose head is backing off
+                        waiting.c.partition_key == outbox.c.partition_key,
+                        waiting.c.next_attempt_at > now,
+                    )
                 )
                 .order_by(outbox.c.seq)
                 .limit(self.batch_size)
             ).all()
         delivered = 0
+        held: set[str | None] = set()  # partitions whose head failed or is backing off
         for row in rows:
+            if row.partition_key in held:
+                continue
             if row.next_attempt_at > now:
-                break  # the head is backing off: later rows wait to keep order
+                held.add(row.partition_key)  # its head is backing off: keep the partition's order
+                continue
             if self.clock() - lease_taken > LEASE_TTL / 2:
                 # a slow sink must not outlive the lease: renew it, or stop if another took it
                 if not self._take_lease():
@@ -101,7 +116,8 @@ class OutboxRelay:
                 self.sink(json.loads(row.payload))
             except Exception as exc:  # any failure: keep the row, retry later
                 self._postpone(row.seq, row.attempts + 1, str(exc))
-                break
+                held.add(row.partition_key)
+                continue
             with self.engine.begin() as conn:
                 conn.execute(outbox.delete().where(outbox.c.seq == row.seq))
             delivered += 1

@@ -17,6 +17,11 @@ TASK_UPDATED = "dev.dueflow.task.updated"
 TASK_COMPLETED = "dev.dueflow.task.completed"
 TASK_REOPENED = "dev.dueflow.task.reopened"
 TASK_DELETED = "dev.dueflow.task.deleted"
+REMINDERS_SOURCE = "/dueflow/reminders"
+NOTIFY_SOURCE = "/dueflow/notify"
+REMINDER_DUE = "dev.dueflow.reminder.due"
+NOTIFICATION_SENT = "dev.dueflow.notification.sent"
+NOTIFICATION_FAILED = "dev.dueflow.notification.failed"
 SCHEMA_VERSION = 1
 
 
@@ -32,15 +37,47 @@ def task_event(
     data: dict = {"user_id": task.user_id, "task": task.to_json()}
     if event_type == TASK_UPDATED:
         data["changed"] = list(changed or [])
+    return envelope(event_type, TASKS_SOURCE, task.id, now, data)
+
+
+def reminder_due_event(due: dict, now: datetime, late: bool) -> dict:
+    """A reminder whose time has come. `due` holds user_id, task_id, reminder_id, remind_at,
+    title, due_at and timezone as the tick read them; the address is looked up when sending."""
+    data = {
+        "user_id": due["user_id"],
+        "task_id": due["task_id"],
+        "reminder_id": due["reminder_id"],
+        "remind_at": format_instant(due["remind_at"]),
+        "title": due["title"],
+        "due_at": format_instant(due["due_at"]),
+        "timezone": due["timezone"],
+        "late": late,
+    }
+    return envelope(REMINDER_DUE, REMINDERS_SOURCE, due["task_id"], now, data)
+
+
+def notification_event(
+    event_type: str, due: dict, backend: str, now: datetime, error: str | None = None
+) -> dict:
+    """The outcome of e-mailing one reminder instance (sent, or failed for good)."""
+    data = {key: due[key] for key in ("user_id", "task_id", "reminder_id")}
+    data["remind_at"] = format_instant(due["remind_at"])
+    data["backend"] = backend
+    if event_type == NOTIFICATION_FAILED:
+        data["error"] = (error or "unknown error")[:500]
+    return envelope(event_type, NOTIFY_SOURCE, due["task_id"], now, data)
+
+
+def envelope(event_type: str, source: str, task_id: str, now: datetime, data: dict) -> dict:
     return {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
-        "source": TASKS_SOURCE,
+        "source": source,
         "type": event_type,
-        "subject": task.id,
+        "subject": task_id,
         "time": format_instant(now),
         "datacontenttype": "application/json",
         "dataschema": dataschema(event_type),
-        "partitionkey": task.id,  # Kafka record key: per-task order survives partitioning
+        "partitionkey": task_id,  # Kafka record key: per-task order survives partitioning
         "data": data,
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from dueflow.domain import recurrence as recurrence_rules
 from dueflow.domain.durations import parse_duration
-from dueflow.domain.errors import Conflict, FieldError, ValidationFailed
+from dueflow.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Reminder, Task, new_id
 from dueflow.domain.validation import ReminderInput
 
@@ -65,7 +65,9 @@ def apply_patch(task: Task, patch: dict[str, Any], now: datetime) -> tuple[Task,
             recurrence, anchor=task.recurrence.anchor, index=task.recurrence.index
         )
     candidate = task.with_changes(**changes)
-    reminders = schedule_reminders(candidate, reminder_inputs, task.reminders, now)
+    reminders = task.reminders  # untouched unless their inputs move (keeps snoozes)
+    if "reminders" in patch or due_at != task.due_at or timezone != task.timezone:
+        reminders = schedule_reminders(candidate, reminder_inputs, task.reminders, now)
     candidate = candidate.with_changes(reminders=reminders)
     changed = [n for n in EDITABLE_FIELDS if _visible(candidate, n) != _visible(task, n)]
     if not changed:
@@ -150,6 +152,23 @@ def _anchored(recurrence: Recurrence, fields: dict[str, Any], *, index: int) -> 
     return replace(recurrence, anchor=anchor, index=index)
 
 
+def snooze(task: Task, reminder_id: str, until: datetime, now: datetime) -> Task:
+    """Fire one reminder again at `until` (after it was sent, or to postpone it)."""
+    if task.status != "open":
+        raise Conflict("the task is done: its reminders are canceled")
+    if until <= now:
+        raise ValidationFailed([FieldError("until", "must be in the future")])
+    if not any(r.id == reminder_id for r in task.reminders):
+        raise NotFound(f"no reminder {reminder_id}")
+    reminders = tuple(
+        replace(r, remind_at=until, status="scheduled", emitted_at=None)
+        if r.id == reminder_id
+        else r
+        for r in task.reminders
+    )
+    return task.with_changes(reminders=reminders, updated_at=now)
+
+
 def complete(task: Task, now: datetime) -> tuple[Task, bool]:
     """Mark done and cancel pending reminders; (task, False) if it was already done."""
     if task.status == "done":
@@ -167,7 +186,9 @@ def reopen(task: Task, now: datetime) -> tuple[Task, bool]:
     if task.status == "open":
         return task, False
     reminders = tuple(
-        replace(r, status="scheduled") if r.status == "canceled" and r.remind_at > now else r
+        replace(r, status="scheduled", emitted_at=None)
+        if r.status == "canceled" and r.remind_at > now
+        else r
         for r in task.reminders
     )
     return task.with_changes(
@@ -203,13 +224,7 @@ def schedule_reminders(
         if match is not None:
             pool.remove(match)
             moved = match.remind_at != remind_at
-            fresh = Reminder(
-                id=match.id,
-                remind_at=remind_at,
-                before=before,
-                at=spec.at,
-                status=fresh.status if moved else match.status,
-            )
+            fresh = replace(fresh, id=match.id) if moved else match
         out.append(fresh)
     return tuple(out)
 

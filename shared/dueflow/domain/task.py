@@ -56,6 +56,8 @@ class Reminder:
     before: str | None = None  # ISO 8601 duration before due_at, or
     at: datetime | None = None  # an absolute instant
     status: str = "scheduled"
+    # server-kept: when a tick emitted reminder.due for the current remind_at (None: not yet)
+    emitted_at: datetime | None = None
 
     def same_spec(self, other: Reminder) -> bool:
         return (self.before, self.at) == (other.before, other.at)

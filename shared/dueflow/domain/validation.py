@@ -208,3 +208,15 @@ _PARSERS = {
     "recurrence": _recurrence,
     "reminders": _reminders,
 }
+
+
+def parse_snooze(body: Any, now: datetime, tz_name: str) -> datetime:
+    """`{"for": ISO 8601 duration}` or `{"until": RFC 3339}` -> the instant to remind again."""
+    if not isinstance(body, dict) or len(body) != 1 or not ({"for", "until"} & body.keys()):
+        raise ValidationFailed([FieldError("", 'send {"for": duration} or {"until": date-time}')])
+    if "until" in body:
+        return parse_instant(body["until"], "until")
+    duration = parse_duration(body["for"], "for")
+    if duration.subtract_from(now, tz_name) == now:
+        raise ValidationFailed([FieldError("for", "must be longer than zero")])
+    return duration.add_to(now, tz_name)

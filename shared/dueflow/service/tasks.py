@@ -11,7 +11,7 @@ from dueflow.domain import events, lifecycle
 from dueflow.domain.errors import NotFound
 from dueflow.domain.listing import parse_list_query
 from dueflow.domain.task import Task
-from dueflow.domain.validation import parse_create, parse_patch
+from dueflow.domain.validation import parse_create, parse_patch, parse_snooze
 
 
 def utcnow() -> datetime:
@@ -65,6 +65,31 @@ class TaskService:
 
     def reopen(self, user_id: str, task_id: str) -> Task:
         return self._transition(user_id, task_id, lifecycle.reopen, events.TASK_REOPENED)
+
+    def skip(self, user_id: str, task_id: str) -> Task:
+        """Move a recurring task to its next occurrence without completing it."""
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            now = self.clock()
+            moved = lifecycle.skip(task, now)
+            uow.tasks.update(moved)
+            changed = [n for n in ("due_at", "reminders") if getattr(moved, n) != getattr(task, n)]
+            uow.outbox.add(events.task_event(events.TASK_UPDATED, moved, now, changed), now)
+            uow.commit()
+        self.on_commit()
+        return moved
+
+    def snooze(self, user_id: str, task_id: str, reminder_id: str, body: Any) -> Task:
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            now = self.clock()
+            until = parse_snooze(body, now, task.timezone)
+            snoozed = lifecycle.snooze(task, reminder_id, until, now)
+            uow.tasks.update(snoozed)
+            uow.outbox.add(events.task_event(events.TASK_UPDATED, snoozed, now, ["reminders"]), now)
+            uow.commit()
+        self.on_commit()
+        return snoozed
 
     def delete(self, user_id: str, task_id: str) -> None:
         with self.uow_factory() as uow:

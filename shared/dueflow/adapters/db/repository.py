@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dueflow.adapters.db import search
-from dueflow.adapters.db.schema import outbox, reminders, task_tags, tasks, users
+from dueflow.adapters.db.schema import (
+    notifications,
+    outbox,
+    reminders,
+    task_tags,
+    tasks,
+    users,
+)
 from dueflow.domain.listing import ListQuery, SortKey, encode_cursor
 from dueflow.domain.task import PRIORITIES, Recurrence, Reminder, Task
 from dueflow.domain.timefmt import parse_instant
@@ -41,6 +48,17 @@ class TaskRepository:
         self.conn.execute(task_tags.delete().where(task_tags.c.task_id == task.id))
         self.conn.execute(reminders.delete().where(reminders.c.task_id == task.id))
         self._write_children(task)
+
+    def add_if_absent(self, task: Task) -> bool:
+        """Insert a series instance unless its (series_id, occurrence) exists: False then.
+
+        The unique constraint decides, not a prior read, so racing deliveries insert one row."""
+        try:
+            with self.conn.begin_nested():  # a savepoint: PostgreSQL aborts the rest otherwise
+                self.add(task)
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def delete(self, task: Task) -> None:
         # children go by ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON, set per connection)
@@ -93,6 +111,7 @@ class TaskRepository:
                         "at": r.at,
                         "remind_at": r.remind_at,
                         "status": r.status,
+                        "emitted_at": r.emitted_at,
                     }
                     for i, r in enumerate(task.reminders)
                 ],
@@ -116,9 +135,94 @@ class TaskRepository:
                         before=r["before"],
                         at=r["at"],
                         status=r["status"],
+                        emitted_at=r["emitted_at"],
                     )
                 )
         return [_task(row, tuple(by_task[row["id"]])) for row in rows]
+
+
+class Reminders:
+    """Due reminders for the tick, and the state of one reminder for the notify function."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def claim_due(self, now: datetime, limit: int) -> list[dict]:
+        """Scheduled, not yet emitted reminders of open tasks due by `now`, oldest first.
+
+        On PostgreSQL the rows stay locked until commit and rows locked by a concurrent tick are
+        skipped (FOR UPDATE SKIP LOCKED), so ticks and replicas share the work; SQLite's single
+        writer (BEGIN IMMEDIATE) serialises them instead."""
+        stmt = (
+            sa.select(
+                reminders.c.id.label("reminder_id"),
+                reminders.c.remind_at,
+                reminders.c.user_id,
+                tasks.c.id.label("task_id"),
+                tasks.c.title,
+                tasks.c.due_at,
+                tasks.c.timezone,
+            )
+            .join(tasks, tasks.c.id == reminders.c.task_id)
+            .where(
+                reminders.c.status == "scheduled",
+                reminders.c.emitted_at.is_(None),
+                reminders.c.remind_at <= now,
+                tasks.c.status == "open",
+            )
+            .order_by(reminders.c.remind_at)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=reminders)
+        return [dict(row) for row in self.conn.execute(stmt).mappings()]
+
+    def mark_emitted(self, reminder_ids: list[str], now: datetime) -> None:
+        self.conn.execute(
+            reminders.update().where(reminders.c.id.in_(reminder_ids)).values(emitted_at=now)
+        )
+
+    def lock(self, reminder_id: str) -> dict | None:
+        """The reminder and its task's status, locked for this transaction (None if deleted)."""
+        stmt = (
+            sa.select(
+                reminders.c.remind_at, reminders.c.status, tasks.c.status.label("task_status")
+            )
+            .join(tasks, tasks.c.id == reminders.c.task_id)
+            .where(reminders.c.id == reminder_id)
+        )
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=reminders)
+        row = self.conn.execute(stmt).mappings().first()
+        return dict(row) if row else None
+
+    def set_status(self, reminder_id: str, status: str) -> None:
+        self.conn.execute(
+            reminders.update().where(reminders.c.id == reminder_id).values(status=status)
+        )
+
+    def notified(self, reminder_id: str, remind_at: datetime) -> str | None:
+        """The outcome already recorded for this reminder instance, if any."""
+        return self.conn.execute(
+            sa.select(notifications.c.status).where(
+                notifications.c.reminder_id == reminder_id, notifications.c.remind_at == remind_at
+            )
+        ).scalar()
+
+    def record_notification(
+        self, due: dict, status: str, backend: str, error: str | None, now: datetime
+    ) -> None:
+        self.conn.execute(
+            notifications.insert().values(
+                reminder_id=due["reminder_id"],
+                remind_at=due["remind_at"],
+                user_id=due["user_id"],
+                status=status,
+                backend=backend,
+                error=error,
+                created_at=now,
+            )
+        )
 
 
 class Outbox:
@@ -128,15 +232,24 @@ class Outbox:
         self.conn = conn
 
     def add(self, event: dict, now: datetime) -> None:
+        self.add_many([event], now)
+
+    def add_many(self, events: list[dict], now: datetime) -> None:
+        if not events:
+            return
         self.conn.execute(
-            outbox.insert().values(
-                event_id=event["id"],
-                event_type=event["type"],
-                partition_key=event.get("partitionkey"),
-                payload=json.dumps(event, separators=(",", ":")),
-                created_at=now,
-                next_attempt_at=now,
-            )
+            outbox.insert(),
+            [
+                {
+                    "event_id": e["id"],
+                    "event_type": e["type"],
+                    "partition_key": e.get("partitionkey"),
+                    "payload": json.dumps(e, separators=(",", ":")),
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+                for e in events
+            ],
         )
 
 

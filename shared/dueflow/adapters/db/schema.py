@@ -93,6 +93,21 @@ reminders = sa.Table(
     sa.Column("at", UTCDateTime),
     sa.Column("remind_at", UTCDateTime, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("emitted_at", UTCDateTime),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("reminder_id", UUID, nullable=False),
+    sa.Column("remind_at", UTCDateTime, nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("backend", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("reminder_id", "remind_at", name="uq_notifications_instance"),
 )
 
 outbox = sa.Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.repository import Outbox, TaskRepository, Users
+from dueflow.adapters.db.repository import Outbox, Reminders, TaskRepository, Users
 
 
 class UnitOfWork:
@@ -21,6 +21,7 @@ class UnitOfWork:
         self.tasks = TaskRepository(self.conn)
         self.outbox = Outbox(self.conn)
         self.users = Users(self.conn)
+        self.reminders = Reminders(self.conn)
         return self
 
     def commit(self) -> None:

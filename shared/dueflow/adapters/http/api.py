@@ -20,7 +20,7 @@ from dueflow import logs
 from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, Principal, authenticate
 from dueflow.adapters.http import cors
 from dueflow.adapters.http.problems import problem
-from dueflow.domain.errors import NotFound, ValidationFailed
+from dueflow.domain.errors import Conflict, NotFound, ValidationFailed
 from dueflow.service.tasks import TaskService
 
 log = logging.getLogger("dueflow.http")
@@ -40,6 +40,10 @@ ROUTES = Map(
         Rule("/tasks/<task_id>", endpoint="delete_task", methods=["DELETE"]),
         Rule("/tasks/<task_id>/complete", endpoint="complete_task", methods=["POST"]),
         Rule("/tasks/<task_id>/reopen", endpoint="reopen_task", methods=["POST"]),
+        Rule("/tasks/<task_id>/skip", endpoint="skip_task", methods=["POST"]),
+        Rule(
+            "/tasks/<task_id>/reminders/<reminder_id>/snooze", endpoint="snooze", methods=["POST"]
+        ),
         Rule("/tags", endpoint="list_tags", methods=["GET"]),
     ],
     strict_slashes=False,
@@ -121,6 +125,8 @@ class TasksApi:
             return problem(422, "the request has invalid fields", instance=path, errors=exc.errors)
         except NotFound as exc:
             return problem(404, str(exc), instance=path)
+        except Conflict as exc:
+            return problem(409, str(exc), instance=path)
         except OperationalError:
             log.exception("database unavailable")
             return problem(
@@ -164,6 +170,13 @@ class TasksApi:
 
     def reopen_task(self, request: Request, user_id: str, task_id: str) -> Response:
         return _json(self.service.reopen(user_id, task_id).to_json())
+
+    def skip_task(self, request: Request, user_id: str, task_id: str) -> Response:
+        return _json(self.service.skip(user_id, task_id).to_json())
+
+    def snooze(self, request: Request, user_id: str, task_id: str, reminder_id: str) -> Response:
+        task = self.service.snooze(user_id, task_id, reminder_id, _read_json(request))
+        return _json(task.to_json())
 
     def list_tasks(self, request: Request, user_id: str) -> Response:
         items, cursor = self.service.list(user_id, request.args.to_dict(flat=False))

@@ -1,0 +1,16 @@
+"""The `recurrence` function: a completed instance of a recurring task begets the next one
+(dev.dueflow.task.completed -> dev.dueflow.task.created). Knative Service `recurrence`."""
+
+import flask
+import functions_framework
+
+from dueflow import bootstrap
+
+bootstrap.check_config(needs_auth=False)  # events carry no user tokens
+
+
+# An HTTP function, not @cloud_event: that decorator cannot answer 4xx (never retry) or 5xx
+# (retry) and rejects Dapr binding deliveries, which are plain POSTs.
+@functions_framework.http
+def recurrence(request: flask.Request) -> flask.Response:
+    return bootstrap.event_function("recurrence").handle(request)

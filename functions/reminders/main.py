@@ -1,0 +1,14 @@
+"""The `reminders` function: each tick (PingSource event, Dapr cron binding POST or the local
+ticker) emits dev.dueflow.reminder.due for every due reminder. Knative Service `reminders`."""
+
+import flask
+import functions_framework
+
+from dueflow import bootstrap
+
+bootstrap.check_config(needs_auth=False)  # events carry no user tokens
+
+
+@functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
+def reminders(request: flask.Request) -> flask.Response:
+    return bootstrap.event_function("reminders").handle(request)

@@ -1,0 +1,102 @@
+"""The `smtp` backend: stdlib smtplib, one connection per e-mail, configured by SMTP_URL.
+
+    smtp://host[:port]                           plain (port 25)
+    smtp://user:pass@host:587?starttls=true      STARTTLS, then AUTH
+    smtps://user:pass@host[:465]                 implicit TLS
+    ...&verify=false                             accept any certificate (self-signed dev servers)
+
+User and password are URL-decoded, so "p%40ss" is "p@ss". Errors are classified by who can fix
+them: a 5xx reply to *this message* (sender, recipient, content) is permanent; anything about the
+server or the connection is transient.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.utils import parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from dueflow.adapters.email import Email, PermanentEmailError, TransientEmailError, to_mime
+from dueflow.config import ConfigError
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(query: dict[str, list[str]], name: str, default: bool) -> bool:
+    raw = query.get(name, [""])[-1].lower()
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    if raw == "":
+        return default
+    raise ConfigError(f"SMTP_URL: {name} must be true or false, got {raw!r}")
+
+
+class SmtpBackend:
+    name = "smtp"
+
+    def __init__(self, url: str, *, timeout: float = 10.0):
+        # Never put `url` into a message: it holds the password.
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ConfigError("SMTP_URL must start with smtp:// or smtps://")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError("SMTP_URL has an invalid port") from exc
+        if not parts.hostname:
+            raise ConfigError("SMTP_URL has no host")
+        query = parse_qs(parts.query)
+        self.host = parts.hostname
+        self.implicit_tls = parts.scheme == "smtps"
+        self.port = port or (465 if self.implicit_tls else 25)
+        self.starttls = _flag(query, "starttls", False) and not self.implicit_tls
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else ""
+        self.timeout = timeout
+        self.tls_context = ssl.create_default_context()
+        if not _flag(query, "verify", True):
+            self.tls_context.check_hostname = False
+            self.tls_context.verify_mode = ssl.CERT_NONE
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.implicit_tls:
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.tls_context
+            )
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+    def send(self, email: Email) -> None:
+        message = to_mime(email)
+        sender = parseaddr(email.sender)[1] or email.sender
+        where = f"SMTP {self.host}:{self.port}"
+        try:
+            with self._connect() as smtp:
+                if self.starttls:
+                    smtp.starttls(context=self.tls_context)
+                if self.user:
+                    smtp.login(self.user, self.password)
+                refused = smtp.send_message(message, from_addr=sender, to_addrs=[email.to])
+            if refused:  # only possible with several recipients; kept for safety
+                raise smtplib.SMTPRecipientsRefused(refused)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            _raise_for(min(codes), f"{where} refused {email.to}: {exc.recipients}", exc)
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            _raise_for(exc.smtp_code, f"{where} rejected the message: {exc}", exc)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Transient on purpose: wrong credentials are an operator's problem, not the
+            # reminder's. Once SMTP_URL is fixed, the broker's next retry delivers the e-mail;
+            # marking reminders failed would lose every reminder sent until the fix.
+            raise TransientEmailError(f"{where} authentication failed: {exc}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            # Disconnects, refused connections, timeouts, TLS and certificate errors, a server
+            # without STARTTLS/AUTH, 4xx/5xx greetings: the server or config, not this message.
+            # (SMTPException is itself an OSError; both are named for the reader.)
+            raise TransientEmailError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _raise_for(code: int, text: str, exc: Exception) -> None:
+    if 500 <= code < 600:
+        raise PermanentEmailError(text) from exc
+    raise TransientEmailError(text) from exc  # 4xx: "try again later"

@@ -1,0 +1,596 @@
+"""The four e-mail backends against real servers on 127.0.0.1 (nothing mocked in-process).
+
+- outbox: real files in tmp_path.
+- smtp: aiosmtpd's Controller, a real SMTP server in a thread (plain, STARTTLS + AUTH with a
+  self-signed certificate made with `cryptography`, implicit TLS).
+- sendgrid and dapr: a ``ThreadingHTTPServer`` standing in for api.sendgrid.com and for the Dapr
+  sidecar; it records each request and answers the status the test sets, so the assertions are on
+  the exact HTTP request the real services document.
+
+Backends are built by ``backend_from_config`` from the environment, as in production.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from dueflow.adapters.email import (
+    Email,
+    EmailError,
+    PermanentEmailError,
+    TransientEmailError,
+    backend_from_config,
+)
+from dueflow.adapters.email.dapr import DaprBackend
+from dueflow.adapters.email.outbox import OutboxBackend
+from dueflow.adapters.email.sendgrid import SendGridBackend
+from dueflow.adapters.email.smtp import SmtpBackend
+from dueflow.config import ConfigError
+
+TO = "alice@example.com"
+FROM_ADDR = "reminders@dueflow.test"
+SUBJECT = "Erinnerung: Äpfel kaufen"
+TEXT = "Äpfel & Birnen kaufen\nFällig: 1. Dezember 2026, 09:00 <Berlin>\n"
+MID = "<r-6f1c0b2e-20261201T080000Z@dueflow>"
+KEY = "r-6f1c0b2e-20261201T080000Z"
+MAIL = Email(
+    to=TO, sender=f"dueflow <{FROM_ADDR}>", subject=SUBJECT, text=TEXT, message_id=MID, key=KEY
+)
+USER, PASSWORD = "dueflow", "s3cr@t:/x"  # needs URL-encoding: s3cr%40t%3A%2Fx
+PASSWORD_IN_URL = "s3cr%40t%3A%2Fx"
+
+
+@pytest.fixture(autouse=True)
+def _short_timeouts(monkeypatch):
+    monkeypatch.setenv("DUEFLOW_EMAIL_TIMEOUT", "5")
+
+
+def free_port() -> int:
+    """A port nothing listens on (until a test starts a server there)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def assert_is_the_reminder(msg: email.message.EmailMessage) -> None:
+    assert msg["Subject"] == SUBJECT
+    assert msg["Message-ID"] == MID
+    assert msg["To"] == TO
+    assert msg["From"].addresses[0].addr_spec == FROM_ADDR
+    assert msg["From"].addresses[0].display_name == "dueflow"
+    assert parsedate_to_datetime(msg["Date"]).tzinfo is not None
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content().replace("\r\n", "\n") == TEXT  # SMTP puts CRLF on the wire
+
+
+# -- outbox ------------------------------------------------------------------------------------
+
+
+def outbox(monkeypatch, directory: Path) -> OutboxBackend:
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "outbox")
+    monkeypatch.setenv("DUEFLOW_OUTBOX_DIR", str(directory))
+    return backend_from_config()
+
+
+def test_outbox_writes_a_parseable_rfc5322_message(monkeypatch, tmp_path):
+    directory = tmp_path / "does" / "not" / "exist" / "yet"
+    outbox(monkeypatch, directory).send(MAIL)
+
+    assert [p.name for p in directory.iterdir()] == [f"{KEY}.eml"]  # no temporary file left
+    assert_is_the_reminder(parse((directory / f"{KEY}.eml").read_bytes()))
+
+
+def test_outbox_same_key_twice_leaves_one_unchanged_file(monkeypatch, tmp_path):
+    backend = outbox(monkeypatch, tmp_path)
+    backend.send(MAIL)
+    path = tmp_path / f"{KEY}.eml"
+    before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
+
+    backend.send(MAIL)
+
+    assert list(tmp_path.iterdir()) == [path]
+    assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
+
+
+def test_outbox_unwritable_directory_is_transient(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-regular-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(TransientEmailError):
+        outbox(monkeypatch, blocker / "outbox").send(MAIL)
+
+
+def test_outbox_refuses_a_key_that_is_not_a_file_name(monkeypatch, tmp_path):
+    backend = outbox(monkeypatch, tmp_path / "box")
+    for key in ("../escape", ".hidden", "a/b", ""):
+        with pytest.raises(PermanentEmailError):
+            backend.send(Email(TO, FROM_ADDR, SUBJECT, TEXT, MID, key))
+    assert not (tmp_path / "escape.eml").exists()
+
+
+# -- smtp ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivered:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: email.message.EmailMessage
+    authenticated: bool
+    login: bytes | None
+
+
+class Collector:
+    """An aiosmtpd handler keeping what it receives; `rcpt_reply` makes it refuse recipients."""
+
+    def __init__(self, rcpt_reply: str | None = None):
+        self.rcpt_reply = rcpt_reply
+        self.delivered: list[Delivered] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        auth = session.auth_data
+        self.delivered.append(
+            Delivered(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                parse(envelope.content),
+                session.authenticated,
+                auth.login if isinstance(auth, LoginPassword) else None,
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        USER.encode(),
+        PASSWORD.encode(),
+    )
+    # handled=False: aiosmtpd then answers 535 itself (handled=True would leave the client hanging)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator:
+    """Starts aiosmtpd controllers on 127.0.0.1 (a free port unless given); stops them all."""
+    started: list[Controller] = []
+
+    def start(handler: Collector, port: int | None = None, **smtp_kwargs) -> int:
+        port = port or free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
+        controller.start()
+        started.append(controller)
+        return port
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def server_tls(tmp_path_factory) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1/localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def smtp(monkeypatch, url: str) -> SmtpBackend:
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "smtp")
+    monkeypatch.setenv("SMTP_URL", url)
+    return backend_from_config()
+
+
+def test_smtp_delivers_the_message(monkeypatch, smtp_server):
+    handler = Collector()
+    port = smtp_server(handler)
+
+    smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send(MAIL)
+
+    [got] = handler.delivered
+    assert got.mail_from == FROM_ADDR
+    assert got.rcpt_tos == [TO]
+    assert_is_the_reminder(got.message)
+
+
+def test_smtp_server_down_then_back(monkeypatch, smtp_server):
+    port = free_port()
+    backend = smtp(monkeypatch, f"smtp://127.0.0.1:{port}")
+    with pytest.raises(TransientEmailError):
+        backend.send(MAIL)
+
+    handler = Collector()
+    smtp_server(handler, port=port)
+    backend.send(MAIL)
+
+    assert [d.message["Message-ID"] for d in handler.delivered] == [MID]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [("550 No such user", PermanentEmailError), ("451 Try again later", TransientEmailError)],
+)
+def test_smtp_refused_recipient_is_classified_by_reply_code(monkeypatch, smtp_server, reply, error):
+    handler = Collector(rcpt_reply=reply)
+    port = smtp_server(handler)
+    with pytest.raises(error, match=reply.split()[0]):
+        smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send(MAIL)
+    assert handler.delivered == []
+
+
+def start_starttls_auth_server(smtp_server, server_tls, handler: Collector) -> int:
+    return smtp_server(
+        handler,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+
+
+def test_smtp_starttls_and_auth(monkeypatch, smtp_server, server_tls):
+    handler = Collector()
+    port = start_starttls_auth_server(smtp_server, server_tls, handler)
+    url = f"smtp://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}?starttls=true&verify=false"
+
+    smtp(monkeypatch, url).send(MAIL)
+
+    [got] = handler.delivered
+    assert (got.authenticated, got.login) == (True, USER.encode())
+    assert_is_the_reminder(got.message)
+
+
+def test_smtp_wrong_password_is_transient(monkeypatch, smtp_server, server_tls):
+    """Documented choice: an operator fixes SMTP_URL, then the broker's retries deliver."""
+    handler = Collector()
+    port = start_starttls_auth_server(smtp_server, server_tls, handler)
+    url = f"smtp://{USER}:wrong@127.0.0.1:{port}?starttls=true&verify=false"
+
+    with pytest.raises(TransientEmailError, match="authentication failed"):
+        smtp(monkeypatch, url).send(MAIL)
+    assert handler.delivered == []
+
+
+def test_smtp_verifies_certificates_by_default(monkeypatch, smtp_server, server_tls):
+    handler = Collector()
+    port = start_starttls_auth_server(smtp_server, server_tls, handler)
+    url = f"smtp://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}?starttls=true"
+
+    with pytest.raises(TransientEmailError, match="CERTIFICATE_VERIFY_FAILED"):
+        smtp(monkeypatch, url).send(MAIL)
+    assert handler.delivered == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtps_implicit_tls_and_auth(monkeypatch, smtp_server, server_tls):
+    handler = Collector()
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; this connection is TLS from the first byte.
+    port = smtp_server(
+        handler,
+        ssl_context=server_tls,
+        auth_required=True,
+        auth_require_tls=False,
+        authenticator=authenticator,
+    )
+
+    smtp(monkeypatch, f"smtps://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}?verify=false").send(MAIL)
+
+    [got] = handler.delivered
+    assert (got.authenticated, got.login) == (True, USER.encode())
+    assert got.message["Message-ID"] == MID
+
+
+def test_smtp_url_defaults_and_errors():
+    assert SmtpBackend("smtp://mail.example.com").port == 25
+    assert SmtpBackend("smtps://u:p@mail.example.com").port == 465
+    tls = SmtpBackend("smtp://u:p%2F@mail.example.com:587?starttls=true")
+    assert (tls.port, tls.starttls, tls.user, tls.password) == (587, True, "u", "p/")
+    for bad in ("http://mail.example.com", "smtp://", "smtp://h:99999", "smtp://h?verify=maybe"):
+        with pytest.raises(ConfigError):
+            SmtpBackend(bad)
+
+
+# -- fake HTTP services (SendGrid API, Dapr sidecar) ---------------------------------------------
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class FakeHTTP:
+    """A real HTTP server on 127.0.0.1 that records requests and answers `status` + `reply`."""
+
+    def __init__(self):
+        self.requests: list[Request] = []
+        self.status, self.reply = 200, b""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.requests.append(Request("POST", self.path, dict(self.headers), body))
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(fake.reply)))
+                self.end_headers()
+                self.wfile.write(fake.reply)
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def answer(self, status: int, reply: dict | None = None) -> None:
+        self.status, self.reply = status, json.dumps(reply).encode() if reply else b""
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_http() -> Iterator[FakeHTTP]:
+    fake = FakeHTTP()
+    yield fake
+    fake.close()
+
+
+# -- sendgrid ------------------------------------------------------------------------------------
+
+SG_KEY = "SG.test-key.abc"
+
+
+def sendgrid_backend(monkeypatch, port: int) -> SendGridBackend:
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "sendgrid")
+    monkeypatch.setenv("SENDGRID_API_KEY", SG_KEY)
+    monkeypatch.setenv("DUEFLOW_SENDGRID_HOST", f"http://127.0.0.1:{port}")
+    return backend_from_config()
+
+
+def test_sendgrid_sends_the_documented_request(monkeypatch, fake_http):
+    fake_http.answer(202)
+
+    sendgrid_backend(monkeypatch, fake_http.port).send(MAIL)
+
+    [req] = fake_http.requests
+    assert (req.method, req.path) == ("POST", "/v3/mail/send")
+    assert req.headers["Authorization"] == f"Bearer {SG_KEY}"
+    assert req.headers["Content-Type"] == "application/json"
+    body = req.json()
+    assert body["personalizations"][0]["to"][0]["email"] == TO
+    assert body["from"] == {"email": FROM_ADDR, "name": "dueflow"}
+    assert body["subject"] == SUBJECT
+    assert body["content"] == [{"type": "text/plain", "value": TEXT}]
+    # Message-ID is not a reserved header in SendGrid's v3 Mail Send API, so it is sent as is.
+    assert body == {
+        "from": {"email": FROM_ADDR, "name": "dueflow"},
+        "subject": SUBJECT,
+        "personalizations": [{"to": [{"email": TO}]}],
+        "content": [{"type": "text/plain", "value": TEXT}],
+        "headers": {"Message-ID": MID},
+    }
+
+
+def test_sendgrid_sender_without_name(monkeypatch, fake_http):
+    fake_http.answer(202)
+    sendgrid_backend(monkeypatch, fake_http.port).send(
+        Email(TO, FROM_ADDR, SUBJECT, TEXT, MID, KEY)
+    )
+    assert fake_http.requests[0].json()["from"] == {"email": FROM_ADDR}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, PermanentEmailError),
+        (413, PermanentEmailError),
+        (401, TransientEmailError),  # operator fixes the key, retries then succeed
+        (403, TransientEmailError),
+        (429, TransientEmailError),
+        (500, TransientEmailError),
+        (503, TransientEmailError),
+    ],
+)
+def test_sendgrid_errors_are_classified(monkeypatch, fake_http, status, error):
+    fake_http.answer(status, {"errors": [{"message": f"status {status}", "field": None}]})
+    with pytest.raises(error, match=str(status)):
+        sendgrid_backend(monkeypatch, fake_http.port).send(MAIL)
+
+
+def test_sendgrid_unreachable_is_transient(monkeypatch):
+    with pytest.raises(TransientEmailError, match="unreachable"):
+        sendgrid_backend(monkeypatch, free_port()).send(MAIL)
+
+
+# -- dapr ----------------------------------------------------------------------------------------
+
+
+def dapr_backend(monkeypatch, port: int) -> DaprBackend:
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "dapr")
+    monkeypatch.setenv("DAPR_HTTP_PORT", str(port))
+    monkeypatch.setenv("DUEFLOW_DAPR_EMAIL_BINDING", "reminder-mail")
+    return backend_from_config()
+
+
+def test_dapr_posts_to_the_sendgrid_binding(monkeypatch, fake_http):
+    fake_http.answer(204)
+
+    dapr_backend(monkeypatch, fake_http.port).send(MAIL)
+
+    [req] = fake_http.requests
+    assert (req.method, req.path) == ("POST", "/v1.0/bindings/reminder-mail")
+    assert req.headers["Content-Type"] == "application/json"
+    # The binding sends `data` as text/html: the text arrives escaped, its line breaks kept.
+    assert req.json() == {
+        "operation": "create",
+        "data": "Äpfel &amp; Birnen kaufen<br>\n"
+        "Fällig: 1. Dezember 2026, 09:00 &lt;Berlin&gt;<br>\n",
+        "metadata": {
+            "emailTo": TO,
+            "subject": SUBJECT,
+            "emailFrom": FROM_ADDR,
+            "emailFromName": "dueflow",
+        },
+    }
+
+
+def test_dapr_sender_without_name_sends_no_from_name(monkeypatch, fake_http):
+    fake_http.answer(200)
+    dapr_backend(monkeypatch, fake_http.port).send(Email(TO, FROM_ADDR, SUBJECT, "x", MID, KEY))
+    assert fake_http.requests[0].json()["metadata"] == {
+        "emailTo": TO,
+        "subject": SUBJECT,
+        "emailFrom": FROM_ADDR,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, TransientEmailError), (400, PermanentEmailError)]
+)
+def test_dapr_errors_are_classified(monkeypatch, fake_http, status, error):
+    fake_http.answer(status, {"errorCode": "ERR_INVOKE_OUTPUT_BINDING", "message": "boom"})
+    with pytest.raises(error, match=str(status)):
+        dapr_backend(monkeypatch, fake_http.port).send(MAIL)
+
+
+def test_dapr_sidecar_not_listening_is_transient(monkeypatch):
+    with pytest.raises(TransientEmailError):
+        dapr_backend(monkeypatch, free_port()).send(MAIL)
+
+
+# -- backend_from_config -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "cls"),
+    [
+        ("outbox", {}, OutboxBackend),
+        ("smtp", {"SMTP_URL": "smtp://127.0.0.1:2525"}, SmtpBackend),
+        ("SendGrid", {"SENDGRID_API_KEY": SG_KEY}, SendGridBackend),
+        ("dapr", {}, DaprBackend),
+    ],
+)
+def test_backend_from_config_builds_each_backend(monkeypatch, name, env, cls):
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", name)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    backend = backend_from_config()
+    assert type(backend) is cls
+    assert backend.name == name.lower()
+
+
+def test_backend_from_config_defaults_to_outbox(monkeypatch):
+    monkeypatch.delenv("DUEFLOW_EMAIL_BACKEND", raising=False)
+    assert backend_from_config().name == "outbox"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DUEFLOW_EMAIL_BACKEND": "pigeon"}, "pigeon"),
+        ({"DUEFLOW_EMAIL_BACKEND": "smtp"}, "SMTP_URL"),
+        ({"DUEFLOW_EMAIL_BACKEND": "smtp", "SMTP_URL": "http://x"}, "smtp://"),
+        ({"DUEFLOW_EMAIL_BACKEND": "sendgrid"}, "SENDGRID_API_KEY"),
+    ],
+)
+def test_backend_from_config_rejects_bad_settings(monkeypatch, env, message):
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message):
+        backend_from_config()
+
+
+def test_errors_share_a_base_class():
+    assert issubclass(TransientEmailError, EmailError)
+    assert issubclass(PermanentEmailError, EmailError)
+
+
+def test_only_the_chosen_backend_is_imported():
+    """Cold start: building the outbox backend must not import the SendGrid SDK."""
+    code = (
+        "import sys; from dueflow.adapters.email import backend_from_config; "
+        "backend_from_config(); "
+        "heavy = ('sendgrid', 'python_http_client', 'smtplib'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    env = {**os.environ, "DUEFLOW_EMAIL_BACKEND": "outbox"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
