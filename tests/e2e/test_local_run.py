@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import signal
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -33,6 +36,8 @@ def local_stack(tmp_path):
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "local",
+        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "DUEFLOW_REMINDER_TICK": "1",
     }
     for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
         env.pop(name, None)
@@ -54,18 +59,19 @@ def local_stack(tmp_path):
             proc.kill()
             pytest.fail(f"local stack did not start:\n{proc.stdout.read().decode()}")
         time.sleep(0.2)
-    yield base, proc
+    yield base, proc, tmp_path / "outbox"
     if proc.poll() is None:
         proc.kill()
         proc.wait()
 
 
 def _headers(user: str) -> dict:
-    return {"Authorization": f"Bearer {token(user, secret=DEV_JWT_SECRET)}"}
+    mail = f"{user}@example.com"
+    return {"Authorization": f"Bearer {token(user, email=mail, secret=DEV_JWT_SECRET)}"}
 
 
 def test_two_hundred_parallel_creates_from_sixteen_clients_all_succeed(local_stack):
-    base, _ = local_stack
+    base, _, _ = local_stack
 
     def client(n: int) -> list[int]:
         with requests.Session() as session:
@@ -89,7 +95,7 @@ def test_two_hundred_parallel_creates_from_sixteen_clients_all_succeed(local_sta
 
 
 def test_sigterm_stops_everything(local_stack):
-    base, proc = local_stack
+    base, proc, _ = local_stack
     created = requests.post(
         f"{base}/tasks", json={"title": "survives restarts"}, headers=_headers("alice"), timeout=10
     )
@@ -98,3 +104,63 @@ def test_sigterm_stops_everything(local_stack):
     assert proc.wait(timeout=30) is not None
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/healthz", timeout=1)
+
+
+def _poll(check, timeout: float = 20.0):
+    """Polls until `check()` returns something truthy (a bounded wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    return check()
+
+
+def test_completing_a_recurring_task_creates_the_next_instance(local_stack):
+    base, _, _ = local_stack
+    headers = _headers("alice")
+    body = {
+        "title": "Water plants",
+        "due_at": "2026-06-01T09:00:00+02:00",
+        "timezone": "Europe/Berlin",
+        "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO"},
+    }
+    first = requests.post(f"{base}/tasks", json=body, headers=headers, timeout=10).json()
+    done = requests.post(f"{base}/tasks/{first['id']}/complete", headers=headers, timeout=10)
+    assert done.status_code == 200
+
+    def open_instances():
+        items = requests.get(f"{base}/tasks", headers=headers, timeout=10).json()["items"]
+        return [t for t in items if t["series_id"] == first["series_id"]]
+
+    (second,) = _poll(open_instances)
+    assert second["occurrence"] == 2 and second["id"] != first["id"]
+    # the first Monday after completion (now), 09:00 in Berlin
+    assert second["due_at"].endswith(("T07:00:00Z", "T08:00:00Z"))
+    assert second["recurrence"] == first["recurrence"]
+
+
+def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
+    base, _, outbox = local_stack
+    due = datetime.now(UTC) + timedelta(seconds=6)
+    body = {
+        "title": "Call the plumber",
+        "due_at": due.isoformat(),
+        "timezone": "Europe/Berlin",
+        "reminders": [{"before": "PT3S"}],
+    }
+    task = requests.post(f"{base}/tasks", json=body, headers=_headers("bob"), timeout=10).json()
+    remind_at = datetime.fromisoformat(task["reminders"][0]["remind_at"])
+    mails = _poll(lambda: sorted(outbox.glob("*.eml")) if outbox.exists() else [])
+    assert len(mails) == 1
+    sent_at = datetime.fromtimestamp(mails[0].stat().st_mtime, UTC)
+    # about a second after remind_at with a one-second tick; the bound only catches a broken tick
+    assert remind_at <= sent_at < remind_at + timedelta(seconds=5)
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert message["To"] == "bob@example.com" and "Call the plumber" in message["Subject"]
+    time.sleep(2.5)  # more ticks pass: still one e-mail
+    assert len(list(outbox.glob("*.eml"))) == 1
+    reminder = requests.get(
+        f"{base}/tasks/{task['id']}", headers=_headers("bob"), timeout=10
+    ).json()["reminders"][0]
+    assert reminder["status"] == "sent"
