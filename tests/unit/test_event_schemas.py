@@ -3,6 +3,10 @@
 Schemas live in shared/dueflow/schemas/events/. Every event schema's ``$id`` is the
 ``dataschema`` of the events it describes; cross-file ``$ref``s use absolute URNs, which
 resolve because all files are registered in one ``referencing.Registry``.
+
+The task events (``dev.dueflow.task.*``, source ``/dueflow/tasks``) carry the whole task;
+the delivery events (``dev.dueflow.reminder.due`` from ``/dueflow/reminders``,
+``dev.dueflow.notification.sent|failed`` from ``/dueflow/notify``) name it by ``task_id``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from dueflow.domain import events
 from dueflow.schemas import load_event_schemas, validate_event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,11 +38,21 @@ EVENT_TYPES = (
     "dev.dueflow.task.reopened",
     "dev.dueflow.task.deleted",
 )
+REMINDER_DUE = "dev.dueflow.reminder.due"
+NOTIFICATION_SENT = "dev.dueflow.notification.sent"
+NOTIFICATION_FAILED = "dev.dueflow.notification.failed"
+DELIVERY_TYPES = (REMINDER_DUE, NOTIFICATION_SENT, NOTIFICATION_FAILED)
+SOURCES = {
+    REMINDER_DUE: "/dueflow/reminders",
+    NOTIFICATION_SENT: "/dueflow/notify",
+    NOTIFICATION_FAILED: "/dueflow/notify",
+}
+ALL_EVENT_TYPES = EVENT_TYPES + DELIVERY_TYPES
 SHARED_FILES = {
     "task.json": "urn:dueflow:schema:task:1",
     "cloudevent.json": "urn:dueflow:schema:cloudevent:1",
 }
-ALL_FILES = sorted([f"{t}.json" for t in EVENT_TYPES] + list(SHARED_FILES))
+ALL_FILES = sorted([f"{t}.json" for t in ALL_EVENT_TYPES] + list(SHARED_FILES))
 
 TASK_ID = "3f1c2a9e-5b7d-4e8a-9c6f-1a2b3c4d5e6f"
 USER_ID = "usr_7Hq2LmX9"
@@ -151,7 +167,7 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("event_type", EVENT_TYPES)
+@pytest.mark.parametrize("event_type", ALL_EVENT_TYPES)
 def test_event_schema_id_is_the_dataschema(event_type: str) -> None:
     assert _load(f"{event_type}.json")["$id"] == f"urn:dueflow:schema:{event_type}:1"
 
@@ -181,7 +197,7 @@ def test_every_ref_resolves(name: str, registry: Registry) -> None:
 
 def test_load_event_schemas_reads_the_packaged_files() -> None:
     schemas = load_event_schemas()
-    assert sorted(schemas) == sorted(EVENT_TYPES)
+    assert sorted(schemas) == sorted(ALL_EVENT_TYPES)
     for event_type, schema in schemas.items():
         assert schema == _load(f"{event_type}.json")
 
@@ -439,6 +455,240 @@ def test_validate_event_does_not_modify_the_event() -> None:
     assert event == before
 
 
+# --------------------------------------------------------------------------- delivery events
+# dev.dueflow.reminder.due and dev.dueflow.notification.sent|failed: data names the task by
+# task_id, and subject and partitionkey must equal it.
+
+REMINDER_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+REMIND_AT = "2025-04-09T08:00:00Z"
+
+
+def make_delivery_data(event_type: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "user_id": USER_ID,
+        "task_id": TASK_ID,
+        "reminder_id": REMINDER_ID,
+        "remind_at": REMIND_AT,
+    }
+    if event_type == REMINDER_DUE:
+        data.update(
+            title="Submit quarterly VAT return",
+            due_at="2025-04-10T08:00:00Z",
+            timezone="Europe/Berlin",
+            late=False,
+        )
+    else:
+        data["backend"] = "smtp"
+    if event_type == NOTIFICATION_FAILED:
+        data["error"] = "SMTP mail.example.net:587 rejected the message: 552 message too large"
+    return data
+
+
+def make_delivery_event(event_type: str, **overrides: Any) -> dict[str, Any]:
+    event = {
+        "specversion": "1.0",
+        "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+        "source": SOURCES[event_type],
+        "type": event_type,
+        "subject": TASK_ID,
+        "time": "2025-04-09T08:00:31.207114Z",
+        "datacontenttype": "application/json",
+        "dataschema": dataschema(event_type),
+        "partitionkey": TASK_ID,
+        "data": make_delivery_data(event_type),
+    }
+    event.update(overrides)
+    return event
+
+
+@pytest.mark.parametrize("event_type", DELIVERY_TYPES)
+def test_realistic_delivery_event_is_valid(event_type: str, registry: Registry) -> None:
+    event = make_delivery_event(event_type)
+    data_validator(registry, event_type).validate(event["data"])
+    validate_event(event)
+
+
+NOTIFICATIONS = (NOTIFICATION_SENT, NOTIFICATION_FAILED)
+DELIVERY_VALID_VARIANTS: list[tuple[str, tuple[str, ...], Mutator]] = [
+    ("task without due date (absolute reminder)", (REMINDER_DUE,), _data(due_at=None)),
+    ("late", (REMINDER_DUE,), _data(late=True)),
+    ("remind_at with microseconds", DELIVERY_TYPES, _data(remind_at="2025-04-09T08:00:00.5Z")),
+    ("max-size title, non-ASCII", (REMINDER_DUE,), _data(title="Ä" * 500)),
+    ("title with @ (free text)", (REMINDER_DUE,), _data(title="Call Anna @ 5")),
+    ("time without fraction", DELIVERY_TYPES, _env(time="2025-04-09T08:00:31Z")),
+    ("with traceparent", DELIVERY_TYPES, _env(
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")),
+    ("backend outbox", NOTIFICATIONS, _data(backend="outbox")),
+    ("backend sendgrid", NOTIFICATIONS, _data(backend="sendgrid")),
+    ("backend dapr", NOTIFICATIONS, _data(backend="dapr")),
+    ("error of 500 characters", (NOTIFICATION_FAILED,), _data(error="e" * 500)),
+    ("error 'unknown error'", (NOTIFICATION_FAILED,), _data(error="unknown error")),
+]
+
+
+def _expand_delivery(cases: list[tuple[str, tuple[str, ...], Mutator]]) -> list[Any]:
+    return [
+        pytest.param(event_type, mutate, id=f"{case}[{event_type.split('.', 2)[2]}]")
+        for case, types, mutate in cases
+        for event_type in types
+    ]
+
+
+@pytest.mark.parametrize(("event_type", "mutate"), _expand_delivery(DELIVERY_VALID_VARIANTS))
+def test_delivery_valid_variants(event_type: str, mutate: Mutator) -> None:
+    event = make_delivery_event(event_type)
+    mutate(event)
+    validate_event(event)
+
+
+def _drop_data(name: str) -> Mutator:
+    return lambda ev: ev["data"].pop(name)
+
+
+# Rejected by the data schema file alone (no format checker needed).
+DELIVERY_DATA_CASES: list[tuple[str, tuple[str, ...], Mutator]] = [
+    *[
+        (f"missing {name}", DELIVERY_TYPES, _drop_data(name))
+        for name in ("user_id", "task_id", "reminder_id", "remind_at")
+    ],
+    *[
+        (f"missing {name}", (REMINDER_DUE,), _drop_data(name))
+        for name in ("title", "due_at", "timezone", "late")
+    ],
+    ("missing backend", NOTIFICATIONS, _drop_data("backend")),
+    ("missing error", (NOTIFICATION_FAILED,), _drop_data("error")),
+    ("unknown property", DELIVERY_TYPES, _data(extra=1)),
+    ("recipient address in data", DELIVERY_TYPES, _data(email="anna@example.com")),
+    ("recipient address as 'to'", NOTIFICATIONS, _data(to="anna@example.com")),
+    ("user_id is an e-mail address", DELIVERY_TYPES, _data(user_id="anna@example.com")),
+    ("whole task instead of task_id", DELIVERY_TYPES, _data(task=make_task())),
+    ("task_id not a uuid", DELIVERY_TYPES, _data(task_id="task-1")),
+    ("task_id upper-case uuid", DELIVERY_TYPES, _data(task_id=TASK_ID.upper())),
+    ("reminder_id not a uuid", DELIVERY_TYPES, _data(reminder_id="r1")),
+    ("remind_at with offset", DELIVERY_TYPES, _data(remind_at="2025-04-09T10:00:00+02:00")),
+    ("remind_at naive", DELIVERY_TYPES, _data(remind_at="2025-04-09T08:00:00")),
+    ("remind_at null", DELIVERY_TYPES, _data(remind_at=None)),
+    ("due_at with offset", (REMINDER_DUE,), _data(due_at="2025-04-10T10:00:00+02:00")),
+    ("empty title", (REMINDER_DUE,), _data(title="")),
+    ("title too long", (REMINDER_DUE,), _data(title="t" * 501)),
+    ("title null", (REMINDER_DUE,), _data(title=None)),
+    ("empty timezone", (REMINDER_DUE,), _data(timezone="")),
+    ("late as a string", (REMINDER_DUE,), _data(late="true")),
+    ("late null", (REMINDER_DUE,), _data(late=None)),
+    ("late as 0", (REMINDER_DUE,), _data(late=0)),
+    ("backend on reminder.due", (REMINDER_DUE,), _data(backend="smtp")),
+    ("title on a notification", NOTIFICATIONS, _data(title="Water the plants")),
+    ("late on a notification", NOTIFICATIONS, _data(late=True)),
+    ("unknown backend", NOTIFICATIONS, _data(backend="ses")),
+    ("backend upper-case", NOTIFICATIONS, _data(backend="SMTP")),
+    ("error on a sent notification", (NOTIFICATION_SENT,), _data(error="boom")),
+    ("error on reminder.due", (REMINDER_DUE,), _data(error="boom")),
+    ("empty error", (NOTIFICATION_FAILED,), _data(error="")),
+    ("error null", (NOTIFICATION_FAILED,), _data(error=None)),
+    ("error too long", (NOTIFICATION_FAILED,), _data(error="e" * 501)),
+    ("error naming the recipient", (NOTIFICATION_FAILED,), _data(
+        error="SMTP mx:25 refused anna@example.com: {'anna@example.com': (550, b'no such user')}")),
+]
+
+DELIVERY_ENVELOPE_CASES: list[tuple[str, tuple[str, ...], Mutator]] = [
+    ("source of the task events", DELIVERY_TYPES, _env(source="/dueflow/tasks")),
+    ("notify source on reminder.due", (REMINDER_DUE,), _env(source="/dueflow/notify")),
+    ("reminders source on a notification", NOTIFICATIONS, _env(source="/dueflow/reminders")),
+    ("dataschema of a task event", DELIVERY_TYPES, _env(dataschema=dataschema(CREATED))),
+    ("dataschema of the other outcome", (NOTIFICATION_SENT,), _env(
+        dataschema=dataschema(NOTIFICATION_FAILED))),
+    ("dataschema version without a schema", DELIVERY_TYPES, lambda ev: _env(
+        dataschema=ev["dataschema"].replace(":1", ":2"))(ev)),
+    ("subject is the reminder id", DELIVERY_TYPES, _env(subject=REMINDER_ID)),
+    ("partitionkey is the reminder id", DELIVERY_TYPES, _env(partitionkey=REMINDER_ID)),
+    ("subject is another task", DELIVERY_TYPES, _env(subject=OTHER_UUID)),
+    ("partitionkey is another task", DELIVERY_TYPES, _env(partitionkey=OTHER_UUID)),
+    ("partitionkey is the user", DELIVERY_TYPES, _env(partitionkey=USER_ID)),
+    ("missing subject", DELIVERY_TYPES, _drop("subject")),
+    ("missing partitionkey", DELIVERY_TYPES, _drop("partitionkey")),
+    ("unknown envelope attribute", DELIVERY_TYPES, _env(recipient="anna@example.com")),
+    ("time not Z", DELIVERY_TYPES, _env(time="2025-04-09T10:00:31+02:00")),
+    ("tracestate without traceparent", DELIVERY_TYPES, _env(tracestate="congo=t61rcWkgMzE")),
+    ("data is a string", DELIVERY_TYPES, lambda ev: ev.update(data=json.dumps(ev["data"]))),
+]
+
+
+@pytest.mark.parametrize(("event_type", "mutate"), _expand_delivery(DELIVERY_DATA_CASES))
+def test_broken_delivery_data_is_rejected(
+    event_type: str, mutate: Mutator, registry: Registry
+) -> None:
+    event = make_delivery_event(event_type)
+    mutate(event)
+    assert not data_validator(registry, event_type).is_valid(event["data"])
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+@pytest.mark.parametrize(("event_type", "mutate"), _expand_delivery(DELIVERY_ENVELOPE_CASES))
+def test_broken_delivery_envelope_is_rejected(event_type: str, mutate: Mutator) -> None:
+    event = make_delivery_event(event_type)
+    mutate(event)
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+def test_delivery_subject_error_names_data_task_id() -> None:
+    event = make_delivery_event(REMINDER_DUE, subject=REMINDER_ID)
+    with pytest.raises(ValidationError) as excinfo:
+        validate_event(event)
+    assert list(excinfo.value.path) == ["subject"]
+    assert "data.task_id" in excinfo.value.message
+
+
+def test_task_data_under_a_delivery_type_is_rejected() -> None:
+    """A task event's data relabelled as reminder.due fails on data, not with a KeyError."""
+    event = make_delivery_event(REMINDER_DUE, data=make_data(CREATED))
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+def test_events_module_emits_valid_delivery_events() -> None:
+    """What dueflow.domain.events builds (and the outbox stores as JSON) validates."""
+    now = datetime(2025, 4, 9, 8, 0, 31, 207114, tzinfo=UTC)
+    due = {  # a row as the reminders tick claims it
+        "user_id": USER_ID,
+        "task_id": TASK_ID,
+        "reminder_id": REMINDER_ID,
+        "remind_at": datetime(2025, 4, 9, 8, 0, tzinfo=UTC),
+        "title": "Submit quarterly VAT return",
+        "due_at": datetime(2025, 4, 10, 8, 0, tzinfo=UTC),
+        "timezone": "Europe/Berlin",
+    }
+    # an absolute reminder on a task without a due date, remind_at with microseconds
+    without_due_date = {
+        **due, "due_at": None, "remind_at": datetime(2025, 4, 9, 6, 30, 0, 5, tzinfo=UTC)
+    }
+    mailed = {k: due[k] for k in ("user_id", "task_id", "reminder_id", "remind_at")}
+    built = [
+        events.reminder_due_event(due, now, late=False),
+        events.reminder_due_event(without_due_date, now, late=True),
+        events.notification_event(events.NOTIFICATION_SENT, mailed, "outbox", now),
+        events.notification_event(events.NOTIFICATION_SENT, mailed, "dapr", now),
+        events.notification_event(
+            events.NOTIFICATION_FAILED, mailed, "sendgrid", now,
+            'SendGrid answered 400: {"errors":[{"message":"invalid"}]}',
+        ),
+        events.notification_event(events.NOTIFICATION_FAILED, mailed, "smtp", now, None),
+        events.notification_event(events.NOTIFICATION_FAILED, mailed, "smtp", now, "x" * 900),
+    ]
+    for event in built:
+        stored = json.loads(json.dumps(event))  # the outbox keeps events as JSON text
+        validate_event(stored)
+        assert stored["source"] == SOURCES[stored["type"]]
+        assert stored["subject"] == stored["partitionkey"] == TASK_ID
+        assert stored["dataschema"] == dataschema(stored["type"])
+    assert {event["type"] for event in built} == set(DELIVERY_TYPES)
+    assert built[1]["data"]["due_at"] is None and built[1]["data"]["late"] is True
+    assert built[5]["data"]["error"] == "unknown error"
+    assert len(built[6]["data"]["error"]) == 500
+    assert "error" not in built[2]["data"]
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 
@@ -452,7 +702,7 @@ def test_catalogue_links_every_schema_file() -> None:
 def test_catalogue_examples_are_valid_events() -> None:
     """Every complete CloudEvent shown as a ```json block in docs/events.md validates."""
     blocks = re.findall(r"```json\n(.*?)```", CATALOGUE.read_text(encoding="utf-8"), re.DOTALL)
-    events = [doc for doc in map(json.loads, blocks) if "specversion" in doc]
-    assert {event["type"] for event in events} >= set(EVENT_TYPES)
-    for event in events:
+    examples = [doc for doc in map(json.loads, blocks) if "specversion" in doc]
+    assert {event["type"] for event in examples} >= set(ALL_EVENT_TYPES)
+    for event in examples:
         validate_event(event)

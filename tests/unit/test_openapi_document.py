@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ EXPECTED = {
     "/tasks/{id}": {"get", "patch", "delete"},
     "/tasks/{id}/complete": {"post"},
     "/tasks/{id}/reopen": {"post"},
+    "/tasks/{id}/skip": {"post"},
+    "/tasks/{id}/reminders/{reminder_id}/snooze": {"post"},
     "/tags": {"get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
@@ -28,7 +31,7 @@ PUBLIC = {"/healthz", "/readyz", "/openapi.json"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SCHEMAS = {
     "Task", "TaskCreate", "TaskPatch", "Reminder", "ReminderInput", "Recurrence",
-    "TaskList", "TagList", "Problem", "ValidationProblem",
+    "TaskList", "TagList", "Problem", "ValidationProblem", "Snooze",
 }
 
 
@@ -117,6 +120,12 @@ def test_error_responses_are_problem_json_with_request_id(doc):
         ("/tasks/{id}", "delete", {"204", "401", "404"}),
         ("/tasks/{id}/complete", "post", {"200", "401", "404"}),
         ("/tasks/{id}/reopen", "post", {"200", "401", "404"}),
+        ("/tasks/{id}/skip", "post", {"200", "401", "404", "409", "422"}),
+        (
+            "/tasks/{id}/reminders/{reminder_id}/snooze",
+            "post",
+            {"200", "400", "401", "404", "409", "413", "415", "422"},
+        ),
         ("/tags", "get", {"200", "401"}),
         ("/healthz", "get", {"200"}),
         ("/readyz", "get", {"200", "503"}),
@@ -138,8 +147,9 @@ def test_request_bodies_reject_unknown_fields(doc):
     schemas = doc["components"]["schemas"]
     for name in ("TaskCreate", "TaskPatch", "Recurrence"):
         assert schemas[name]["additionalProperties"] is False, name
-    for branch in schemas["ReminderInput"]["oneOf"]:
-        assert branch["additionalProperties"] is False
+    for name in ("ReminderInput", "Snooze"):
+        for branch in schemas[name]["oneOf"]:
+            assert branch["additionalProperties"] is False, name
 
 
 def test_task_example_matches_task_schema(doc):
@@ -174,3 +184,55 @@ def test_validation_problem_example(doc):
         "field": "recurrence.rrule", "pointer": "/recurrence/rrule",
         "message": example["errors"][0]["message"],
     }
+
+
+def test_snooze_body_is_exactly_one_of_for_and_until(doc):
+    validator = _validator(doc, "Snooze")
+    for example in doc["components"]["schemas"]["Snooze"]["examples"]:
+        validator.validate(example)
+    assert validator.is_valid({"for": "PT10M"})
+    assert validator.is_valid({"until": "2026-12-01T07:30:00+01:00"})
+    for body in ({}, {"for": "PT10M", "until": "2026-12-01T07:30:00Z"}, {"minutes": 10},
+                 {"for": 10}, [], "PT10M"):
+        assert not validator.is_valid(body), body
+    body = doc["paths"]["/tasks/{id}/reminders/{reminder_id}/snooze"]["post"]["requestBody"]
+    assert body["required"] is True
+
+
+def test_path_parameters_are_declared(doc):
+    for path, item in doc["paths"].items():
+        declared = {_resolve(doc, p)["name"] for p in item.get("parameters", [])
+                    if _resolve(doc, p)["in"] == "path"}
+        assert declared == set(re.findall(r"{(\w+)}", path)), path
+
+
+def test_conflict_problem(doc):
+    conflict = doc["components"]["responses"]["Conflict"]
+    examples = conflict["content"]["application/problem+json"]["examples"]
+    validator = _validator(doc, "Problem")
+    for example in examples.values():
+        validator.validate(example["value"])
+        assert example["value"]["type"] == "urn:dueflow:problem:conflict"
+        assert example["value"]["status"] == 409
+    for path in ("/tasks/{id}/skip", "/tasks/{id}/reminders/{reminder_id}/snooze"):
+        assert doc["paths"][path]["post"]["responses"]["409"] == {
+            "$ref": "#/components/responses/Conflict"
+        }
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/tasks/{id}/skip", {"recurrence"}),
+        ("/tasks/{id}/reminders/{reminder_id}/snooze", {"for", "until", ""}),
+    ],
+)
+def test_422_examples_name_the_fields(doc, path, fields):
+    content = doc["paths"][path]["post"]["responses"]["422"]["content"][
+        "application/problem+json"]
+    examples = [content["example"]] if "example" in content else [
+        e["value"] for e in content["examples"].values()]
+    validator = _validator(doc, "ValidationProblem")
+    for example in examples:
+        validator.validate(example)
+    assert {e["field"] for example in examples for e in example["errors"]} == fields

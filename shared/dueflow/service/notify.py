@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -56,7 +57,7 @@ class NotifyService:
                     raise PermanentEmailError("the user's profile has no e-mail address")
                 backend.send(self._email(due, address, now))
             except PermanentEmailError as exc:
-                status, error = "failed", str(exc)
+                status, error = "failed", _redact(str(exc))
                 log.warning(
                     "reminder e-mail failed for good", extra={"key": due.key, "error": error}
                 )
@@ -81,3 +82,11 @@ class NotifyService:
             message_id=due.message_id,
             key=due.key,
         )
+
+
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def _redact(error: str) -> str:
+    """Mail servers quote addresses in their errors: events and records carry no addresses."""
+    return _ADDRESS.sub("<address>", error)
