@@ -19,7 +19,17 @@ from tests.support.postgres import PostgresServer
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 DIALECTS = ["sqlite", "postgresql"]
-_TABLES = ["outbox", "leases", "reminders", "task_tags", "tasks", "users"]
+_TABLES = [
+    "outbox",
+    "leases",
+    "notifications",
+    "reminders",
+    "task_tags",
+    "tasks",
+    "users",
+    "processed_commands",
+    "dead_letters",
+]
 
 
 @pytest.fixture(autouse=True)

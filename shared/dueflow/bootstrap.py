@@ -19,6 +19,8 @@ from dueflow.adapters.http.api import TasksApi
 from dueflow.adapters.http.event_function import EventFunction
 from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
 from dueflow.domain import events
+from dueflow.service.commands import CommandService
+from dueflow.service.dead_letters import DeadLetterService
 from dueflow.service.notify import NotifyService
 from dueflow.service.recurrence import RecurrenceService
 from dueflow.service.reminders import ReminderService
@@ -35,6 +37,8 @@ class Runtime:
     recurrence: RecurrenceService
     reminders: ReminderService
     notify: NotifyService
+    commands: CommandService
+    dead_letters: DeadLetterService
 
     def close(self) -> None:
         if self.relay is not None:
@@ -107,10 +111,11 @@ def _build_runtime() -> Runtime:
     uow = UnitOfWorkFactory(engine)
     kick = relay.kick if relay else lambda: None
     email_backend = functools.cache(backend_from_config)
+    tasks = TaskService(uow, on_commit=kick)
     return Runtime(
         engine,
         relay,
-        tasks=TaskService(uow, on_commit=kick),
+        tasks=tasks,
         recurrence=RecurrenceService(uow, on_commit=kick),
         reminders=ReminderService(
             uow,
@@ -118,6 +123,8 @@ def _build_runtime() -> Runtime:
             late_after=config.reminder_late_after(),
             on_commit=kick,
         ),
+        commands=CommandService(tasks),
+        dead_letters=DeadLetterService(uow),
         notify=NotifyService(
             uow,
             email_backend,
@@ -133,14 +140,20 @@ def event_function(name: str) -> EventFunction:
     rt = runtime()
     ready = functools.partial(_ping, rt.engine)
     if name == "recurrence":
-        return EventFunction(name, {events.TASK_COMPLETED: rt.recurrence.on_task_completed}, ready)
+        handle = {events.TASK_COMPLETED: lambda d: rt.recurrence.on_task_completed(d.data)}
+        return EventFunction(name, handle, ready)
     if name == "notify":
-        return EventFunction(name, {events.REMINDER_DUE: rt.notify.on_reminder_due}, ready)
+        return EventFunction(
+            name, {events.REMINDER_DUE: lambda d: rt.notify.on_reminder_due(d.data)}, ready
+        )
     if name == "reminders":
         # any delivery is a tick: a PingSource event, a Dapr cron POST, the local ticker
-        return EventFunction(
-            name, {}, ready, default=lambda _data: f"emitted {rt.reminders.tick()}"
-        )
+        return EventFunction(name, {}, ready, default=lambda _d: f"emitted {rt.reminders.tick()}")
+    if name == "commands":
+        # every delivery: command events, raw Kafka records, Dapr Kafka binding POSTs
+        return EventFunction(name, {}, ready, default=rt.commands.handle)
+    if name == "deadletter":
+        return EventFunction(name, {}, ready, default=rt.dead_letters.store)
     raise ValueError(f"no event function {name!r}")
 
 

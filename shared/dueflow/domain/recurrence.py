@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -135,30 +135,35 @@ def canonical(parts: dict[str, str]) -> str:
     return ";".join([f"FREQ={parts['FREQ']}", *rest])
 
 
-def build(parts: dict[str, str], dtstart_local: datetime, tz_name: str, *, count: bool = True):
-    """A dateutil rrule over naive wall-clock times in `tz_name`, starting at `dtstart_local`.
+def build(parts: dict[str, str], dtstart_local: datetime, *, bounds: bool = True):
+    """A dateutil rrule over naive wall-clock times, starting at `dtstart_local`.
 
-    UNTIL (a UTC instant) becomes wall-clock time in the zone; a date UNTIL includes that day.
-    With count=False, COUNT is left out: the caller tracks positions itself (see next_occurrence).
+    With bounds=False, COUNT and UNTIL are left out: next_occurrence applies them itself, COUNT by
+    position and UNTIL as an instant (dateutil would compare wall-clock times, which across a DST
+    change are not in the order of the instants they stand for).
     """
-    local = {k: v for k, v in parts.items() if count or k != "COUNT"}
-    if (until := local.get("UNTIL")) is not None:
-        m = _UNTIL.match(until)
-        if m.group(3):
-            instant = datetime.strptime(m.group(1) + m.group(3), "%Y%m%d%H%M%S")
-            wall = instant.replace(tzinfo=UTC).astimezone(ZoneInfo(tz_name))
-            local["UNTIL"] = wall.strftime("%Y%m%dT%H%M%S")
-        else:
-            local["UNTIL"] = m.group(1) + "T235959"
+    local = {k: v for k, v in parts.items() if bounds or k not in ("COUNT", "UNTIL")}
+    if (until := local.get("UNTIL")) is not None:  # only to check that dateutil accepts it
+        local["UNTIL"] = until.rstrip("Z") if "T" in until else until + "T235959"
     text = ";".join(f"{k}={v}" for k, v in local.items())
     return rrulestr("RRULE:" + text, dtstart=dtstart_local, cache=False)
+
+
+def until_instant(parts: dict[str, str], tz_name: str) -> datetime | None:
+    """UNTIL as an instant: a UTC date-time as given; a date includes that whole local day."""
+    m = _UNTIL.match(parts.get("UNTIL", ""))
+    if not m:
+        return None
+    if m.group(3):
+        return datetime.strptime(m.group(1) + m.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return to_utc(datetime.strptime(m.group(1) + "235959", "%Y%m%d%H%M%S"), tz_name)
 
 
 def check_rule(rule: str, due_at: datetime, tz_name: str) -> None:
     """The rule must be expandable from the task's own start (dateutil rejects, for example,
     FREQ=HOURLY;INTERVAL=2;BYHOUR=9 when the start hour is even)."""
     try:
-        build(parse_rule(rule), local_wall_clock(due_at, tz_name), tz_name)
+        build(parse_rule(rule), local_wall_clock(due_at, tz_name))
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise _fail(f"cannot recur from this due date: {exc}".rstrip(": ")) from None
 
@@ -178,6 +183,7 @@ class Occurrence:
 # How many rule positions one computation may walk past (a MINUTELY task completed a year late
 # walks about half a million); beyond it the series is treated as ended rather than hanging.
 MAX_STEPS = 2_000_000
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 def next_occurrence(
@@ -194,20 +200,37 @@ def next_occurrence(
     not from the series' start: the cost depends on how far `after` lies beyond the anchor, never
     on how long the series has run. Re-anchoring on one of its own occurrences leaves a rule's
     expansion unchanged (its periods stay aligned and every default taken from DTSTART — day,
-    weekday, time of day — is the same in each occurrence). COUNT is applied here, by position.
-    EXDATEs are skipped but still count, as in RFC 5545.
+    weekday, time of day — is the same in each occurrence). COUNT is applied here, by position,
+    and UNTIL as an instant. EXDATEs are skipped but still count, as in RFC 5545.
     """
     parts = parse_rule(rule)
     limit = int(parts["COUNT"]) if "COUNT" in parts else None
+    until = until_instant(parts, tz_name)
     excluded = set(exdates)
     position = index
-    for steps, wall in enumerate(build(parts, anchor, tz_name, count=False)):
-        if wall == anchor:
-            continue  # the anchor itself, when the rule matches it: already counted
+    for steps, wall in enumerate(build(parts, _period_start(parts, anchor), bounds=False)):
+        if wall <= anchor:
+            continue  # the anchor's own period up to the anchor: already counted
         position += 1
+        instant = to_utc(wall, tz_name)
         if (limit is not None and position > limit) or steps > MAX_STEPS:
             return None
-        instant = to_utc(wall, tz_name)
+        if until is not None and instant > until:
+            return None
         if instant > after and instant not in excluded:
             return Occurrence(instant, wall, position)
     return None
+
+
+def _period_start(parts: dict[str, str], anchor: datetime) -> datetime:
+    """Where to start dateutil so the anchor's whole period is expanded.
+
+    dateutil applies BYSETPOS in a WEEKLY rule's first week to the days from DTSTART on only
+    (dateutil issue #1398), so starting at an anchor would shift the positions in its week.
+    Starting at the week's first day (WKST) at the anchor's time fixes that; BYDAY is given
+    (BYSETPOS needs it), so no default weekday is taken from the start.
+    """
+    if parts["FREQ"] != "WEEKLY" or "BYSETPOS" not in parts or "BYDAY" not in parts:
+        return anchor
+    week_start = _WEEKDAYS.index(parts.get("WKST", "MO"))
+    return anchor - timedelta(days=(anchor.weekday() - week_start) % 7)

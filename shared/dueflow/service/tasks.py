@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,12 @@ from dueflow.domain.errors import NotFound
 from dueflow.domain.listing import parse_list_query
 from dueflow.domain.task import Task
 from dueflow.domain.validation import parse_create, parse_patch, parse_snooze
+
+Dedupe = tuple[str, str] | None  # a command CloudEvent's (source, id)
+
+
+class AlreadyApplied(Exception):
+    """The command event was applied before: nothing to do."""
 
 
 def utcnow() -> datetime:
@@ -31,11 +38,11 @@ class TaskService:
         self.clock = clock
         self.on_commit = on_commit  # e.g. wake the outbox relay
 
-    def create(self, user_id: str, body: Any) -> Task:
+    def create(self, user_id: str, body: Any, dedupe: Dedupe = None) -> Task:
         fields = parse_create(body)
         now = self.clock()
         task = lifecycle.new_task(user_id, fields, now)
-        with self.uow_factory() as uow:
+        with self._unit(dedupe) as uow:
             uow.tasks.add(task)
             uow.outbox.add(events.task_event(events.TASK_CREATED, task, now), now)
             uow.commit()
@@ -46,8 +53,8 @@ class TaskService:
         with self.uow_factory(write=False) as uow:
             return self._load(uow, user_id, task_id)
 
-    def update(self, user_id: str, task_id: str, body: Any) -> Task:
-        with self.uow_factory() as uow:
+    def update(self, user_id: str, task_id: str, body: Any, dedupe: Dedupe = None) -> Task:
+        with self._unit(dedupe) as uow:
             task = self._load(uow, user_id, task_id, for_update=True)
             patch = parse_patch(body, task.recurrence)
             now = self.clock()
@@ -60,8 +67,8 @@ class TaskService:
         self.on_commit()
         return updated
 
-    def complete(self, user_id: str, task_id: str) -> Task:
-        return self._transition(user_id, task_id, lifecycle.complete, events.TASK_COMPLETED)
+    def complete(self, user_id: str, task_id: str, dedupe: Dedupe = None) -> Task:
+        return self._transition(user_id, task_id, lifecycle.complete, events.TASK_COMPLETED, dedupe)
 
     def reopen(self, user_id: str, task_id: str) -> Task:
         return self._transition(user_id, task_id, lifecycle.reopen, events.TASK_REOPENED)
@@ -91,8 +98,8 @@ class TaskService:
         self.on_commit()
         return snoozed
 
-    def delete(self, user_id: str, task_id: str) -> None:
-        with self.uow_factory() as uow:
+    def delete(self, user_id: str, task_id: str, dedupe: Dedupe = None) -> None:
+        with self._unit(dedupe) as uow:
             task = self._load(uow, user_id, task_id, for_update=True)
             now = self.clock()
             uow.tasks.delete(task)
@@ -116,8 +123,10 @@ class TaskService:
             uow.users.remember(user_id, email, self.clock())
             uow.commit()
 
-    def _transition(self, user_id: str, task_id: str, change: Callable, event_type: str) -> Task:
-        with self.uow_factory() as uow:
+    def _transition(
+        self, user_id: str, task_id: str, change: Callable, event_type: str, dedupe: Dedupe = None
+    ) -> Task:
+        with self._unit(dedupe) as uow:
             task = self._load(uow, user_id, task_id, for_update=True)
             now = self.clock()
             changed, did_change = change(task, now)
@@ -128,6 +137,15 @@ class TaskService:
             uow.commit()
         self.on_commit()
         return changed
+
+    @contextmanager
+    def _unit(self, dedupe: Dedupe):
+        """A write unit of work that, for a command event, first records its (source, id): a
+        redelivered command stops here; the record commits with the change or not at all."""
+        with self.uow_factory() as uow:
+            if dedupe is not None and not uow.commands.claim(*dedupe, self.clock()):
+                raise AlreadyApplied(f"command {dedupe[1]} from {dedupe[0]} was applied")
+            yield uow
 
     @staticmethod
     def _load(uow, user_id: str, task_id: str, *, for_update: bool = False) -> Task:

@@ -12,8 +12,10 @@ from sqlalchemy.engine import Connection
 
 from dueflow.adapters.db import search
 from dueflow.adapters.db.schema import (
+    dead_letters,
     notifications,
     outbox,
+    processed_commands,
     reminders,
     task_tags,
     tasks,
@@ -222,6 +224,51 @@ class Reminders:
                 error=error,
                 created_at=now,
             )
+        )
+
+
+class Commands:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def claim(self, source: str, event_id: str, now: datetime) -> bool:
+        """Record a command CloudEvent as applied in this transaction; False if it already was.
+
+        The primary key decides (a concurrent duplicate waits for the first, then fails)."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    processed_commands.insert().values(
+                        source=source, event_id=event_id, processed_at=now
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+
+class DeadLetters:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, record: dict) -> bool:
+        """Store a dead letter; False if the same one (source, id, destination) is stored."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(dead_letters.insert().values(**record))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[dict]:
+        stmt = sa.select(dead_letters).order_by(dead_letters.c.id).limit(limit)
+        if not include_replayed:
+            stmt = stmt.where(dead_letters.c.replayed_at.is_(None))
+        return [dict(r) for r in self.conn.execute(stmt).mappings()]
+
+    def mark_replayed(self, letter_id: int, now: datetime) -> None:
+        self.conn.execute(
+            dead_letters.update().where(dead_letters.c.id == letter_id).values(replayed_at=now)
         )
 
 

@@ -124,6 +124,30 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+processed_commands = sa.Table(
+    "processed_commands",
+    metadata,
+    sa.Column("source", sa.String(255), primary_key=True),
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("processed_at", UTCDateTime, nullable=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("event_source", sa.String(255), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(255), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("error_code", sa.String(16)),
+    sa.Column("error_dest", sa.Text),
+    sa.Column("error_data", sa.Text),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("replayed_at", UTCDateTime),
+    sa.UniqueConstraint("event_source", "event_id", "error_dest", name="uq_dead_letters_event"),
+)
+
 leases = sa.Table(
     "leases",
     metadata,

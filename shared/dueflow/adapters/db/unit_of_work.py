@@ -5,7 +5,14 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.repository import Outbox, Reminders, TaskRepository, Users
+from dueflow.adapters.db.repository import (
+    Commands,
+    DeadLetters,
+    Outbox,
+    Reminders,
+    TaskRepository,
+    Users,
+)
 
 
 class UnitOfWork:
@@ -22,6 +29,8 @@ class UnitOfWork:
         self.outbox = Outbox(self.conn)
         self.users = Users(self.conn)
         self.reminders = Reminders(self.conn)
+        self.commands = Commands(self.conn)
+        self.dead_letters = DeadLetters(self.conn)
         return self
 
     def commit(self) -> None:

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
@@ -20,32 +19,35 @@ from werkzeug.wrappers import Request, Response
 
 from dueflow.adapters.email import TransientEmailError
 from dueflow.adapters.http.problems import problem
+from dueflow.domain.delivery import Delivery
 from dueflow.domain.errors import DomainError, ValidationFailed
 
 log = logging.getLogger("dueflow.events")
-Handler = Callable[[object], str]  # gets the event's data, returns what it did
 
 
-@dataclass(frozen=True)
-class Delivery:
-    type: str
-    source: str
-    id: str
-    data: object
+Handler = Callable[[Delivery], str]  # returns what it did
 
 
 def read_delivery(request: Request) -> Delivery:
     """A CloudEvent, or a Dapr binding POST to /<binding> (type `dapr.binding.<binding>`)."""
     body = request.get_data()
+    # Kafka's binary mode names headers ce_type: a Dapr Kafka binding passes them on like that
+    headers = {_http_name(k): v for k, v in request.headers.items()}
     is_structured = request.mimetype == "application/cloudevents+json"
-    if "ce-specversion" in request.headers or is_structured:
-        event = from_http(dict(request.headers), body)
+    if "ce-specversion" in headers or is_structured:
+        event = from_http(headers, body)
         data = event.data
         if isinstance(data, bytes | bytearray):
             data = _json_or_text(bytes(data))
-        return Delivery(event["type"], event["source"], event["id"], data)
+        attributes = dict(event.get_attributes())
+        return Delivery(event["type"], event["source"], event["id"], data, attributes)
     binding = request.path.strip("/") or "root"
     return Delivery(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
+
+
+def _http_name(name: str) -> str:
+    name = name.lower()
+    return "ce-" + name[3:] if name.startswith("ce_") else name
 
 
 def _json_or_text(body: bytes) -> object:
@@ -114,7 +116,7 @@ class EventFunction:
                 400, f"{self.name} does not handle {delivery.type}", instance=path
             ), "unhandled type"
         try:
-            outcome = handler(delivery.data)
+            outcome = handler(delivery)
         except ValidationFailed as exc:
             return problem(
                 422, "the event has invalid fields", instance=path, errors=exc.errors

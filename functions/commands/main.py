@@ -1,0 +1,15 @@
+"""The `commands` function: task commands from the `task-events` Kafka topic (through KafkaSource
+and the Broker, or a Dapr Kafka binding), applied like the API, once per CloudEvent.
+Knative Service `commands` (cluster-local: only the Broker may send commands)."""
+
+import flask
+import functions_framework
+
+from dueflow import bootstrap
+
+bootstrap.check_config(needs_auth=False)  # producers are trusted by Kafka topic ACLs
+
+
+@functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
+def commands(request: flask.Request) -> flask.Response:
+    return bootstrap.event_function("commands").handle(request)

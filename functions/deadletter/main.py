@@ -1,0 +1,15 @@
+"""The `deadletter` function: the Broker's dead-letter sink. Keeps every event that exhausted its
+retries, with the knativeerror* extensions saying why; `make dlq-list` and `make dlq-replay` read
+and resend them. Knative Service `deadletter` (cluster-local)."""
+
+import flask
+import functions_framework
+
+from dueflow import bootstrap
+
+bootstrap.check_config(needs_auth=False)
+
+
+@functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
+def deadletter(request: flask.Request) -> flask.Response:
+    return bootstrap.event_function("deadletter").handle(request)
