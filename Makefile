@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean dlq-list dlq-replay
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,14 @@ run: venv
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# Dead letters of the running system (DATABASE_URL; default the `make run` database).
+dlq-list: venv
+	$(PY) -m dueflow.dlq list $(if $(ALL),--all)
+
+# Replay all dead letters, or only IDS="3 7"; to DUEFLOW_BROKER_URL or the `make run` broker.
+dlq-replay: venv
+	$(PY) -m dueflow.dlq replay $(IDS)
 
 lint: venv
 	$(PY) -m ruff check .

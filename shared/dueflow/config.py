@@ -175,3 +175,15 @@ def dapr_http_port() -> int:
 def dapr_email_binding() -> str:
     """DUEFLOW_DAPR_EMAIL_BINDING: name of the Dapr SendGrid output binding (default sendgrid)."""
     return _env("DUEFLOW_DAPR_EMAIL_BINDING", "sendgrid") or "sendgrid"
+
+
+def kafka_bootstrap_servers() -> str | None:
+    """KAFKA_BOOTSTRAP_SERVERS: with it, `make run` backs the Broker, KafkaSource (task-events)
+    and KafkaSink (task-updates) with this Kafka; without it, events route in-process."""
+    return _env("KAFKA_BOOTSTRAP_SERVERS")
+
+
+def broker_url() -> str | None:
+    """DUEFLOW_BROKER_URL: where `make dlq-replay` sends events (default K_SINK, then the local
+    broker of a running `make run`)."""
+    return _env("DUEFLOW_BROKER_URL") or sink_url()

@@ -25,10 +25,11 @@ import requests
 from dueflow import config
 from dueflow.adapters.db.engine import make_engine, migrate
 from dueflow.local import manifests
-from dueflow.local.broker import LocalBroker
+from dueflow.local.broker import Dispatcher, LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENT_FUNCTIONS = ("recurrence", "reminders", "notify")
+EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
+BROKER_URL_FILE = ROOT / ".dueflow" / "broker-url"  # for `make dlq-replay` against a local run
 
 
 def main() -> int:
@@ -43,7 +44,19 @@ def main() -> int:
     ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     wiring = manifests.load(ROOT / "eventing")
-    broker = LocalBroker(wiring, endpoints).start()
+    kafka = None
+    if (bootstrap := config.kafka_bootstrap_servers()) is not None:
+        from dueflow.local.kafka import KafkaRuntime  # confluent-kafka only when asked for
+
+        dispatcher = Dispatcher(endpoints)
+        kafka = KafkaRuntime(bootstrap, wiring, dispatcher)
+        dispatcher.sinks = {n: kafka.sink(s.topic) for n, s in wiring.kafka_sinks.items()}
+        broker = LocalBroker(wiring, dispatcher, accept=kafka.append).start()
+    else:
+        # in-process: the sender waits while the broker delivers, so backoffs are kept short
+        broker = LocalBroker(wiring, Dispatcher(endpoints, max_wait=1.0)).start()
+    BROKER_URL_FILE.parent.mkdir(parents=True, exist_ok=True)
+    BROKER_URL_FILE.write_text(broker.url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -52,12 +65,15 @@ def main() -> int:
         for name in (*EVENT_FUNCTIONS, "tasks"):  # tasks last: PORT answers when all are ready
             processes[name] = _spawn(name, ports[name], broker.url)
             _wait_ready(name, endpoints[name], processes[name], stop)
+        if kafka is not None:
+            kafka.start()
         ticker = threading.Thread(
             target=_tick, args=([endpoints[n] for n in wiring.ping_targets], stop), daemon=True
         )
         ticker.start()
+        events = f"Kafka at {bootstrap}" if kafka is not None else "events in-process"
         _say(
-            f"tasks API on http://127.0.0.1:{port} (database {config.database_url()}, "
+            f"tasks API on http://127.0.0.1:{port} (database {config.database_url()}, {events}, "
             f"e-mail {config.email_backend()} -> {config.outbox_dir()})"
         )
         while not stop.wait(0.5):
@@ -69,6 +85,9 @@ def main() -> int:
         stop.set()
         _terminate(processes)
         broker.stop()
+        if kafka is not None:
+            kafka.stop()
+        BROKER_URL_FILE.unlink(missing_ok=True)
 
 
 def _embedded_defaults() -> None:
@@ -81,6 +100,7 @@ def _embedded_defaults() -> None:
 def _spawn(name: str, port: int, sink: str) -> subprocess.Popen:
     ff = Path(sys.executable).with_name("functions-framework")
     env = {**os.environ, "K_SINK": sink, "K_SERVICE": name, "PORT": str(port)}
+    env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
     source = ROOT / "functions" / name / "main.py"
     return subprocess.Popen(
         [
