@@ -187,3 +187,9 @@ def broker_url() -> str | None:
     """DUEFLOW_BROKER_URL: where `make dlq-replay` sends events (default K_SINK, then the local
     broker of a running `make run`)."""
     return _env("DUEFLOW_BROKER_URL") or sink_url()
+
+
+def kafka_session_timeout_ms() -> int:
+    """DUEFLOW_KAFKA_SESSION_TIMEOUT_MS: consumer group session timeout of `make run`'s Kafka
+    consumers (default 6000, the smallest a stock Kafka broker accepts)."""
+    return int(_float("DUEFLOW_KAFKA_SESSION_TIMEOUT_MS", 6000))

@@ -49,7 +49,7 @@ def main() -> int:
         from dueflow.local.kafka import KafkaRuntime  # confluent-kafka only when asked for
 
         dispatcher = Dispatcher(endpoints)
-        kafka = KafkaRuntime(bootstrap, wiring, dispatcher)
+        kafka = KafkaRuntime(bootstrap, wiring, dispatcher, config.kafka_session_timeout_ms())
         dispatcher.sinks = {n: kafka.sink(s.topic) for n, s in wiring.kafka_sinks.items()}
         broker = LocalBroker(wiring, dispatcher, accept=kafka.append).start()
     else:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from dueflow.domain.errors import FieldError, ValidationFailed
-from dueflow.domain.timefmt import parse_instant
+from dueflow.domain.timefmt import parse_instant, parse_timezone
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,18 @@ def parse_reminder_due(data: object) -> ReminderDue:
         raise ValidationFailed([FieldError("data", "must be an object")])
     try:
         due_at = data.get("due_at")
+        late = data.get("late", False)
+        if not isinstance(late, bool):
+            raise ValidationFailed([FieldError("data.late", "must be true or false")])
         return ReminderDue(
             user_id=_text(data, "user_id"),
-            task_id=_text(data, "task_id"),
-            reminder_id=_text(data, "reminder_id"),
+            task_id=_uuid(data, "task_id"),
+            reminder_id=_uuid(data, "reminder_id"),
             remind_at=parse_instant(data.get("remind_at"), "data.remind_at"),
             title=_text(data, "title"),
             due_at=parse_instant(due_at, "data.due_at") if due_at is not None else None,
-            timezone=_text(data, "timezone"),
-            late=bool(data.get("late", False)),
+            timezone=parse_timezone(data.get("timezone"), "data.timezone"),
+            late=late,
         )
     except KeyError as exc:
         raise ValidationFailed([FieldError(f"data.{exc.args[0]}", "is required")]) from None
@@ -89,3 +93,11 @@ def _text(data: dict, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValidationFailed([FieldError(f"data.{name}", "must be a non-empty string")])
     return value
+
+
+def _uuid(data: dict, name: str) -> str:
+    """An id as the database stores it (PostgreSQL would reject anything else with a 500)."""
+    try:
+        return str(uuid.UUID(_text(data, name)))
+    except ValueError:
+        raise ValidationFailed([FieldError(f"data.{name}", "must be a UUID")]) from None

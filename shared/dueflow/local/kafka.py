@@ -113,10 +113,11 @@ class KafkaRuntime:
 
     def _produce(self, topic: str, message: Message) -> None:
         headers, body = message
-        event = CloudEvent({k[3:]: v for k, v in headers.items() if k.startswith("ce-")}, None)
+        attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
+        attributes["datacontenttype"] = headers.get("content-type", "application/json")
+        event = CloudEvent(attributes, None)
         kafka = to_binary(event, key_mapper=lambda e: e.get("partitionkey"))
-        record_headers = dict(kafka.headers)
-        record_headers["content-type"] = headers.get("content-type", "application/json").encode()
+        record_headers = dict(kafka.headers)  # ce_* and content-type
         errors: list = []
         self.producer.produce(
             topic,

@@ -52,7 +52,7 @@ class NotifyService:
             backend = self.backend()
             status, error = "sent", None
             try:
-                address = uow.users.email(due.user_id)
+                address = uow.users.email(current["user_id"])  # the owner, not the event's word
                 if not address:
                     raise PermanentEmailError("the user's profile has no e-mail address")
                 backend.send(self._email(due, address, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -34,6 +35,8 @@ class RecurrenceService:
                 return "task gone"
             if task.recurrence is None or task.due_at is None:
                 return "not recurring"
+            if task.status != "done":
+                return "reopened since: no next instance"  # the completion was undone
             now = self.clock()
             instance = lifecycle.next_instance(task, completed_at, now)
             if instance is None:
@@ -52,6 +55,10 @@ def _completion(data: object) -> tuple[str, str, datetime]:
         user_id, task_id, completed_at = data["user_id"], task["id"], task["completed_at"]
     except (TypeError, KeyError):
         raise ValidationFailed([FieldError("data", "not a task.completed payload")]) from None
-    if not isinstance(user_id, str) or not isinstance(task_id, str):
-        raise ValidationFailed([FieldError("data.task.id", "must be a string")])
+    if not isinstance(user_id, str) or not user_id:
+        raise ValidationFailed([FieldError("data.user_id", "must be a non-empty string")])
+    try:
+        task_id = str(uuid.UUID(task_id))
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationFailed([FieldError("data.task.id", "must be a UUID")]) from None
     return user_id, task_id, parse_instant(completed_at, "data.task.completed_at")

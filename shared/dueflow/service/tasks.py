@@ -61,7 +61,7 @@ class TaskService:
             updated, changed = lifecycle.apply_patch(task, patch, now)
             if not changed:
                 return task  # nothing changed: no write, no event
-            uow.tasks.update(updated)
+            uow.tasks.update(updated, task)
             uow.outbox.add(events.task_event(events.TASK_UPDATED, updated, now, changed), now)
             uow.commit()
         self.on_commit()
@@ -79,7 +79,7 @@ class TaskService:
             task = self._load(uow, user_id, task_id, for_update=True)
             now = self.clock()
             moved = lifecycle.skip(task, now)
-            uow.tasks.update(moved)
+            uow.tasks.update(moved, task)
             changed = [n for n in ("due_at", "reminders") if getattr(moved, n) != getattr(task, n)]
             uow.outbox.add(events.task_event(events.TASK_UPDATED, moved, now, changed), now)
             uow.commit()
@@ -92,7 +92,7 @@ class TaskService:
             now = self.clock()
             until = parse_snooze(body, now, task.timezone)
             snoozed = lifecycle.snooze(task, reminder_id, until, now)
-            uow.tasks.update(snoozed)
+            uow.tasks.update(snoozed, task)
             uow.outbox.add(events.task_event(events.TASK_UPDATED, snoozed, now, ["reminders"]), now)
             uow.commit()
         self.on_commit()
@@ -132,7 +132,7 @@ class TaskService:
             changed, did_change = change(task, now)
             if not did_change:
                 return task  # idempotent: the same answer, no second event
-            uow.tasks.update(changed)
+            uow.tasks.update(changed, task)
             uow.outbox.add(events.task_event(event_type, changed, now), now)
             uow.commit()
         self.on_commit()

@@ -21,6 +21,7 @@ from dueflow.adapters.db.schema import (
     tasks,
     users,
 )
+from dueflow.domain.errors import Conflict
 from dueflow.domain.listing import ListQuery, SortKey, encode_cursor
 from dueflow.domain.task import PRIORITIES, Recurrence, Reminder, Task
 from dueflow.domain.timefmt import parse_instant
@@ -43,13 +44,22 @@ class TaskRepository:
         self.conn.execute(tasks.insert().values(**_task_row(task)))
         self._write_children(task)
 
-    def update(self, task: Task) -> None:
+    def update(self, task: Task, previous: Task) -> None:
+        """Write what changed from `previous` (the task as loaded in this transaction).
+
+        Reminder rows are updated in place, column by column: rows the change leaves alone keep
+        what the reminder tick or the notify function wrote to them meanwhile."""
         row = _task_row(task)
         del row["id"], row["user_id"], row["created_at"]
-        self.conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
-        self.conn.execute(task_tags.delete().where(task_tags.c.task_id == task.id))
-        self.conn.execute(reminders.delete().where(reminders.c.task_id == task.id))
-        self._write_children(task)
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+        except sa.exc.IntegrityError:
+            raise Conflict("another instance of this series already has that occurrence") from None
+        if task.tags != previous.tags:
+            self.conn.execute(task_tags.delete().where(task_tags.c.task_id == task.id))
+            self._insert_tags(task)
+        self._sync_reminders(task, previous)
 
     def add_if_absent(self, task: Task) -> bool:
         """Insert a series instance unless its (series_id, occurrence) exists: False then.
@@ -95,29 +105,42 @@ class TaskRepository:
         return [(r.tag, r.count) for r in self.conn.execute(stmt)]
 
     def _write_children(self, task: Task) -> None:
+        self._insert_tags(task)
+        self._insert_reminders(task, list(enumerate(task.reminders)))
+
+    def _insert_tags(self, task: Task) -> None:
         if task.tags:
             self.conn.execute(
                 task_tags.insert(),
                 [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
             )
-        if task.reminders:
+
+    def _insert_reminders(self, task: Task, placed: list[tuple[int, Reminder]]) -> None:
+        if placed:
             self.conn.execute(
                 reminders.insert(),
                 [
-                    {
-                        "id": r.id,
-                        "task_id": task.id,
-                        "user_id": task.user_id,
-                        "position": i,
-                        "before": r.before,
-                        "at": r.at,
-                        "remind_at": r.remind_at,
-                        "status": r.status,
-                        "emitted_at": r.emitted_at,
-                    }
-                    for i, r in enumerate(task.reminders)
+                    {"id": r.id, "task_id": task.id, "user_id": task.user_id, **_reminder_row(i, r)}
+                    for i, r in placed
                 ],
             )
+
+    def _sync_reminders(self, task: Task, previous: Task) -> None:
+        old = {r.id: _reminder_row(i, r) for i, r in enumerate(previous.reminders)}
+        kept = {r.id for r in task.reminders}
+        if gone := [rid for rid in old if rid not in kept]:
+            self.conn.execute(reminders.delete().where(reminders.c.id.in_(gone)))
+        fresh = []
+        for i, reminder in enumerate(task.reminders):
+            if reminder.id not in old:
+                fresh.append((i, reminder))
+                continue
+            row = _reminder_row(i, reminder)
+            if changes := {k: v for k, v in row.items() if old[reminder.id][k] != v}:
+                self.conn.execute(
+                    reminders.update().where(reminders.c.id == reminder.id).values(**changes)
+                )
+        self._insert_reminders(task, fresh)
 
     def _load(self, rows: Iterable) -> list[Task]:
         rows = list(rows)
@@ -185,18 +208,23 @@ class Reminders:
         )
 
     def lock(self, reminder_id: str) -> dict | None:
-        """The reminder and its task's status, locked for this transaction (None if deleted)."""
-        stmt = (
-            sa.select(
-                reminders.c.remind_at, reminders.c.status, tasks.c.status.label("task_status")
-            )
-            .join(tasks, tasks.c.id == reminders.c.task_id)
-            .where(reminders.c.id == reminder_id)
+        """The reminder, its owner and its task's status, locked for this transaction (None if
+        deleted). The task row is locked first, as every task change does, so an edit of the
+        task and the sending of its reminder wait for each other instead of deadlocking."""
+        task_id = self.conn.execute(
+            sa.select(reminders.c.task_id).where(reminders.c.id == reminder_id)
+        ).scalar()
+        if task_id is None:
+            return None
+        locking = self.conn.dialect.name == "postgresql"
+        task_status = sa.select(tasks.c.status).where(tasks.c.id == task_id)
+        status = self.conn.execute(task_status.with_for_update() if locking else task_status)
+        stmt = sa.select(reminders.c.remind_at, reminders.c.status, reminders.c.user_id).where(
+            reminders.c.id == reminder_id
         )
-        if self.conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=reminders)
-        row = self.conn.execute(stmt).mappings().first()
-        return dict(row) if row else None
+        row = self.conn.execute(stmt.with_for_update() if locking else stmt).mappings().first()
+        task_status = status.scalar()
+        return None if row is None else {**row, "task_status": task_status}
 
     def set_status(self, reminder_id: str, status: str) -> None:
         self.conn.execute(
@@ -252,12 +280,23 @@ class DeadLetters:
         self.conn = conn
 
     def add(self, record: dict) -> bool:
-        """Store a dead letter; False if the same one (source, id, destination) is stored."""
+        """Store a dead letter; False if the same one (source, id, destination) is stored and
+        not replayed. One that died again after a replay is listed again, with the new reason."""
         try:
             with self.conn.begin_nested():
                 self.conn.execute(dead_letters.insert().values(**record))
         except sa.exc.IntegrityError:
-            return False
+            again = self.conn.execute(
+                dead_letters.update()
+                .where(
+                    dead_letters.c.event_source == record["event_source"],
+                    dead_letters.c.event_id == record["event_id"],
+                    dead_letters.c.error_dest == record["error_dest"],
+                    dead_letters.c.replayed_at.is_not(None),
+                )
+                .values(**record, replayed_at=None)
+            )
+            return again.rowcount > 0
         return True
 
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[dict]:
@@ -316,6 +355,17 @@ class Users:
 
     def email(self, user_id: str) -> str | None:
         return self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).scalar()
+
+
+def _reminder_row(position: int, r: Reminder) -> dict:
+    return {
+        "position": position,
+        "before": r.before,
+        "at": r.at,
+        "remind_at": r.remind_at,
+        "status": r.status,
+        "emitted_at": r.emitted_at,
+    }
 
 
 def _task_row(task: Task) -> dict:

@@ -1,0 +1,113 @@
+"""Fixtures for the event functions (recurrence, reminders, notify) as functions-framework serves
+them, sharing the environment, database and runtime of the tasks function (`client`).
+
+Nothing here is autouse: the tasks API tests in this directory are unaffected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from functions_framework import create_app
+
+from dueflow import bootstrap
+from tests.conftest import ROOT
+
+#: The frozen "now" of event function tests: a winter morning (Berlin is on CET, UTC+1).
+T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+SENDER = "dueflow <reminders@dueflow.test>"
+
+
+class Clock:
+    """A settable clock for the services (`bootstrap.runtime().<service>.clock`)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, now: datetime) -> datetime:
+        self.now = now
+        return now
+
+
+def install_clock(clock: Clock) -> None:
+    """Point every service of the current runtime (built now if need be) at `clock`."""
+    rt = bootstrap.runtime()
+    rt.tasks.clock = rt.recurrence.clock = rt.reminders.clock = rt.notify.clock = clock
+
+
+@pytest.fixture
+def mail_dir(tmp_path):
+    return tmp_path / "mail"
+
+
+@pytest.fixture
+def event_env(function_env, mail_dir):
+    """`function_env` plus the e-mail settings of the notify function (the `outbox` backend).
+
+    The shared test database is emptied by `database_url`, except for `notifications` (not in
+    the root conftest's list): emptied here so counts are per test."""
+    function_env.update(
+        {
+            "DUEFLOW_EMAIL_BACKEND": "outbox",
+            "DUEFLOW_OUTBOX_DIR": str(mail_dir),
+            "DUEFLOW_EMAIL_FROM": SENDER,
+            "DUEFLOW_EMAIL_TIMEOUT": "5",
+        }
+    )
+    for name in ("SMTP_URL", "SENDGRID_API_KEY", "DUEFLOW_SENDGRID_HOST"):
+        function_env.pop(name, None)
+    engine = sa.create_engine(function_env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM notifications"))
+    engine.dispose()
+    bootstrap.reset()
+    return function_env
+
+
+@pytest.fixture
+def clock(event_env) -> Clock:
+    """One frozen clock for the tasks, recurrence, reminders and notify services."""
+    frozen = Clock(T0)
+    install_clock(frozen)
+    return frozen
+
+
+@pytest.fixture
+def reconfigure(event_env, clock) -> Callable[..., None]:
+    """Change the environment of the running functions (as a redeploy would): the runtime is
+    rebuilt from it and the frozen clock is installed again."""
+
+    def apply(**env: str | None) -> None:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        bootstrap.reset()
+        install_clock(clock)
+
+    return apply
+
+
+@pytest.fixture
+def event_client(event_env) -> Callable:
+    """`event_client(name)`: the event function `name` through functions-framework's client."""
+    apps: dict = {}
+
+    def make(name: str):
+        if name not in apps:
+            apps[name] = create_app(name, str(ROOT / "functions" / name / "main.py"))
+        return apps[name].test_client()
+
+    return make

@@ -1,0 +1,1 @@
+"""Validation and consistency tests of the manifests in knative/, eventing/, dapr-bindings/."""
