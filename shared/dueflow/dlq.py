@@ -17,7 +17,7 @@ from pathlib import Path
 from dueflow import config
 from dueflow.adapters.db.engine import make_engine
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
-from dueflow.adapters.outbox_relay import HttpSink
+from dueflow.adapters.outbox_relay import DeliveryError, HttpSink
 from dueflow.service.dead_letters import DeadLetterService
 
 LOCAL_BROKER_URL_FILE = Path(".dueflow") / "broker-url"
@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     if url is None:
         print("no broker: set DUEFLOW_BROKER_URL (or run `make run`)", file=sys.stderr)
         return 2
-    done = service.replay(HttpSink(url, config.sink_timeout()), set(args.ids) or None)
+    try:
+        done = service.replay(HttpSink(url, config.sink_timeout()), set(args.ids) or None)
+    except DeliveryError as exc:  # those before it were replayed and marked; the rest wait
+        print(f"replay stopped: {exc}", file=sys.stderr)
+        return 1
     print(f"replayed {len(done)} dead letter(s) to {url}: {done}", file=sys.stderr)
     return 0
 

@@ -24,17 +24,6 @@ class Delivery:
             return self.backoff_delay * attempt
         return self.backoff_delay * 2 ** (attempt - 1)
 
-    def merged_over(self, default: Delivery | None) -> Delivery:
-        """A Trigger's own spec, each missing part taken from its Broker's."""
-        if default is None:
-            return self
-        return Delivery(
-            self.retry or default.retry,
-            self.backoff_policy,
-            self.backoff_delay,
-            self.dead_letter or default.dead_letter,
-        )
-
 
 @dataclass(frozen=True)
 class Trigger:
@@ -83,9 +72,8 @@ def load(directory: Path) -> Wiring:
         for doc in yaml.safe_load_all(path.read_text())
         if doc
     ]
-    broker = next(
-        (_delivery(d["spec"].get("delivery")) for d in docs if d["kind"] == "Broker"), None
-    )
+    # Triggers take each delivery field they leave out from their Broker's spec
+    broker = next((d["spec"].get("delivery") or {} for d in docs if d["kind"] == "Broker"), {})
     triggers, pings, sources, sinks = [], [], [], {}
     for doc in docs:
         spec, name = doc.get("spec", {}), doc["metadata"]["name"]
@@ -100,7 +88,7 @@ def load(directory: Path) -> Wiring:
                     _filters(spec),
                     ref["name"],
                     ref["kind"],
-                    _delivery(spec.get("delivery")).merged_over(broker),
+                    _delivery({**broker, **(spec.get("delivery") or {})}),
                     ordered,
                 )
             )
@@ -125,6 +113,8 @@ def _filters(spec: dict) -> tuple[dict, ...]:
 
 
 def _check(expression: dict) -> None:
+    if not isinstance(expression, dict) or len(expression) != 1:
+        raise ValueError(f"a filter expression has exactly one dialect key: {expression!r}")
     ((dialect, value),) = expression.items()
     if dialect in ("all", "any"):
         for inner in value:

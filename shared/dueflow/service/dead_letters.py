@@ -36,7 +36,7 @@ class DeadLetterService:
             "event_type": delivery.type,
             "event": json.dumps(event, default=str),
             "error_code": None if code is None else str(code)[:16],
-            "error_dest": dest,
+            "error_dest": dest or "",  # "" not NULL: NULLs never collide in the unique key
             "error_data": error,
             "received_at": self.clock(),
         }
@@ -49,6 +49,11 @@ class DeadLetterService:
         with self.uow_factory(write=False) as uow:
             return uow.dead_letters.list(include_replayed=include_replayed, limit=limit)
 
+    def _mark(self, letter_id: int, when: datetime | None) -> None:
+        with self.uow_factory() as uow:
+            uow.dead_letters.mark_replayed(letter_id, when)
+            uow.commit()
+
     def replay(self, send: Callable[[dict], None], ids: set[int] | None = None) -> list[int]:
         """Send stored events (the original, without the error extensions) back to the Broker,
         oldest first; stops at the first failure. Returns the ids replayed."""
@@ -56,10 +61,14 @@ class DeadLetterService:
         for letter in self.list(limit=10_000):
             if ids is not None and letter["id"] not in ids:
                 continue
-            send(json.loads(letter["event"]))
-            with self.uow_factory() as uow:
-                uow.dead_letters.mark_replayed(letter["id"], self.clock())
-                uow.commit()
+            # marked first: if the replayed event dies again (at once, when the broker delivers
+            # while we wait) the deadletter function finds it replayed and lists it anew
+            self._mark(letter["id"], self.clock())
+            try:
+                send(json.loads(letter["event"]))
+            except Exception:
+                self._mark(letter["id"], None)
+                raise
             done.append(letter["id"])
         return done
 

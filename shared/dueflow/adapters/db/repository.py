@@ -305,7 +305,7 @@ class DeadLetters:
             stmt = stmt.where(dead_letters.c.replayed_at.is_(None))
         return [dict(r) for r in self.conn.execute(stmt).mappings()]
 
-    def mark_replayed(self, letter_id: int, now: datetime) -> None:
+    def mark_replayed(self, letter_id: int, now: datetime | None) -> None:
         self.conn.execute(
             dead_letters.update().where(dead_letters.c.id == letter_id).values(replayed_at=now)
         )
