@@ -7,6 +7,8 @@ resolve because all files are registered in one ``referencing.Registry``.
 The task events (``dev.dueflow.task.*``, source ``/dueflow/tasks``) carry the whole task;
 the delivery events (``dev.dueflow.reminder.due`` from ``/dueflow/reminders``,
 ``dev.dueflow.notification.sent|failed`` from ``/dueflow/notify``) name it by ``task_id``.
+The commands (``dev.dueflow.command.task.*``) are what other systems write to Kafka topic
+``task-events``: the producer's envelope, and ``data`` as the API's input plus ``user_id``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from dueflow.domain import events
-from dueflow.schemas import load_event_schemas, validate_event
+from dueflow.domain.validation import parse_create, parse_patch
+from dueflow.schemas import COMMAND_TYPES, load_event_schemas, validate_event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "shared" / "dueflow" / "schemas" / "events"
 CATALOGUE = REPO_ROOT / "docs" / "events.md"
+OPENAPI = REPO_ROOT / "shared" / "dueflow" / "adapters" / "http" / "openapi.json"
 
 EVENT_TYPES = (
     "dev.dueflow.task.created",
@@ -48,11 +53,17 @@ SOURCES = {
     NOTIFICATION_FAILED: "/dueflow/notify",
 }
 ALL_EVENT_TYPES = EVENT_TYPES + DELIVERY_TYPES
+CREATE_CMD = "dev.dueflow.command.task.create"
+UPDATE_CMD = "dev.dueflow.command.task.update"
+COMPLETE_CMD = "dev.dueflow.command.task.complete"
+DELETE_CMD = "dev.dueflow.command.task.delete"
+COMMANDS = (CREATE_CMD, UPDATE_CMD, COMPLETE_CMD, DELETE_CMD)
+ALL_TYPES = ALL_EVENT_TYPES + COMMANDS
 SHARED_FILES = {
     "task.json": "urn:dueflow:schema:task:1",
     "cloudevent.json": "urn:dueflow:schema:cloudevent:1",
 }
-ALL_FILES = sorted([f"{t}.json" for t in ALL_EVENT_TYPES] + list(SHARED_FILES))
+ALL_FILES = sorted([f"{t}.json" for t in ALL_TYPES] + list(SHARED_FILES))
 
 TASK_ID = "3f1c2a9e-5b7d-4e8a-9c6f-1a2b3c4d5e6f"
 USER_ID = "usr_7Hq2LmX9"
@@ -167,7 +178,7 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("event_type", ALL_EVENT_TYPES)
+@pytest.mark.parametrize("event_type", ALL_TYPES)
 def test_event_schema_id_is_the_dataschema(event_type: str) -> None:
     assert _load(f"{event_type}.json")["$id"] == f"urn:dueflow:schema:{event_type}:1"
 
@@ -197,7 +208,7 @@ def test_every_ref_resolves(name: str, registry: Registry) -> None:
 
 def test_load_event_schemas_reads_the_packaged_files() -> None:
     schemas = load_event_schemas()
-    assert sorted(schemas) == sorted(ALL_EVENT_TYPES)
+    assert sorted(schemas) == sorted(ALL_TYPES)
     for event_type, schema in schemas.items():
         assert schema == _load(f"{event_type}.json")
 
@@ -342,7 +353,7 @@ DATA_CASES: list[tuple[str, str | None, Mutator]] = [
     ("unknown property in reminder", None, _reminder(x=1)),
     ("unknown property in recurrence", None, _recurrence(x=1)),
     ("missing user_id", None, _drop("data", "user_id")),
-    ("user_id is an e-mail address", None, _data(user_id="a@b.example")),
+    ("user_id has whitespace", None, _data(user_id="a b")),
     ("empty title", None, _set(title="")),
     ("title too long", None, _set(title="t" * 501)),
     ("description too long", None, _set(description="d" * 10001)),
@@ -560,7 +571,7 @@ DELIVERY_DATA_CASES: list[tuple[str, tuple[str, ...], Mutator]] = [
     ("unknown property", DELIVERY_TYPES, _data(extra=1)),
     ("recipient address in data", DELIVERY_TYPES, _data(email="anna@example.com")),
     ("recipient address as 'to'", NOTIFICATIONS, _data(to="anna@example.com")),
-    ("user_id is an e-mail address", DELIVERY_TYPES, _data(user_id="anna@example.com")),
+    ("user_id has whitespace", DELIVERY_TYPES, _data(user_id="anna smith")),
     ("whole task instead of task_id", DELIVERY_TYPES, _data(task=make_task())),
     ("task_id not a uuid", DELIVERY_TYPES, _data(task_id="task-1")),
     ("task_id upper-case uuid", DELIVERY_TYPES, _data(task_id=TASK_ID.upper())),
@@ -689,6 +700,378 @@ def test_events_module_emits_valid_delivery_events() -> None:
     assert "error" not in built[2]["data"]
 
 
+# --------------------------------------------------------------------------- commands
+# dev.dueflow.command.task.create|update|complete|delete, as producers write them to the Kafka
+# topic task-events: the producer's source and id, subject/time/dataschema/partitionkey
+# optional, and partitionkey (and subject), if present, equal to data.id or, for create,
+# data.user_id. data is API input (POST /tasks body or merge patch), not yet normalised.
+
+ASSISTANT = "/chat-assistant"
+CREATE_BODY: dict[str, Any] = {
+    "title": "  Submit quarterly VAT return ",
+    "description": "Export invoices from the accounting tool first.",
+    "priority": "high",
+    "tags": ["Finance", "admin", "finance"],
+    "due_at": "2025-04-10T10:00:00+02:00",
+    "timezone": "Europe/Berlin",
+    "recurrence": {
+        "rrule": "FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=10",
+        "basis": "due",
+        "exdates": ["2025-07-10T10:00:00+02:00"],
+    },
+    "reminders": [{"before": "P1D"}, {"at": "2025-04-10T06:30:00Z"}],
+}
+
+
+def make_command_data(command_type: str) -> dict[str, Any]:
+    if command_type == CREATE_CMD:
+        return {"user_id": USER_ID, **copy.deepcopy(CREATE_BODY)}
+    data: dict[str, Any] = {"user_id": USER_ID, "id": TASK_ID}
+    if command_type == UPDATE_CMD:
+        data.update(priority="low", description=None, due_at="2025-04-11T09:00:00-04:00")
+    return data
+
+
+def command_key(command_type: str) -> str:
+    return USER_ID if command_type == CREATE_CMD else TASK_ID
+
+
+def make_command(command_type: str, **overrides: Any) -> dict[str, Any]:
+    """A command with every optional attribute set (as a careful producer writes it)."""
+    key = command_key(command_type)
+    event = {
+        "specversion": "1.0",
+        "id": "cmd-2025-04-10-0001",
+        "source": ASSISTANT,
+        "type": command_type,
+        "subject": key,
+        "time": "2025-04-10T09:55:00.482913+02:00",
+        "datacontenttype": "application/json",
+        "dataschema": dataschema(command_type),
+        "partitionkey": key,
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "data": make_command_data(command_type),
+    }
+    event.update(overrides)
+    return event
+
+
+def test_command_types_are_the_ones_validate_event_knows() -> None:
+    assert tuple(COMMAND_TYPES) == COMMANDS
+
+
+def _properties(schema: dict[str, Any]) -> set[str]:
+    return set(schema["properties"])
+
+
+def test_command_data_fields_are_the_api_bodies() -> None:
+    """create = TaskCreate + user_id, update = TaskPatch + user_id + id (same field names)."""
+    api = json.loads(OPENAPI.read_text(encoding="utf-8"))["components"]["schemas"]
+    create, update = _load(f"{CREATE_CMD}.json"), _load(f"{UPDATE_CMD}.json")
+    assert _properties(create) == _properties(api["TaskCreate"]) | {"user_id"}
+    assert set(create["required"]) == set(api["TaskCreate"]["required"]) | {"user_id"}
+    assert _properties(update) == _properties(api["TaskPatch"]) | {"user_id", "id"}
+    assert set(update["required"]) == {"user_id", "id"}
+    for kind in (COMPLETE_CMD, DELETE_CMD):
+        schema = _load(f"{kind}.json")
+        assert _properties(schema) == set(schema["required"]) == {"user_id", "id"}
+        assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("command_type", COMMANDS)
+def test_realistic_command_is_valid(command_type: str, registry: Registry) -> None:
+    event = make_command(command_type)
+    data_validator(registry, command_type).validate(event["data"])
+    validate_event(event)
+
+
+def test_the_api_accepts_the_realistic_command_data() -> None:
+    """The fixtures are not only schema-valid: the API's own validation takes them too."""
+    body = make_command_data(CREATE_CMD)
+    body.pop("user_id")
+    assert parse_create(body)["tags"] == ("finance", "admin")
+    patch = make_command_data(UPDATE_CMD)
+    for name in ("user_id", "id"):
+        patch.pop(name)
+    assert parse_patch(patch)["description"] is None
+
+
+def _minimal_envelope(ev: dict[str, Any]) -> None:
+    for attribute in ("subject", "time", "datacontenttype", "dataschema", "partitionkey"):
+        ev.pop(attribute)
+    ev.pop("traceparent")
+
+
+def _minimal_create(ev: dict[str, Any]) -> None:
+    ev["data"] = {"user_id": USER_ID, "title": "x"}
+
+
+def _cdata(**fields: Any) -> Mutator:
+    return lambda ev: ev["data"].update(fields)
+
+
+def _cdrop(*names: str) -> Mutator:
+    def mutate(ev: dict[str, Any]) -> None:
+        for name in names:
+            ev["data"].pop(name)
+
+    return mutate
+
+
+ID_CMDS = (UPDATE_CMD, COMPLETE_CMD, DELETE_CMD)
+# (case, command types, mutator): valid for validate_event.
+COMMAND_VALID_VARIANTS: list[tuple[str, tuple[str, ...], Mutator]] = [
+    ("only the required attributes", COMMANDS, _minimal_envelope),
+    ("uuid id", COMMANDS, _env(id="b7e2c1d0-3f4a-4b5c-9d6e-7f8091a2b3c4")),
+    ("ULID id", COMMANDS, _env(id="01JX3N9P8Q2R5S7T9V1W3Y5Z7A")),
+    ("id of 255 characters", COMMANDS, _env(id="i" * 255)),
+    ("absolute URI source", COMMANDS, _env(source="https://assistant.example.com/chat")),
+    ("URN source", COMMANDS, _env(source="urn:example:assistant")),
+    ("time in UTC", COMMANDS, _env(time="2025-04-10T07:55:00Z")),
+    ("time with negative offset", COMMANDS, _env(time="2025-04-10T03:55:00-04:00")),
+    ("datacontenttype with charset", COMMANDS, _env(
+        datacontenttype="application/json; charset=utf-8")),
+    ("tracestate with traceparent", COMMANDS, _env(tracestate="congo=t61rcWkgMzE")),
+    ("no subject", COMMANDS, _drop("subject")),
+    ("no partitionkey", COMMANDS, _drop("partitionkey")),
+    ("no dataschema (latest version)", COMMANDS, _drop("dataschema")),
+    ("create: only title and user_id", (CREATE_CMD,), _minimal_create),
+    ("create: user_id like an OIDC subject", (CREATE_CMD,), lambda ev: (
+        _cdata(user_id="auth0|6650c2f1a9e4b3d2c1f0e9d8")(ev),
+        _env(partitionkey="auth0|6650c2f1a9e4b3d2c1f0e9d8",
+             subject="auth0|6650c2f1a9e4b3d2c1f0e9d8")(ev))),
+    ("create: nulls where the API body allows them", (CREATE_CMD,), _cdata(
+        description=None, due_at=None, recurrence=None)),
+    ("create: due_at in UTC", (CREATE_CMD,), _cdata(due_at="2025-04-10T08:00:00Z")),
+    ("create: due_at with fraction", (CREATE_CMD,), _cdata(due_at="2025-04-10T08:00:00.5+00:00")),
+    ("create: due_at lower-case t and z", (CREATE_CMD,), _cdata(due_at="2025-04-10t08:00:00z")),
+    ("create: rrule with RRULE: prefix", (CREATE_CMD,), _cdata(
+        recurrence={"rrule": "RRULE:FREQ=WEEKLY;BYDAY=MO"})),
+    ("create: completion basis", (CREATE_CMD,), _cdata(
+        recurrence={"rrule": "FREQ=DAILY;INTERVAL=3", "basis": "completion", "exdates": []})),
+    ("create: 10 reminders", (CREATE_CMD,), _cdata(
+        reminders=[{"before": f"PT{i}M"} for i in range(5)]
+        + [{"at": f"2025-04-0{i + 1}T08:00:00+02:00"} for i in range(5)])),
+    ("create: 20 tags, non-ASCII, upper-case", (CREATE_CMD,), _cdata(
+        tags=[f"Ärger{i}" for i in range(20)])),
+    ("create: max-size title and description", (CREATE_CMD,), _cdata(
+        title="t" * 500, description="d" * 10000)),
+    ("update: nothing but user_id and id", (UPDATE_CMD,), _cdrop(
+        "priority", "description", "due_at")),
+    ("update: every nullable field null", (UPDATE_CMD,), _cdata(
+        description=None, priority=None, tags=None, due_at=None, timezone=None,
+        recurrence=None, reminders=None)),
+    ("update: title", (UPDATE_CMD,), _cdata(title="Renamed")),
+    ("update: recurrence basis only", (UPDATE_CMD,), _cdata(recurrence={"basis": "completion"})),
+    ("update: recurrence members reset", (UPDATE_CMD,), _cdata(
+        recurrence={"basis": None, "exdates": None})),
+    ("update: full recurrence", (UPDATE_CMD,), _cdata(
+        recurrence={"rrule": "FREQ=WEEKLY", "basis": "due", "exdates": []})),
+    ("update: reminders replaced", (UPDATE_CMD,), _cdata(
+        reminders=[{"before": "PT15M"}, {"at": "2025-04-10T06:30:00+02:00"}])),
+    ("update: empty lists", (UPDATE_CMD,), _cdata(tags=[], reminders=[])),
+]
+
+
+def _expand_commands(cases: list[tuple[str, tuple[str, ...], Mutator]]) -> list[Any]:
+    return [
+        pytest.param(command_type, mutate, id=f"{case}[{command_type.rsplit('.', 1)[1]}]")
+        for case, types, mutate in cases
+        for command_type in types
+    ]
+
+
+@pytest.mark.parametrize(("command_type", "mutate"), _expand_commands(COMMAND_VALID_VARIANTS))
+def test_command_valid_variants(command_type: str, mutate: Mutator) -> None:
+    event = make_command(command_type)
+    mutate(event)
+    validate_event(event)
+
+
+# Rejected by the data schema file alone (no format checker needed).
+COMMAND_DATA_CASES: list[tuple[str, tuple[str, ...], Mutator]] = [
+    ("missing user_id", COMMANDS, _cdrop("user_id")),
+    ("empty user_id", COMMANDS, _cdata(user_id="")),
+    ("numeric user_id", COMMANDS, _cdata(user_id=7)),
+    ("user_id has whitespace", COMMANDS, _cdata(user_id="anna smith")),
+    ("user_id with whitespace", COMMANDS, _cdata(user_id="anna smith")),
+    ("user_id too long", COMMANDS, _cdata(user_id="u" * 256)),
+    ("unknown field", COMMANDS, _cdata(colour="red")),
+    ("a token in data", COMMANDS, _cdata(token="eyJhbGciOiJIUzI1NiIs")),
+    ("server-managed status", (CREATE_CMD, UPDATE_CMD), _cdata(status="done")),
+    ("server-managed completed_at", (CREATE_CMD, UPDATE_CMD), _cdata(
+        completed_at="2025-04-10T08:00:00Z")),
+    ("server-managed series_id", (CREATE_CMD, UPDATE_CMD), _cdata(series_id=OTHER_UUID)),
+    ("id on create", (CREATE_CMD,), _cdata(id=TASK_ID)),
+    ("missing title", (CREATE_CMD,), _cdrop("title")),
+    ("empty title", (CREATE_CMD, UPDATE_CMD), _cdata(title="")),
+    ("blank title", (CREATE_CMD, UPDATE_CMD), _cdata(title="   ")),
+    ("title too long", (CREATE_CMD, UPDATE_CMD), _cdata(title="t" * 501)),
+    ("title null", (CREATE_CMD, UPDATE_CMD), _cdata(title=None)),
+    ("description too long", (CREATE_CMD, UPDATE_CMD), _cdata(description="d" * 10001)),
+    ("priority not in enum", (CREATE_CMD, UPDATE_CMD), _cdata(priority="urgent")),
+    ("priority wrong case", (CREATE_CMD, UPDATE_CMD), _cdata(priority="High")),
+    ("tags not a list", (CREATE_CMD, UPDATE_CMD), _cdata(tags="home")),
+    ("empty tag", (CREATE_CMD, UPDATE_CMD), _cdata(tags=["ok", ""])),
+    ("blank tag", (CREATE_CMD, UPDATE_CMD), _cdata(tags=["  "])),
+    ("tag too long", (CREATE_CMD, UPDATE_CMD), _cdata(tags=["t" * 51])),
+    ("tag not a string", (CREATE_CMD, UPDATE_CMD), _cdata(tags=[1])),
+    ("too many tags", (CREATE_CMD, UPDATE_CMD), _cdata(tags=[f"t{i}" for i in range(21)])),
+    ("due_at naive", (CREATE_CMD, UPDATE_CMD), _cdata(due_at="2025-04-10T08:00:00")),
+    ("due_at date only", (CREATE_CMD, UPDATE_CMD), _cdata(due_at="2025-04-10")),
+    ("due_at in words", (CREATE_CMD, UPDATE_CMD), _cdata(due_at="tomorrow-ish")),
+    ("due_at with space", (CREATE_CMD, UPDATE_CMD), _cdata(due_at="2025-04-10 08:00:00Z")),
+    ("due_at offset without colon", (CREATE_CMD, UPDATE_CMD), _cdata(
+        due_at="2025-04-10T10:00:00+0200")),
+    ("due_at epoch number", (CREATE_CMD, UPDATE_CMD), _cdata(due_at=1744272000)),
+    ("timezone empty", (CREATE_CMD, UPDATE_CMD), _cdata(timezone="")),
+    ("timezone too long", (CREATE_CMD, UPDATE_CMD), _cdata(timezone="Z" * 65)),
+    ("timezone a path", (CREATE_CMD, UPDATE_CMD), _cdata(timezone="/etc/localtime")),
+    ("recurrence a string", (CREATE_CMD, UPDATE_CMD), _cdata(recurrence="weekly")),
+    ("recurrence unknown member", (CREATE_CMD, UPDATE_CMD), _cdata(
+        recurrence={"rrule": "FREQ=DAILY", "count": 3})),
+    ("recurrence rrule null", (CREATE_CMD, UPDATE_CMD), _cdata(recurrence={"rrule": None})),
+    ("recurrence rrule empty", (CREATE_CMD, UPDATE_CMD), _cdata(recurrence={"rrule": ""})),
+    ("recurrence rrule too long", (CREATE_CMD, UPDATE_CMD), _cdata(
+        recurrence={"rrule": "FREQ=DAILY;" + "X" * 490})),
+    ("recurrence basis not in enum", (CREATE_CMD, UPDATE_CMD), _cdata(
+        recurrence={"rrule": "FREQ=DAILY", "basis": "start"})),
+    ("recurrence exdate naive", (CREATE_CMD, UPDATE_CMD), _cdata(
+        recurrence={"rrule": "FREQ=DAILY", "exdates": ["2025-04-11T08:00:00"]})),
+    ("recurrence 101 exdates", (CREATE_CMD, UPDATE_CMD), _cdata(
+        recurrence={"rrule": "FREQ=DAILY", "exdates": ["2025-04-11T08:00:00Z"] * 101})),
+    ("create: recurrence without rrule", (CREATE_CMD,), _cdata(recurrence={"basis": "due"})),
+    ("create: basis null", (CREATE_CMD,), _cdata(
+        recurrence={"rrule": "FREQ=DAILY", "basis": None})),
+    ("reminders not a list", (CREATE_CMD, UPDATE_CMD), _cdata(reminders={"before": "PT5M"})),
+    ("reminder with both before and at", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "PT5M", "at": "2025-04-10T06:30:00Z"}])),
+    ("reminder with neither", (CREATE_CMD, UPDATE_CMD), _cdata(reminders=[{}])),
+    ("reminder with an extra field", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "PT5M", "id": OTHER_UUID}])),
+    ("reminder as returned by the API", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "PT5M", "remind_at": "2025-04-10T07:55:00Z"}])),
+    ("reminder before not a duration", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "15 minutes"}])),
+    ("reminder before negative", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "-PT15M"}])),
+    ("reminder before empty duration", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"before": "PT"}])),
+    ("reminder at naive", (CREATE_CMD, UPDATE_CMD), _cdata(
+        reminders=[{"at": "2025-04-10T06:30:00"}])),
+    ("reminder a string", (CREATE_CMD, UPDATE_CMD), _cdata(reminders=["PT5M"])),
+    ("11 reminders", (CREATE_CMD, UPDATE_CMD), _cdata(reminders=[{"before": "PT5M"}] * 11)),
+    ("missing id", ID_CMDS, _cdrop("id")),
+    ("id not a uuid", ID_CMDS, _cdata(id="task-1")),
+    ("id upper-case uuid", ID_CMDS, _cdata(id=TASK_ID.upper())),
+    ("id a number", ID_CMDS, _cdata(id=42)),
+    ("a title on complete/delete", (COMPLETE_CMD, DELETE_CMD), _cdata(title="x")),
+    ("the whole task", (COMPLETE_CMD, DELETE_CMD), _cdata(task=make_task())),
+]
+
+COMMAND_ENVELOPE_CASES: list[tuple[str, tuple[str, ...], Mutator]] = [
+    ("missing id", COMMANDS, _drop("id")),
+    ("empty id", COMMANDS, _env(id="")),
+    ("id too long", COMMANDS, _env(id="i" * 256)),
+    ("numeric id", COMMANDS, _env(id=42)),
+    ("missing source", COMMANDS, _drop("source")),
+    ("empty source", COMMANDS, _env(source="")),
+    ("source with whitespace", COMMANDS, _env(source="chat assistant")),
+    ("source too long", COMMANDS, _env(source="/" + "s" * 255)),
+    ("missing data", COMMANDS, _drop("data")),
+    ("data is a string", COMMANDS, lambda ev: ev.update(data=json.dumps(ev["data"]))),
+    ("data is a list", COMMANDS, _env(data=["title", "x"])),
+    ("specversion 0.3", COMMANDS, _env(specversion="0.3")),
+    ("missing specversion", COMMANDS, _drop("specversion")),
+    ("type outside the command family", COMMANDS, _env(type="dev.dueflow.command.task.reopen")),
+    ("time naive", COMMANDS, _env(time="2025-04-10T09:55:00")),
+    ("time not a date-time", COMMANDS, _env(time="yesterday")),
+    ("datacontenttype not JSON", COMMANDS, _env(datacontenttype="text/plain")),
+    ("dataschema of another command", (CREATE_CMD,), _env(dataschema=dataschema(UPDATE_CMD))),
+    ("dataschema of a task event", COMMANDS, _env(dataschema=dataschema(CREATED))),
+    ("dataschema version without a schema", COMMANDS, lambda ev: _env(
+        dataschema=ev["dataschema"].replace(":1", ":2"))(ev)),
+    ("dataschema as URL", COMMANDS, _env(dataschema="https://dueflow.dev/schemas/cmd.json")),
+    ("partitionkey is another task", ID_CMDS, _env(partitionkey=OTHER_UUID)),
+    ("partitionkey is the user", ID_CMDS, _env(partitionkey=USER_ID)),
+    ("partitionkey is another user", (CREATE_CMD,), _env(partitionkey="usr_other")),
+    ("partitionkey is a task id", (CREATE_CMD,), _env(partitionkey=TASK_ID)),
+    ("empty partitionkey", COMMANDS, _env(partitionkey="")),
+    ("subject is another task", ID_CMDS, _env(subject=OTHER_UUID)),
+    ("subject is another user", (CREATE_CMD,), _env(subject="usr_other")),
+    ("unknown envelope attribute", COMMANDS, _env(authorization="Bearer abc")),
+    ("user token as extension", COMMANDS, _env(usertoken="eyJhbGciOiJIUzI1NiIs")),
+    ("malformed traceparent", COMMANDS, _env(traceparent="00-abc-def-01")),
+    ("tracestate without traceparent", COMMANDS, _tracestate_only),
+]
+
+
+@pytest.mark.parametrize(("command_type", "mutate"), _expand_commands(COMMAND_DATA_CASES))
+def test_broken_command_data_is_rejected(
+    command_type: str, mutate: Mutator, registry: Registry
+) -> None:
+    event = make_command(command_type)
+    mutate(event)
+    assert not data_validator(registry, command_type).is_valid(event["data"])
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+@pytest.mark.parametrize(("command_type", "mutate"), _expand_commands(COMMAND_ENVELOPE_CASES))
+def test_broken_command_envelope_is_rejected(command_type: str, mutate: Mutator) -> None:
+    event = make_command(command_type)
+    mutate(event)
+    with pytest.raises(ValidationError):
+        validate_event(event)
+
+
+@pytest.mark.parametrize("command_type", COMMANDS)
+def test_command_without_dataschema_is_checked_against_the_latest_schema(
+    command_type: str,
+) -> None:
+    event = make_command(command_type)
+    del event["dataschema"]
+    event["data"]["colour"] = "red"
+    with pytest.raises(ValidationError) as excinfo:
+        validate_event(event)
+    assert list(excinfo.value.path) == ["data"]
+
+
+def test_command_error_path_points_into_the_command() -> None:
+    event = make_command(CREATE_CMD)
+    event["data"]["due_at"] = "2025-04-10T10:00:00"
+    with pytest.raises(ValidationError) as excinfo:
+        validate_event(event)
+    assert list(excinfo.value.path) == ["data", "due_at"]
+    assert "$.data.due_at" in excinfo.value.message
+
+
+@pytest.mark.parametrize(
+    ("command_type", "where"), [(CREATE_CMD, "data.user_id"), (COMPLETE_CMD, "data.id")]
+)
+def test_command_partitionkey_error_names_the_key(command_type: str, where: str) -> None:
+    event = make_command(command_type, partitionkey="something-else")
+    with pytest.raises(ValidationError) as excinfo:
+        validate_event(event)
+    assert list(excinfo.value.path) == ["partitionkey"]
+    assert where in excinfo.value.message
+
+
+def test_a_task_event_envelope_is_still_strict_about_source() -> None:
+    """Commands take any source; the task events keep /dueflow/tasks."""
+    validate_event(make_command(DELETE_CMD, source="/dueflow/tasks"))
+    with pytest.raises(ValidationError):
+        validate_event(make_event(CREATED, source=ASSISTANT))
+
+
+def test_validate_event_does_not_modify_the_command() -> None:
+    event = make_command(UPDATE_CMD)
+    del event["dataschema"]
+    before = copy.deepcopy(event)
+    validate_event(event)
+    assert event == before
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 
@@ -706,3 +1089,62 @@ def test_catalogue_examples_are_valid_events() -> None:
     assert {event["type"] for event in examples} >= set(ALL_EVENT_TYPES)
     for event in examples:
         validate_event(event)
+
+
+def _catalogue_records() -> list[dict[str, Any]]:
+    """The Kafka records shown as ```yaml blocks (topic, key, headers, value) in events.md."""
+    blocks = re.findall(r"```yaml\n(.*?)```", CATALOGUE.read_text(encoding="utf-8"), re.DOTALL)
+    docs = [yaml.safe_load(block) for block in blocks]
+    return [doc for doc in docs if isinstance(doc, dict) and "topic" in doc]
+
+
+def _record_event(record: dict[str, Any]) -> dict[str, Any]:
+    """The structured-mode CloudEvent a Kafka record holds (CloudEvents Kafka binding)."""
+    headers = record["headers"]
+    assert all(isinstance(v, str) for v in headers.values()), headers
+    assert isinstance(record["key"], str) and isinstance(record["value"], str)
+    if headers.get("content-type") == "application/cloudevents+json":
+        assert set(headers) == {"content-type"}
+        return json.loads(record["value"])
+    assert set(headers) <= {"content-type"} | {h for h in headers if h.startswith("ce_")}
+    event: dict[str, Any] = {
+        name.removeprefix("ce_"): value for name, value in headers.items() if name != "content-type"
+    }
+    event["datacontenttype"] = headers["content-type"]
+    event.setdefault("partitionkey", record["key"])
+    event["data"] = json.loads(record["value"])
+    return event
+
+
+def test_catalogue_command_records_are_valid_commands() -> None:
+    """Every example command in docs/events.md (binary and structured Kafka records)
+    validates, is keyed as documented, and its data passes the API's own validation."""
+    records = [r for r in _catalogue_records() if r["topic"] == "task-events"]
+    modes: dict[str, set[str]] = {t: set() for t in COMMANDS}
+    for record in records:
+        event = _record_event(record)
+        validate_event(event)
+        command_type = event["type"]
+        data = event["data"]
+        key = data["user_id"] if command_type == CREATE_CMD else data["id"]
+        assert record["key"] == event["partitionkey"] == key
+        fields = {k: v for k, v in data.items() if k not in ("user_id", "id")}
+        if command_type == CREATE_CMD:
+            parse_create(fields)
+        elif command_type == UPDATE_CMD:
+            parse_patch(fields)
+        else:
+            assert not fields
+        structured = record["headers"].get("content-type") == "application/cloudevents+json"
+        modes[command_type].add("structured" if structured else "binary")
+    assert modes == {t: {"binary", "structured"} for t in COMMANDS}
+
+
+def test_catalogue_task_updates_records_are_valid_task_events() -> None:
+    records = [r for r in _catalogue_records() if r["topic"] == "task-updates"]
+    assert records
+    for record in records:
+        assert "content-type" in record["headers"]  # binary mode
+        event = _record_event(record)
+        validate_event(event)
+        assert record["key"] == event["data"]["task"]["id"]

@@ -123,7 +123,7 @@ def authenticate(authorization_header: str | None, settings: AuthSettings) -> Pr
     except jwt.PyJWTError as e:  # bad signature, missing claim, aud/iss mismatch, ...
         raise AuthError("invalid token") from e
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 255:
+    if not isinstance(sub, str) or not sub or len(sub) > 255 or any(c.isspace() for c in sub):
         raise AuthError("invalid subject")
     email = claims.get("email")
     return Principal(user_id=sub, email=email if isinstance(email, str) else None)

@@ -27,12 +27,16 @@ class CommandService:
             raise _bad("type", f"not a task command: {command.type!r}")
         if not command.source or not command.id:
             raise _bad("id", "a command needs a source and an id (they make it idempotent)")
+        if len(command.source) > 255 or len(command.id) > 255:
+            raise _bad("id", "source and id must be at most 255 characters each")
         data = command.data
         if not isinstance(data, dict):
             raise _bad("data", "must be a JSON object")
         user_id = data.get("user_id")
-        if not isinstance(user_id, str) or not user_id or len(user_id) > 255:
-            raise _bad("data.user_id", "must be a non-empty string")
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 255 or any(
+            c.isspace() for c in user_id
+        ):
+            raise _bad("data.user_id", "must be 1..255 characters without spaces")
         dedupe = (command.source, command.id)
         rest = {k: v for k, v in data.items() if k != "user_id"}
         try:
