@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test lint venv clean dlq-list dlq-replay
+.PHONY: run test lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,22 @@ dlq-list: venv
 # Replay all dead letters, or only IDS="3 7"; to DUEFLOW_BROKER_URL or the `make run` broker.
 dlq-replay: venv
 	$(PY) -m dueflow.dlq replay $(IDS)
+
+# One image per function (docker or podman); IMAGE_REPOSITORY, IMAGE_TAG, PUSH=1, FUNCTIONS.
+images:
+	scripts/images.sh
+
+# Minikube with Knative, Kafka (Strimzi), Dapr, PostgreSQL and the chart (docs/deploy.md).
+deploy-minikube:
+	scripts/deploy-minikube.sh
+
+# The chart on AKS or GKE: make deploy CLOUD=aks IMAGE_TAG=<sha> [IMAGE_REPOSITORY=ghcr.io/<owner>/<repo>]
+deploy:
+	scripts/deploy.sh deploy
+
+# helm rollback to REVISION (default: the previous revision).
+rollback:
+	scripts/deploy.sh rollback $(REVISION)
 
 lint: venv
 	$(PY) -m ruff check .

@@ -97,6 +97,7 @@ def function_env(database_url):
             "DUEFLOW_ENV": "test",
             "DUEFLOW_AUTO_MIGRATE": "0",
             "DUEFLOW_CORS_ORIGINS": "https://app.example.com",
+            "DUEFLOW_METRICS_PORT": "0",  # no fixed port in tests; test_observability picks one
         }
     )
     os.environ.pop("K_SINK", None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from dueflow import config, logs
+from dueflow import config, logs, metrics, observability
 from dueflow.adapters.auth import AuthSettings
 from dueflow.adapters.db.engine import make_engine, migrate
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
@@ -19,7 +19,7 @@ from dueflow.adapters.http.api import TasksApi
 from dueflow.adapters.http.event_function import EventFunction
 from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
 from dueflow.domain import events
-from dueflow.service.commands import CommandService
+from dueflow.service.commands import KINDS, PREFIX, RAW_RECORD, CommandService
 from dueflow.service.dead_letters import DeadLetterService
 from dueflow.service.notify import NotifyService
 from dueflow.service.recurrence import RecurrenceService
@@ -27,6 +27,21 @@ from dueflow.service.reminders import ReminderService
 from dueflow.service.tasks import TaskService
 
 log = logging.getLogger("dueflow.bootstrap")
+PING = "dev.knative.sources.ping"
+# Event types the default-handler functions count under their own name (see EventFunction).
+COMMAND_TYPES = frozenset([*(PREFIX + kind for kind in KINDS), RAW_RECORD])
+EMITTED_TYPES = frozenset(
+    [
+        events.TASK_CREATED,
+        events.TASK_UPDATED,
+        events.TASK_COMPLETED,
+        events.TASK_REOPENED,
+        events.TASK_DELETED,
+        events.REMINDER_DUE,
+        events.NOTIFICATION_SENT,
+        events.NOTIFICATION_FAILED,
+    ]
+)
 
 
 @dataclass
@@ -55,6 +70,7 @@ def check_config(*, needs_auth: bool = True) -> None:
     """Fail at start, not at the first request, when the configuration cannot work."""
     if needs_auth:
         config.auth()
+    config.metrics_port()
     logs.configure(config.log_level())
 
 
@@ -93,6 +109,10 @@ def reset() -> None:
 
 def _build_runtime() -> Runtime:
     logs.configure(config.log_level())
+    # Here, not at import: functions-framework imports the function in gunicorn's master, and the
+    # metrics server's thread would not survive the fork into the worker that serves.
+    metrics.serve(config.metrics_port())
+    observability.configure_tracing()
     engine = make_engine(config.database_url())
     if config.auto_migrate():
         migrate(engine)
@@ -148,12 +168,24 @@ def event_function(name: str) -> EventFunction:
         )
     if name == "reminders":
         # any delivery is a tick: a PingSource event, a Dapr cron POST, the local ticker
-        return EventFunction(name, {}, ready, default=lambda _d: f"emitted {rt.reminders.tick()}")
+        return EventFunction(
+            name,
+            {},
+            ready,
+            default=lambda _d: f"emitted {rt.reminders.tick()}",
+            known_types=[PING],
+        )
     if name == "commands":
         # every delivery: command events, raw Kafka records, Dapr Kafka binding POSTs
-        return EventFunction(name, {}, ready, default=rt.commands.handle)
+        return EventFunction(name, {}, ready, default=rt.commands.handle, known_types=COMMAND_TYPES)
     if name == "deadletter":
-        return EventFunction(name, {}, ready, default=rt.dead_letters.store)
+        return EventFunction(
+            name,
+            {},
+            ready,
+            default=rt.dead_letters.store,
+            known_types=EMITTED_TYPES | COMMAND_TYPES | {PING},
+        )
     raise ValueError(f"no event function {name!r}")
 
 

@@ -107,6 +107,16 @@ def otel_endpoint() -> str | None:
     return _env("OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
+def metrics_port() -> int:
+    """DUEFLOW_METRICS_PORT: port of each function process's Prometheus endpoint, /metrics
+    (default 9464, the usual OpenTelemetry Prometheus port; 0 turns it off). Not 9090 or 9091:
+    Knative's queue-proxy holds those in the same pod network."""
+    port = int(_float("DUEFLOW_METRICS_PORT", 9464))
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"DUEFLOW_METRICS_PORT must be a port number or 0, got {port}")
+    return port
+
+
 def auto_migrate() -> bool:
     """DUEFLOW_AUTO_MIGRATE: apply migrations on start (default: on only when DUEFLOW_ENV=local)."""
     default = "1" if environment() == "local" else "0"

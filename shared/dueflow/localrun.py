@@ -9,6 +9,7 @@ answers only once the rest of the stack is ready. Ctrl-C or SIGTERM stops everyt
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -63,7 +64,7 @@ def main() -> int:
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name in (*EVENT_FUNCTIONS, "tasks"):  # tasks last: PORT answers when all are ready
-            processes[name] = _spawn(name, ports[name], broker.url)
+            processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
             _wait_ready(name, endpoints[name], processes[name], stop)
         if kafka is not None:
             kafka.start()
@@ -97,9 +98,17 @@ def _embedded_defaults() -> None:
     os.environ.setdefault("PORT", "8080")
 
 
-def _spawn(name: str, port: int, sink: str) -> subprocess.Popen:
+def _metrics_port(name: str) -> int:
+    """Each process its own metrics port, as each pod has: tasks on DUEFLOW_METRICS_PORT, the
+    event functions on the ports after it (in EVENT_FUNCTIONS order); 0 keeps all off."""
+    base = config.metrics_port()
+    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS).index(name)
+
+
+def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Popen:
     ff = Path(sys.executable).with_name("functions-framework")
     env = {**os.environ, "K_SINK": sink, "K_SERVICE": name, "PORT": str(port)}
+    env["DUEFLOW_METRICS_PORT"] = str(metrics_port)
     env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
     source = ROOT / "functions" / name / "main.py"
     return subprocess.Popen(
@@ -115,7 +124,18 @@ def _spawn(name: str, port: int, sink: str) -> subprocess.Popen:
             "127.0.0.1",
         ],
         env=env,
+        preexec_fn=_die_with_parent,
     )
+
+
+def _die_with_parent() -> None:
+    """Linux: a function process gets SIGTERM when the supervisor dies, even by SIGKILL, so a
+    killed `make run` leaves no orphans holding ports."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: Ctrl-C and SIGTERM still stop everything
 
 
 def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.Event) -> None:

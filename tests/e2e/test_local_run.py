@@ -61,8 +61,12 @@ def local_stack(tmp_path):
         time.sleep(0.2)
     yield base, proc, tmp_path / "outbox"
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.terminate()  # the supervisor stops its function processes; a kill would orphan them
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _headers(user: str) -> dict:

@@ -4,6 +4,10 @@ A change commits its event into the outbox in the same transaction, so nothing w
 and nothing is lost to it: rows stay until the sink accepts them, retried with capped exponential
 backoff. Order: rows go out by sequence, and a failing row holds back the ones after it. One
 process at a time relays (a lease row), so replicas cannot reorder events between them.
+
+Each event goes out as stored, its `traceparent` extension (the span that wrote it) included; the
+delivery itself is a span under that one, and the HTTP `traceparent` header names it, so the
+Broker's own spans, when it traces, hang below the relay's.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import requests
 import sqlalchemy as sa
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from sqlalchemy.engine import Engine
 
+from dueflow import metrics, observability
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.schema import leases, outbox
+from dueflow.adapters.db.schema import dead_letters, leases, outbox
 
 log = logging.getLogger("dueflow.outbox")
 LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
@@ -43,6 +50,7 @@ class HttpSink:
     def __call__(self, event: dict) -> None:
         attributes = {k: v for k, v in event.items() if k != "data"}
         headers, body = to_binary(CloudEvent(attributes, event.get("data")))
+        propagate.inject(headers)  # transport context: the relay's span (ce-traceparent stays)
         try:
             response = self.session.post(self.url, headers=headers, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -71,6 +79,7 @@ class OutboxRelay:
         )
         self.clock = clock
         self.holder = uuid.uuid4().hex
+        self._measured_at: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,11 +122,13 @@ class OutboxRelay:
                     break
                 lease_taken = self.clock()
             try:
-                self.sink(json.loads(row.payload))
+                self._send(json.loads(row.payload), row.seq, row.attempts)
             except Exception as exc:  # any failure: keep the row, retry later
+                metrics.OUTBOX_DELIVERIES.labels("failed").inc()
                 self._postpone(row.seq, row.attempts + 1, str(exc))
                 held.add(row.partition_key)
                 continue
+            metrics.OUTBOX_DELIVERIES.labels("ok").inc()
             with self.engine.begin() as conn:
                 conn.execute(outbox.delete().where(outbox.c.seq == row.seq))
             delivered += 1
@@ -126,6 +137,38 @@ class OutboxRelay:
     def backlog(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+
+    def measure(self) -> tuple[int, float, int]:
+        """Set the backlog gauges: events waiting, the oldest one's age in seconds, and dead
+        letters not replayed. The relay measures because it is the one loop every function runs
+        on a connection of its own: the pod's connection budget (docs/architecture.md) stays."""
+        with self.engine.connect() as conn:
+            waiting, oldest = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).select_from(outbox)
+            ).one()
+            letters = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(dead_letters)
+                .where(dead_letters.c.replayed_at.is_(None))
+            ).scalar_one()
+        now = self.clock()
+        age = (now - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.set_backlog(waiting, age, letters)
+        self._measured_at = now
+        return waiting, age, letters
+
+    def _send(self, event: dict, seq: int, attempts: int) -> None:
+        attributes = {
+            "cloudevents.event_id": str(event.get("id")),
+            "cloudevents.event_type": str(event.get("type")),
+            "cloudevents.event_source": str(event.get("source")),
+            "dueflow.outbox.seq": seq,
+            "dueflow.outbox.attempts": attempts,
+        }
+        carrier = observability.trace_carrier(event)
+        name = f"publish {event.get('type')}"
+        with observability.child_span(name, carrier, SpanKind.PRODUCER, attributes):
+            self.sink(event)
 
     def kick(self) -> None:
         """Wake the relay thread now (after a commit) instead of at its next poll."""
@@ -150,8 +193,16 @@ class OutboxRelay:
             try:
                 while self.run_once() == self.batch_size and not self._stop.is_set():
                     pass
+                if self._measure_due():
+                    self.measure()
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
+
+    def _measure_due(self) -> bool:
+        # at most once per poll interval: commits kick the relay, and a burst of them must not
+        # turn into a burst of COUNT(*)s over the outbox
+        last = self._measured_at
+        return last is None or (self.clock() - last).total_seconds() >= self.poll_interval
 
     def _postpone(self, seq: int, attempts: int, error: str) -> None:
         # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
+from dueflow import metrics
 from dueflow.domain.delivery import Delivery
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.service.tasks import utcnow
@@ -43,6 +44,8 @@ class DeadLetterService:
         with self.uow_factory() as uow:
             stored = uow.dead_letters.add(record)
             uow.commit()
+        if stored:
+            metrics.DEAD_LETTERS.inc()
         return "stored" if stored else "duplicate"
 
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[dict]:

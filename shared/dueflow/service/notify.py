@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from dueflow.adapters.email import Email, EmailBackend, PermanentEmailError
+from dueflow import metrics
+from dueflow.adapters.email import Email, EmailBackend, PermanentEmailError, TransientEmailError
 from dueflow.domain import events
 from dueflow.domain.reminder_mail import ReminderDue, compose, parse_reminder_due
 from dueflow.service.tasks import utcnow
@@ -61,6 +62,16 @@ class NotifyService:
                 log.warning(
                     "reminder e-mail failed for good", extra={"key": due.key, "error": error}
                 )
+            except TransientEmailError:
+                metrics.EMAILS.labels(backend.name, "retry").inc()
+                raise
+            # counted when sending, not at commit: a mail that went out went out
+            metrics.EMAILS.labels(backend.name, status).inc()
+            if status == "sent":
+                # an early send (clock skew) counts as on time: a histogram's sum must not
+                # shrink, or rate() takes it for a counter reset
+                lateness = max(0.0, (now - due.remind_at).total_seconds())
+                metrics.REMINDER_LATENESS.observe(lateness)
             uow.reminders.record_notification(due.as_dict(), status, backend.name, error, now)
             uow.reminders.set_status(due.reminder_id, status)
             kind = events.NOTIFICATION_SENT if status == "sent" else events.NOTIFICATION_FAILED

@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dueflow import observability
 from dueflow.adapters.db import search
 from dueflow.adapters.db.schema import (
     dead_letters,
@@ -312,7 +313,11 @@ class DeadLetters:
 
 
 class Outbox:
-    """Appends events to the outbox in the caller's transaction (the relay delivers them)."""
+    """Appends events to the outbox in the caller's transaction (the relay delivers them).
+
+    Each event is stored with the trace context of the span writing it (the CloudEvents
+    `traceparent` extension): here, at the one door into the outbox, the domain that builds
+    events stays free of tracing and no use case can forget it."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -323,6 +328,7 @@ class Outbox:
     def add_many(self, events: list[dict], now: datetime) -> None:
         if not events:
             return
+        events = [observability.with_trace_context(e) for e in events]
         self.conn.execute(
             outbox.insert(),
             [

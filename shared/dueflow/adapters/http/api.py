@@ -11,12 +11,12 @@ from collections.abc import Callable
 from importlib import resources
 
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
-from dueflow import logs
+from dueflow import logs, metrics, observability
 from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, Principal, authenticate
 from dueflow.adapters.http import cors
 from dueflow.adapters.http.problems import problem
@@ -49,6 +49,7 @@ ROUTES = Map(
     strict_slashes=False,
 )
 PUBLIC = {"healthz", "readyz", "openapi"}
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class BadBody(Exception):
@@ -75,12 +76,18 @@ class TasksApi:
         rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         started = time.perf_counter()
+        route = route_template(ROUTES.bind_to_environ(request.environ), request.method)
+        observability.name_request_span(request.method, route)
         try:
             response = self._dispatch(request)
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-Id"] = rid
         cors.decorate(request, response, self.cors_origins)
+        elapsed = time.perf_counter() - started
+        method = request.method if request.method in _METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+        metrics.HTTP_DURATION.labels(route, method).observe(elapsed)
         log.info(
             "request",
             extra={
@@ -88,7 +95,7 @@ class TasksApi:
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
             },
         )
         return response
@@ -191,6 +198,21 @@ class TasksApi:
         if self._known_users.get(principal.user_id, ...) != principal.email:
             self.service.remember_user(principal.user_id, principal.email)
             self._known_users[principal.user_id] = principal.email
+
+
+def route_template(adapter: MapAdapter, method: str) -> str:
+    """The rule a request matches, as written (`/tasks/<task_id>`): metric labels and span names
+    must not be raw paths, one per task. `unmatched` when no rule has the path."""
+    try:
+        return adapter.match(method=method, return_rule=True)[0].rule
+    except MethodNotAllowed as exc:  # the path has a rule, for other methods: name that one
+        valid = sorted(exc.valid_methods or [])
+    except HTTPException:
+        return "unmatched"
+    try:
+        return adapter.match(method=valid[0], return_rule=True)[0].rule
+    except (HTTPException, IndexError):
+        return "unmatched"
 
 
 def _read_json(request: Request):

@@ -3,6 +3,9 @@ Knative Trigger, KafkaSource or PingSource), Dapr input-binding POSTs, and Dapr'
 
 Answers tell the sender what to do: 2xx done (also for a duplicate), 4xx never retry (the event
 is bad: a Broker sends it to its dead-letter sink), 5xx retry later (a transient failure).
+
+Each delivery is handled in a span continuing the trace the event carries (its `traceparent`
+extension, else the HTTP request's), and counted by function, type and outcome.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
+from dueflow import metrics, observability
 from dueflow.adapters.email import TransientEmailError
 from dueflow.adapters.http.problems import problem
 from dueflow.domain.delivery import Delivery
@@ -26,6 +31,8 @@ log = logging.getLogger("dueflow.events")
 
 
 Handler = Callable[[Delivery], str]  # returns what it did
+# Handlers say in words what they did; these words mean a redelivery that changed nothing.
+_DUPLICATE = ("duplicate", "already ", "next instance exists")
 
 
 def read_delivery(request: Request) -> Delivery:
@@ -66,11 +73,14 @@ class EventFunction:
         handlers: dict[str, Handler],
         ready: Callable[[], None],
         default: Handler | None = None,
+        known_types: Iterable[str] = (),
     ):
         self.name = name
         self.handlers = handlers
         self.default = default  # for any other delivery (the reminders tick takes every ping)
         self.ready = ready
+        # event types counted under their own name; senders choose types, so any other is "other"
+        self.known_types = frozenset(handlers) | frozenset(known_types)
 
     def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS":  # Dapr probes an app's binding routes before delivering
@@ -93,28 +103,58 @@ class EventFunction:
         try:
             delivery = read_delivery(request)
         except CloudEventError as exc:
+            metrics.EVENTS_HANDLED.labels(self.name, "other", "malformed").inc()
             return problem(400, f"not a valid CloudEvent: {exc}", instance=request.path)
-        status, outcome = self._dispatch(delivery, request.path)
-        log.info(
-            "event",
-            extra={
-                "function": self.name,
-                "ce_type": delivery.type,
-                "ce_source": delivery.source,
-                "ce_id": delivery.id,
-                "status": status.status_code,
-                "outcome": outcome,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
+        type_label = self._type_label(delivery.type)
+        # the event's own context first: the HTTP header is only the last hop's (the Broker's)
+        carrier = observability.trace_carrier(delivery.attributes) or observability.trace_carrier(
+            request.headers
         )
+        span_attributes = {
+            "cloudevents.event_id": delivery.id,
+            "cloudevents.event_source": delivery.source,
+            "cloudevents.event_type": delivery.type,
+            "faas.name": self.name,
+        }
+        with observability.child_span(
+            f"{self.name} {type_label}", carrier, SpanKind.CONSUMER, span_attributes
+        ) as span:
+            status, outcome = self._dispatch(delivery, request.path)
+            elapsed = time.perf_counter() - started
+            label = _outcome_label(outcome, status.status_code)
+            span.set_attribute("dueflow.outcome", label)
+            span.set_attribute("http.response.status_code", status.status_code)
+            if status.status_code >= 500:
+                span.set_status(StatusCode.ERROR, outcome)
+            log.info(
+                "event",
+                extra={
+                    "function": self.name,
+                    "ce_type": delivery.type,
+                    "ce_source": delivery.source,
+                    "ce_id": delivery.id,
+                    "status": status.status_code,
+                    "outcome": outcome,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        metrics.EVENTS_HANDLED.labels(self.name, type_label, label).inc()
+        metrics.EVENT_DURATION.labels(self.name, type_label).observe(elapsed)
         return status
+
+    def _type_label(self, event_type: str) -> str:
+        if event_type in self.known_types:
+            return event_type
+        if event_type.startswith("dapr.binding."):
+            return "dapr.binding"  # the rest is the request path: anyone's choice
+        return "other"
 
     def _dispatch(self, delivery: Delivery, path: str) -> tuple[Response, str]:
         handler = self.handlers.get(delivery.type, self.default)
         if handler is None:
             return problem(
                 400, f"{self.name} does not handle {delivery.type}", instance=path
-            ), "unhandled type"
+            ), "unhandled"
         try:
             outcome = handler(delivery)
         except ValidationFailed as exc:
@@ -136,3 +176,11 @@ class EventFunction:
             return problem(500, "the handler failed", instance=path), "error"
         body = json.dumps({"outcome": outcome})
         return Response(body, status=200, content_type="application/json"), outcome
+
+
+def _outcome_label(outcome: str, status: int) -> str:
+    """The metric's outcome: the edge's word for a failure, else ok or duplicate (a handler's
+    own words name task ids and counts, too many values for a label)."""
+    if status >= 300:
+        return outcome
+    return "duplicate" if outcome.startswith(_DUPLICATE) else "ok"

@@ -1,0 +1,280 @@
+{{/*
+Shared pieces of the dueflow templates. The functions, in the order of knative/:
+*/}}
+{{- define "dueflow.functionNames" -}}
+tasks recurrence reminders notify commands deadletter
+{{- end }}
+
+{{/* The functions that have a Dapr variant (knative/dapr/). */}}
+{{- define "dueflow.daprFunctionNames" -}}
+reminders notify commands
+{{- end }}
+
+{{/* Labels the chart adds to every resource, on top of those of the plain manifests. */}}
+{{- define "dueflow.labels" -}}
+app.kubernetes.io/part-of: dueflow
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ include "dueflow.tag" . | trunc 63 | trimSuffix "-" | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The image tag of the release: image.tag, else the chart's appVersion. */}}
+{{- define "dueflow.tag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion | toString -}}
+{{- end }}
+
+{{/*
+The image of one function. Argument: dict "root" $ "name" <function> "image" <override map>.
+*/}}
+{{- define "dueflow.image" -}}
+{{- $root := .root -}}
+{{- $override := .image | default dict -}}
+{{- $repository := $override.repository | default (printf "%s/%s" $root.Values.image.repository .name) -}}
+{{- if $override.digest -}}
+{{- printf "%s@%s" $repository $override.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository ($override.tag | default (include "dueflow.tag" $root)) -}}
+{{- end -}}
+{{- end }}
+
+{{/* The service account of the functions and the migration Job, or "" for the default one. */}}
+{{- define "dueflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default "dueflow" -}}
+{{- else -}}
+{{- .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end }}
+
+{{/* Whether function .name runs its Dapr variant. Argument: dict "root" $ "name" <function>. */}}
+{{- define "dueflow.usesDapr" -}}
+{{- $fn := index .root.Values.functions .name -}}
+{{- if and .root.Values.dapr.enabled (hasKey $fn "dapr") $fn.dapr.enabled -}}true{{- end -}}
+{{- end }}
+
+{{/* The autoscaling block in force for a function (its Dapr variant's when that runs). */}}
+{{- define "dueflow.autoscaling" -}}
+{{- $fn := index .root.Values.functions .name -}}
+{{- if include "dueflow.usesDapr" . -}}
+{{- toYaml $fn.dapr.autoscaling -}}
+{{- else -}}
+{{- toYaml $fn.autoscaling -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Checks the schema cannot express: they compare two values. Fails the render with the reason.
+*/}}
+{{- define "dueflow.validate" -}}
+{{- $root := . -}}
+{{- $connections := 0 -}}
+{{- range $name := splitList " " (include "dueflow.functionNames" $root) -}}
+{{- $scale := include "dueflow.autoscaling" (dict "root" $root "name" $name) | fromYaml -}}
+{{- $low := int $scale.minScale -}}
+{{- $high := int $scale.maxScale -}}
+{{- $slots := int $scale.containerConcurrency -}}
+{{- if gt $low $high -}}
+{{- fail (printf "functions.%s: minScale %d is above maxScale %d" $name $low $high) -}}
+{{- end -}}
+{{- if and (eq $scale.metric "concurrency") (gt (float64 $scale.target) (float64 $slots)) -}}
+{{- fail (printf "functions.%s: target %v is above containerConcurrency %d, so it is never reached" $name $scale.target $slots) -}}
+{{- end -}}
+{{- $connections = add $connections (mul $high (add $slots 3)) -}}
+{{- end -}}
+{{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
+{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3), summed), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
+{{- end -}}
+{{- if and (eq $root.Values.email.backend "outbox") (not (hasPrefix "/tmp" $root.Values.email.outboxDir)) -}}
+{{- fail "email.outboxDir must be under /tmp, the only writable path" -}}
+{{- end -}}
+{{- end }}
+
+{{/* An environment variable from the existing Secret. Argument: dict "root" $ "name" "key". */}}
+{{- define "dueflow.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .root.Values.existingSecret.name }}
+      key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+
+{{/*
+The environment of one function after FUNCTION_TARGET, THREADS and DATABASE_URL, in the order of
+the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or "">.
+*/}}
+{{- define "dueflow.functionEnv" -}}
+{{- $root := .root -}}
+{{- $values := $root.Values -}}
+{{- if eq .name "tasks" }}
+{{- if eq $values.auth.mode "jwtSecret" }}
+{{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_JWT_SECRET" "key" $values.existingSecret.keys.jwtSecret) }}
+{{- else if $values.auth.jwksUrl }}
+- name: DUEFLOW_JWKS_URL
+  value: {{ $values.auth.jwksUrl | quote }}
+{{- else }}
+{{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_JWKS_URL" "key" $values.existingSecret.keys.jwksUrl) }}
+{{- end }}
+{{- with $values.auth.audience }}
+- name: DUEFLOW_JWT_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $values.auth.issuer }}
+- name: DUEFLOW_JWT_ISSUER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $values.cors.origins }}
+- name: DUEFLOW_CORS_ORIGINS
+  value: {{ . | quote }}
+{{- end }}
+{{- else if and (eq .name "notify") .dapr }}
+- name: DUEFLOW_EMAIL_BACKEND
+  value: dapr
+- name: DUEFLOW_DAPR_EMAIL_BINDING
+  value: sendgrid
+- name: DUEFLOW_EMAIL_FROM
+  value: {{ $values.email.from | quote }}
+{{- else if eq .name "notify" }}
+- name: DUEFLOW_EMAIL_BACKEND
+  value: {{ $values.email.backend }}
+- name: DUEFLOW_EMAIL_FROM
+  value: {{ $values.email.from | quote }}
+{{- if eq $values.email.backend "outbox" }}
+- name: DUEFLOW_OUTBOX_DIR
+  value: {{ $values.email.outboxDir | quote }}
+{{- end }}
+{{ include "dueflow.secretEnv" (dict "root" $root "name" "SENDGRID_API_KEY" "key" $values.existingSecret.keys.sendgridApiKey "optional" true) }}
+{{ include "dueflow.secretEnv" (dict "root" $root "name" "SMTP_URL" "key" $values.existingSecret.keys.smtpUrl "optional" true) }}
+{{- else if and (eq .name "reminders") .dapr }}
+- name: DUEFLOW_REMINDER_LATE_AFTER
+  value: {{ $values.functions.reminders.dapr.lateAfterSeconds | int | quote }}
+{{- end }}
+{{- with $values.logLevel }}
+- name: DUEFLOW_LOG_LEVEL
+  value: {{ . }}
+{{- end }}
+{{- with (index $values.functions .name).extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Knative Service of one function: knative/100-<name>.yaml, or knative/dapr/100-<name>.yaml
+when its Dapr variant runs. Argument: dict "root" $ "name" <function>.
+*/}}
+{{- define "dueflow.service" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- $fn := index $root.Values.functions $name -}}
+{{- $dapr := include "dueflow.usesDapr" . -}}
+{{- $scale := include "dueflow.autoscaling" . | fromYaml -}}
+{{- $account := include "dueflow.serviceAccountName" $root -}}
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: {{ $name }}
+  labels:
+    app.kubernetes.io/name: {{ $name }}
+    {{- include "dueflow.labels" $root | nindent 4 }}
+    # The SinkBinding selects Services by this label and injects K_SINK (the Broker).
+    dueflow.dev/emits-events: "true"
+    {{- if ne $name "tasks" }}
+    # Only tasks is public; every other function is reached from inside the cluster only.
+    networking.knative.dev/visibility: cluster-local
+    {{- end }}
+spec:
+  template:
+    metadata:
+      {{- with $root.Values.podLabels }}
+      labels:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      annotations:
+        autoscaling.knative.dev/metric: {{ $scale.metric }}
+        autoscaling.knative.dev/target: {{ $scale.target | toString | quote }}
+        autoscaling.knative.dev/min-scale: {{ $scale.minScale | int | toString | quote }}
+        autoscaling.knative.dev/max-scale: {{ $scale.maxScale | int | toString | quote }}
+        {{- with $scale.scaleToZeroPodRetentionPeriod }}
+        autoscaling.knative.dev/scale-to-zero-pod-retention-period: {{ . | quote }}
+        {{- end }}
+        {{- if $dapr }}
+        dapr.io/enabled: "true"
+        dapr.io/app-id: {{ $name }}
+        # daprd delivers input bindings straight to this port, past the queue-proxy.
+        dapr.io/app-port: "8080"
+        dapr.io/enable-metrics: "true"
+        dapr.io/metrics-port: {{ $root.Values.dapr.metricsPort | int | toString | quote }}
+        # The built-in secret store is unscoped; the components use the scoped one.
+        dapr.io/disable-builtin-k8s-secret-store: "true"
+        {{- end }}
+    spec:
+      {{- with $account }}
+      serviceAccountName: {{ . }}
+      {{- end }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containerConcurrency: {{ $scale.containerConcurrency | int }}
+      timeoutSeconds: {{ $fn.timeoutSeconds | int }}
+      containers:
+        - name: {{ $name }}
+          image: {{ include "dueflow.image" (dict "root" $root "name" $name "image" $fn.image) }}
+          {{- with $root.Values.image.pullPolicy }}
+          imagePullPolicy: {{ . }}
+          {{- end }}
+          ports:
+            # Knative sets PORT to this; the functions-framework server listens on it.
+            - name: http1
+              containerPort: 8080
+          env:
+            - name: FUNCTION_TARGET
+              value: {{ $name }}
+            # gunicorn threads: containerConcurrency + 2 spare for the probes.
+            - name: THREADS
+              value: {{ add (int $scale.containerConcurrency) 2 | toString | quote }}
+            {{- include "dueflow.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $root.Values.existingSecret.keys.databaseUrl) | nindent 12 }}
+            {{- with include "dueflow.functionEnv" (dict "root" $root "name" $name "dapr" $dapr) | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
+          resources:
+            {{- toYaml $fn.resources | nindent 12 }}
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: 8080
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: 8080
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          {{- include "dueflow.containerSecurity" . | nindent 10 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        # Needs the Knative feature kubernetes.podspec-volumes-emptydir.
+        - name: tmp
+          emptyDir:
+            medium: Memory
+            sizeLimit: 16Mi
+{{- end }}
+
+{{/* The container security context of every dueflow container (user 10001 of the image). */}}
+{{- define "dueflow.containerSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  readOnlyRootFilesystem: true
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: ["ALL"]
+  seccompProfile:
+    type: RuntimeDefault
+{{- end }}
