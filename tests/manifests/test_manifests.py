@@ -13,6 +13,8 @@ Validation, offline (no cluster, no network):
 
 from __future__ import annotations
 
+import copy
+
 import json
 import re
 import warnings
@@ -319,7 +321,10 @@ def validation_errors(body: dict) -> list[str]:
 
 
 def _as_pod(service: Doc) -> dict:
-    spec = {k: v for k, v in _pod(service).items() if k not in KNATIVE_ONLY_POD_FIELDS}
+    # a deep copy: tests mutate the Pod, and the parsed documents are shared by every test
+    spec = copy.deepcopy(
+        {k: v for k, v in _pod(service).items() if k not in KNATIVE_ONLY_POD_FIELDS}
+    )
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": service.name}, "spec": spec}
 
 
