@@ -14,7 +14,6 @@ Validation, offline (no cluster, no network):
 from __future__ import annotations
 
 import copy
-
 import json
 import re
 import warnings
