@@ -88,8 +88,11 @@ def outbox_max_backoff() -> float:
 
 
 def outbox_poll_interval() -> float:
-    """DUEFLOW_OUTBOX_POLL: seconds between relay passes when nothing kicks it (default 1)."""
-    return _float("DUEFLOW_OUTBOX_POLL", 1.0)
+    """DUEFLOW_OUTBOX_POLL: seconds between relay passes when nothing kicks it (default 0.1).
+
+    Only the process holding the relay lease delivers, and a commit wakes only its own process,
+    so this bounds how long another process's event waits: short, since a pass is one read."""
+    return _float("DUEFLOW_OUTBOX_POLL", 0.1)
 
 
 def sink_timeout() -> float:

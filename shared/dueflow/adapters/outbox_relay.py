@@ -71,6 +71,7 @@ class OutboxRelay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.engine = writer(engine)
+        self.reader = engine
         self.sink = sink
         self.batch_size, self.max_backoff, self.poll_interval = (
             batch_size,
@@ -229,6 +230,18 @@ class OutboxRelay:
 
     def _take_lease(self) -> bool:
         now = self.clock()
+        # A read first: processes that do not hold the lease poll often and must not queue for
+        # SQLite's write lock (or write a row on PostgreSQL) just to learn that another does.
+        with self.reader.connect() as conn:
+            current = conn.execute(
+                sa.select(leases.c.holder, leases.c.expires_at).where(leases.c.name == LEASE_NAME)
+            ).first()
+        if current is not None and current.holder != self.holder and current.expires_at >= now:
+            return False
+        if current is not None and current.holder == self.holder and (
+            current.expires_at - now > LEASE_TTL * 2 / 3
+        ):
+            return True  # ours and fresh: renewing on every pass would write ten times a second
         values = {"holder": self.holder, "expires_at": now + LEASE_TTL}
         with self.engine.begin() as conn:
             taken = conn.execute(
