@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback
+.PHONY: run test lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
 
 venv: $(VENV)/.installed
 
@@ -45,6 +45,11 @@ deploy:
 # helm rollback to REVISION (default: the previous revision).
 rollback:
 	scripts/deploy.sh rollback $(REVISION)
+
+# Benchmarks against their targets (BENCH=quick by default, BENCH=full for the large sizes):
+# results in bench/results/latest.{json,md}; see docs/performance.md.
+bench: venv
+	$(PY) -m bench
 
 lint: venv
 	$(PY) -m ruff check .

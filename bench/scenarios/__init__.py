@@ -1,0 +1,10 @@
+"""One module per scenario of the benchmark issue, in its order.
+
+Each module has KEY, NUMBER, TITLE, `applies(profile)`, `run(ctx) -> dict` (JSON-able),
+`targets(result) -> list[Target]` and `markdown(result) -> list[str]`.
+"""
+
+from bench.scenarios import api, cold_start, event_path, recurrence_cost, reminder_storm, search
+
+ALL = (api, event_path, reminder_storm, recurrence_cost, cold_start, search)
+BY_KEY = {module.KEY: module for module in ALL}
