@@ -353,8 +353,17 @@ class Users:
         """Store the e-mail address from the user's token (reminders are mailed there)."""
         current = self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).first()
         if current is None:
-            self.conn.execute(users.insert().values(id=user_id, email=email, updated_at=now))
-        elif email is not None and current.email != email:
+            try:  # a user's first requests can race: the primary key settles it, not the read
+                with self.conn.begin_nested():
+                    self.conn.execute(
+                        users.insert().values(id=user_id, email=email, updated_at=now)
+                    )
+                return
+            except sa.exc.IntegrityError:
+                current = self.conn.execute(
+                    sa.select(users.c.email).where(users.c.id == user_id)
+                ).first()
+        if email is not None and current.email != email:
             self.conn.execute(
                 users.update().where(users.c.id == user_id).values(email=email, updated_at=now)
             )
