@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -28,8 +29,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def local_stack(tmp_path):
+@contextlib.contextmanager
+def running_stack(tmp_path, **extra_env: str):
+    """`python -m dueflow.localrun` (what `make run` runs) on a free port, ready; stopped after.
+
+    Yields (base URL, process, environment)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -37,7 +41,7 @@ def local_stack(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "local",
         "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "DUEFLOW_REMINDER_TICK": "1",
+        **extra_env,
     }
     for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
         env.pop(name, None)
@@ -59,14 +63,22 @@ def local_stack(tmp_path):
             proc.kill()
             pytest.fail(f"local stack did not start:\n{proc.stdout.read().decode()}")
         time.sleep(0.2)
-    yield base, proc, tmp_path / "outbox"
-    if proc.poll() is None:
-        proc.terminate()  # the supervisor stops its function processes; a kill would orphan them
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    try:
+        yield base, proc, env
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # the supervisor stops its function processes; a kill orphans them
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def local_stack(tmp_path):
+    with running_stack(tmp_path, DUEFLOW_REMINDER_TICK="1") as (base, proc, _env):
+        yield base, proc, tmp_path / "outbox"
 
 
 def _headers(user: str) -> dict:

@@ -4,7 +4,6 @@ dead-letter store and can be replayed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from confluent_kafka import Consumer, Producer
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import token
-from tests.e2e.test_local_run import _free_port, _poll
+from tests.e2e.test_local_run import _poll, running_stack
 from tests.support.kafka import KafkaServer
 
 pytestmark = pytest.mark.e2e
@@ -33,38 +32,12 @@ def kafka():
 
 @pytest.fixture
 def kafka_stack(kafka, tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DUEFLOW_ENV": "local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
-        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DUEFLOW_KAFKA_SESSION_TIMEOUT_MS": "3000",  # Tansu answers a group join after half of it
-    }
-    for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
-        env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dueflow.localrun"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{base}/readyz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return proc.poll() is not None
-
-    if not _poll(up, 60) or proc.poll() is not None:
-        proc.kill()
-        pytest.fail(f"stack did not start:\n{proc.stdout.read().decode()}")
-    yield base, env
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_stack(
+        tmp_path,
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        DUEFLOW_KAFKA_SESSION_TIMEOUT_MS="3000",  # Tansu answers a group join after half of it
+    ) as (base, _proc, env):
+        yield base, env
 
 
 def _command(kind: str, data: dict, event_id: str | None = None) -> CloudEvent:
