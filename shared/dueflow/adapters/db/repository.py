@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -10,12 +9,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dueflow import observability
 from dueflow.adapters.db import search
 from dueflow.adapters.db.schema import (
     dead_letters,
-    notifications,
-    outbox,
     processed_commands,
     reminders,
     task_tags,
@@ -167,95 +163,6 @@ class TaskRepository:
         return [_task(row, tuple(by_task[row["id"]])) for row in rows]
 
 
-class Reminders:
-    """Due reminders for the tick, and the state of one reminder for the notify function."""
-
-    def __init__(self, conn: Connection):
-        self.conn = conn
-
-    def claim_due(self, now: datetime, limit: int) -> list[dict]:
-        """Scheduled, not yet emitted reminders of open tasks due by `now`, oldest first.
-
-        On PostgreSQL the rows stay locked until commit and rows locked by a concurrent tick are
-        skipped (FOR UPDATE SKIP LOCKED), so ticks and replicas share the work; SQLite's single
-        writer (BEGIN IMMEDIATE) serialises them instead."""
-        stmt = (
-            sa.select(
-                reminders.c.id.label("reminder_id"),
-                reminders.c.remind_at,
-                reminders.c.user_id,
-                tasks.c.id.label("task_id"),
-                tasks.c.title,
-                tasks.c.due_at,
-                tasks.c.timezone,
-            )
-            .join(tasks, tasks.c.id == reminders.c.task_id)
-            .where(
-                reminders.c.status == "scheduled",
-                reminders.c.emitted_at.is_(None),
-                reminders.c.remind_at <= now,
-                tasks.c.status == "open",
-            )
-            .order_by(reminders.c.remind_at)
-            .limit(limit)
-        )
-        if self.conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=reminders)
-        return [dict(row) for row in self.conn.execute(stmt).mappings()]
-
-    def mark_emitted(self, reminder_ids: list[str], now: datetime) -> None:
-        self.conn.execute(
-            reminders.update().where(reminders.c.id.in_(reminder_ids)).values(emitted_at=now)
-        )
-
-    def lock(self, reminder_id: str) -> dict | None:
-        """The reminder, its owner and its task's status, locked for this transaction (None if
-        deleted). The task row is locked first, as every task change does, so an edit of the
-        task and the sending of its reminder wait for each other instead of deadlocking."""
-        task_id = self.conn.execute(
-            sa.select(reminders.c.task_id).where(reminders.c.id == reminder_id)
-        ).scalar()
-        if task_id is None:
-            return None
-        locking = self.conn.dialect.name == "postgresql"
-        task_status = sa.select(tasks.c.status).where(tasks.c.id == task_id)
-        status = self.conn.execute(task_status.with_for_update() if locking else task_status)
-        stmt = sa.select(reminders.c.remind_at, reminders.c.status, reminders.c.user_id).where(
-            reminders.c.id == reminder_id
-        )
-        row = self.conn.execute(stmt.with_for_update() if locking else stmt).mappings().first()
-        task_status = status.scalar()
-        return None if row is None else {**row, "task_status": task_status}
-
-    def set_status(self, reminder_id: str, status: str) -> None:
-        self.conn.execute(
-            reminders.update().where(reminders.c.id == reminder_id).values(status=status)
-        )
-
-    def notified(self, reminder_id: str, remind_at: datetime) -> str | None:
-        """The outcome already recorded for this reminder instance, if any."""
-        return self.conn.execute(
-            sa.select(notifications.c.status).where(
-                notifications.c.reminder_id == reminder_id, notifications.c.remind_at == remind_at
-            )
-        ).scalar()
-
-    def record_notification(
-        self, due: dict, status: str, backend: str, error: str | None, now: datetime
-    ) -> None:
-        self.conn.execute(
-            notifications.insert().values(
-                reminder_id=due["reminder_id"],
-                remind_at=due["remind_at"],
-                user_id=due["user_id"],
-                status=status,
-                backend=backend,
-                error=error,
-                created_at=now,
-            )
-        )
-
-
 class Commands:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -309,39 +216,6 @@ class DeadLetters:
     def mark_replayed(self, letter_id: int, now: datetime | None) -> None:
         self.conn.execute(
             dead_letters.update().where(dead_letters.c.id == letter_id).values(replayed_at=now)
-        )
-
-
-class Outbox:
-    """Appends events to the outbox in the caller's transaction (the relay delivers them).
-
-    Each event is stored with the trace context of the span writing it (the CloudEvents
-    `traceparent` extension): here, at the one door into the outbox, the domain that builds
-    events stays free of tracing and no use case can forget it."""
-
-    def __init__(self, conn: Connection):
-        self.conn = conn
-
-    def add(self, event: dict, now: datetime) -> None:
-        self.add_many([event], now)
-
-    def add_many(self, events: list[dict], now: datetime) -> None:
-        if not events:
-            return
-        events = [observability.with_trace_context(e) for e in events]
-        self.conn.execute(
-            outbox.insert(),
-            [
-                {
-                    "event_id": e["id"],
-                    "event_type": e["type"],
-                    "partition_key": e.get("partitionkey"),
-                    "payload": json.dumps(e, separators=(",", ":")),
-                    "created_at": now,
-                    "next_attempt_at": now,
-                }
-                for e in events
-            ],
         )
 
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.repository import (
-    Commands,
-    DeadLetters,
-    Outbox,
-    Reminders,
-    TaskRepository,
-    Users,
-)
+from dueflow.adapters.db.outbox_store import Outbox
+from dueflow.adapters.db.reminder_store import Reminders
+from dueflow.adapters.db.repository import Commands, DeadLetters, TaskRepository, Users
 
 
 class UnitOfWork:
