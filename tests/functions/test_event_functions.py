@@ -8,6 +8,10 @@ SQLite and on PostgreSQL; every test that delivers an event runs in both CloudEv
 is a frozen clock shared by the four services (see conftest.py); e-mail goes to the `outbox`
 backend (one .eml file per message) unless the test is about SMTP or SendGrid, which run against
 a real aiosmtpd server and an HTTP fake of the SendGrid API on 127.0.0.1.
+
+The reminders tick runs here with DUEFLOW_REMINDER_EVENT_BATCH=1: one dev.dueflow.reminder.due
+event per reminder, the single-event contract notify keeps serving. The batches the tick emits
+by default (dev.dueflow.reminders.due) are tested in test_reminder_batches.py.
 """
 
 from __future__ import annotations
@@ -54,6 +58,11 @@ RENT = {
     "reminders": [{"before": "PT1H"}, {"before": "PT30M"}],
 }
 PING_SOURCE = "/apis/v1/namespaces/dueflow/pingsources/reminders-tick"
+
+
+@pytest.fixture(autouse=True)
+def one_event_per_reminder(monkeypatch):
+    monkeypatch.setenv("DUEFLOW_REMINDER_EVENT_BATCH", "1")
 
 
 @pytest.fixture(params=["binary", "structured"])

@@ -594,3 +594,210 @@ def test_only_the_chosen_backend_is_imported():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- batches: send_many --------------------------------------------------------------------------
+
+
+def batch(n: int, **overrides) -> list[Email]:
+    """`n` distinct reminders (their own key, Message-ID and recipient), MAIL's text and subject."""
+    return [
+        Email(
+            to=f"user{i}@example.com",
+            sender=MAIL.sender,
+            subject=f"{SUBJECT} #{i}",
+            text=TEXT,
+            message_id=f"<r-{i}-20261201T080000Z@dueflow>",
+            key=f"r-{i}-20261201T080000Z",
+            **overrides,
+        )
+        for i in range(n)
+    ]
+
+
+def test_outbox_send_many_writes_every_file_and_no_temporary_one(monkeypatch, tmp_path):
+    directory = tmp_path / "new" / "box"
+    mails = batch(5)
+
+    results = outbox(monkeypatch, directory).send_many(mails)
+
+    assert results == [None] * 5
+    assert sorted(p.name for p in directory.iterdir()) == sorted(f"{m.key}.eml" for m in mails)
+    for m in mails:
+        msg = parse((directory / f"{m.key}.eml").read_bytes())
+        assert (msg["Message-ID"], msg["To"], msg["Subject"]) == (m.message_id, m.to, m.subject)
+        assert msg.get_content() == TEXT
+    assert outbox(monkeypatch, directory).send_many([]) == []
+
+
+def test_outbox_send_many_leaves_existing_files_as_they_are(monkeypatch, tmp_path):
+    backend = outbox(monkeypatch, tmp_path)
+    first, second, third = batch(3)
+    backend.send(second)
+    path = tmp_path / f"{second.key}.eml"
+    before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
+    changed = Email(**{**vars(second), "subject": "a different subject"})
+
+    assert backend.send_many([first, changed, third, first]) == [None] * 4
+
+    assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
+    assert parse(path.read_bytes())["Subject"] == second.subject
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{m.key}.eml" for m in (first, second, third)
+    )
+
+
+def test_outbox_send_many_refuses_only_the_unsafe_key(monkeypatch, tmp_path):
+    box = tmp_path / "box"
+    good = batch(4)
+    bad = [Email(**{**vars(good[1]), "key": "../escape"}), Email(**{**vars(good[3]), "key": ".x"})]
+
+    results = outbox(monkeypatch, box).send_many([good[0], bad[0], good[2], bad[1]])
+
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], PermanentEmailError)
+    assert isinstance(results[3], PermanentEmailError)
+    assert sorted(p.name for p in box.iterdir()) == [f"{good[0].key}.eml", f"{good[2].key}.eml"]
+    assert not (tmp_path / "escape.eml").exists()
+
+
+def test_outbox_send_many_into_an_unwritable_directory_is_transient_for_each(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-regular-file"  # root ignores chmod: a file where a directory goes
+    blocker.write_text("not a directory")
+
+    results = outbox(monkeypatch, blocker / "outbox").send_many(batch(3))
+
+    assert len(results) >= 1
+    assert all(isinstance(r, TransientEmailError) for r in results), results
+    assert blocker.read_text() == "not a directory"
+
+
+def test_outbox_send_many_failing_part_way_reports_no_unwritten_mail_as_sent(monkeypatch, tmp_path):
+    mails = batch(4)
+    mails[2] = Email(**{**vars(mails[2]), "key": "r-" + "x" * 300})  # a safe, too long name
+
+    results = outbox(monkeypatch, tmp_path).send_many(mails)
+
+    written = {p.name for p in tmp_path.iterdir()}
+    assert not any(p.startswith(".") for p in written)  # no temporary file left
+    for mail, result in zip(mails, results, strict=False):
+        if result is None:
+            assert f"{mail.key}.eml" in written, f"{mail.key} reported sent but not written"
+    assert len(results) == 4 or isinstance(results[-1], TransientEmailError)
+
+
+class SessionCollector(Collector):
+    """A Collector that also notes each message's connection (the client's address and port),
+    refuses the recipients in `refuse` with the reply given there, and hangs up on the ones in
+    `hang_up` (as a server going away would)."""
+
+    def __init__(self, refuse: dict[str, str] | None = None, hang_up: tuple[str, ...] = ()):
+        super().__init__()
+        self.refuse = refuse or {}
+        self.hang_up = hang_up
+        self.sessions: list[tuple] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.hang_up:
+            server.transport.close()
+            return "421 Closing connection"
+        if address in self.refuse:
+            return self.refuse[address]
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.sessions.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_smtp_send_many_uses_one_connection_for_the_batch(monkeypatch, smtp_server):
+    handler = SessionCollector()
+    port = smtp_server(handler)
+    mails = batch(5)
+
+    results = smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send_many(mails)
+
+    assert results == [None] * 5
+    assert len(set(handler.sessions)) == 1
+    assert [d.message["Message-ID"] for d in handler.delivered] == [m.message_id for m in mails]
+    assert [d.rcpt_tos for d in handler.delivered] == [[m.to] for m in mails]
+    assert all(d.mail_from == FROM_ADDR for d in handler.delivered)
+    assert handler.delivered[0].message.get_content().replace("\r\n", "\n") == TEXT
+
+
+def test_smtp_send_many_refused_recipient_fails_only_that_message(monkeypatch, smtp_server):
+    mails = batch(4)
+    handler = SessionCollector(refuse={mails[1].to: "550 No such user"})
+    port = smtp_server(handler)
+
+    results = smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send_many(mails)
+
+    assert len(results) == 4
+    assert isinstance(results[1], PermanentEmailError) and "550" in str(results[1])
+    assert [results[i] for i in (0, 2, 3)] == [None, None, None]
+    assert [d.rcpt_tos for d in handler.delivered] == [[mails[i].to] for i in (0, 2, 3)]
+    assert len(set(handler.sessions)) == 1  # the refusal did not cost a new connection
+
+
+def test_smtp_send_many_4xx_for_one_recipient_fails_only_that_message(monkeypatch, smtp_server):
+    mails = batch(4)
+    handler = SessionCollector(refuse={mails[1].to: "451 Try again later"})
+    port = smtp_server(handler)
+
+    results = smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send_many(mails)
+
+    assert len(results) == 4
+    assert isinstance(results[1], TransientEmailError) and "451" in str(results[1])
+    assert [results[i] for i in (0, 2, 3)] == [None, None, None]
+    assert [d.rcpt_tos for d in handler.delivered] == [[mails[i].to] for i in (0, 2, 3)]
+    assert len(set(handler.sessions)) == 1
+
+
+def test_smtp_send_many_stops_when_the_server_goes_away(monkeypatch, smtp_server):
+    mails = batch(4)
+    handler = SessionCollector(hang_up=(mails[1].to,))
+    port = smtp_server(handler)
+
+    results = smtp(monkeypatch, f"smtp://127.0.0.1:{port}").send_many(mails)
+
+    assert len(results) == 2  # the rest waits for the broker's retry
+    assert results[0] is None and isinstance(results[1], TransientEmailError)
+    assert [d.rcpt_tos for d in handler.delivered] == [[mails[0].to]]
+
+
+def test_smtp_send_many_with_the_server_down(monkeypatch):
+    backend = smtp(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+
+    results = backend.send_many(batch(3))
+
+    assert len(results) == 1 and isinstance(results[0], TransientEmailError)
+    assert backend.send_many([]) == []  # nothing to send: no connection either
+
+
+def test_smtp_send_many_starttls_and_auth_once(monkeypatch, smtp_server, server_tls):
+    handler = SessionCollector()
+    port = smtp_server(
+        handler,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    url = f"smtp://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}?starttls=true&verify=false"
+
+    results = smtp(monkeypatch, url).send_many(batch(3))
+
+    assert results == [None] * 3
+    assert len(set(handler.sessions)) == 1
+    assert [(d.authenticated, d.login) for d in handler.delivered] == [(True, USER.encode())] * 3
+
+
+def test_smtp_send_many_without_credentials_is_transient(monkeypatch, smtp_server, server_tls):
+    handler = SessionCollector()
+    port = start_starttls_auth_server(smtp_server, server_tls, handler)
+    url = f"smtp://127.0.0.1:{port}?starttls=true&verify=false"  # no user, no password
+
+    results = smtp(monkeypatch, url).send_many(batch(3))
+
+    assert handler.delivered == []
+    assert results and all(isinstance(r, TransientEmailError) for r in results), results

@@ -37,6 +37,7 @@ from tests.functions.test_event_functions import (
     act,
     create,
     deliver,
+    one_event_per_reminder,  # noqa: F401 (autouse: these tests follow single reminder.due events)
     outbox,
     outcome,
     ping,

@@ -20,8 +20,10 @@ TASK_DELETED = "dev.dueflow.task.deleted"
 REMINDERS_SOURCE = "/dueflow/reminders"
 NOTIFY_SOURCE = "/dueflow/notify"
 REMINDER_DUE = "dev.dueflow.reminder.due"
+REMINDERS_DUE = "dev.dueflow.reminders.due"  # a batch of reminder.due data: see reminders_due_event
 NOTIFICATION_SENT = "dev.dueflow.notification.sent"
 NOTIFICATION_FAILED = "dev.dueflow.notification.failed"
+NOTIFICATIONS_RECORDED = "dev.dueflow.notifications.recorded"  # the outcomes of one batch
 SCHEMA_VERSION = 1
 
 
@@ -43,7 +45,24 @@ def task_event(
 def reminder_due_event(due: dict, now: datetime, late: bool) -> dict:
     """A reminder whose time has come. `due` holds user_id, task_id, reminder_id, remind_at,
     title, due_at and timezone as the tick read them; the address is looked up when sending."""
-    data = {
+    return envelope(
+        REMINDER_DUE, REMINDERS_SOURCE, due["task_id"], now, reminder_due_data(due, late)
+    )
+
+
+def reminders_due_event(dues: list[tuple[dict, bool]], now: datetime) -> dict:
+    """Several reminders whose time has come, each as reminder.due data (with its `late` flag).
+
+    One event per batch, not per reminder: a storm of 10,000 reminders due in the same minute
+    is 100 deliveries through the broker, not 10,000 (docs/performance.md). The batch is its
+    own partition: nothing orders it after another batch."""
+    batch_id = str(uuid.uuid4())
+    data = {"reminders": [reminder_due_data(due, late) for due, late in dues]}
+    return envelope(REMINDERS_DUE, REMINDERS_SOURCE, batch_id, now, data)
+
+
+def reminder_due_data(due: dict, late: bool) -> dict:
+    return {
         "user_id": due["user_id"],
         "task_id": due["task_id"],
         "reminder_id": due["reminder_id"],
@@ -53,7 +72,6 @@ def reminder_due_event(due: dict, now: datetime, late: bool) -> dict:
         "timezone": due["timezone"],
         "late": late,
     }
-    return envelope(REMINDER_DUE, REMINDERS_SOURCE, due["task_id"], now, data)
 
 
 def notification_event(
@@ -66,6 +84,23 @@ def notification_event(
     if event_type == NOTIFICATION_FAILED:
         data["error"] = (error or "unknown error")[:500]
     return envelope(event_type, NOTIFY_SOURCE, due["task_id"], now, data)
+
+
+def notifications_recorded_event(outcomes: list[dict], backend: str, now: datetime) -> dict:
+    """The outcomes of e-mailing one batch (reminders.due): one entry per reminder instance
+    sent or failed for good, in the batch's order. Instances skipped (stale, or recorded by an
+    earlier delivery) are not repeated: each instance appears in at most one such event."""
+    items = []
+    for outcome in outcomes:
+        item = {key: outcome[key] for key in ("user_id", "task_id", "reminder_id")}
+        item["remind_at"] = format_instant(outcome["remind_at"])
+        item["status"] = outcome["status"]
+        if outcome["status"] == "failed":
+            item["error"] = (outcome.get("error") or "unknown error")[:500]
+        items.append(item)
+    batch_id = str(uuid.uuid4())
+    data = {"backend": backend, "notifications": items}
+    return envelope(NOTIFICATIONS_RECORDED, NOTIFY_SOURCE, batch_id, now, data)
 
 
 def envelope(event_type: str, source: str, task_id: str, now: datetime, data: dict) -> dict:

@@ -42,26 +42,58 @@ class ReminderDue:
         }
 
 
-def parse_reminder_due(data: object) -> ReminderDue:
+MAX_BATCH = 1000  # reminders in one reminders.due event (the tick's batch is at most this)
+
+
+def parse_reminder_due(data: object, where: str = "data") -> ReminderDue:
+    """The data of a reminder.due event (or one item of a reminders.due batch, named `where`)."""
     if not isinstance(data, dict):
-        raise ValidationFailed([FieldError("data", "must be an object")])
+        raise ValidationFailed([FieldError(where, "must be an object")])
     try:
         due_at = data.get("due_at")
         late = data.get("late", False)
         if not isinstance(late, bool):
-            raise ValidationFailed([FieldError("data.late", "must be true or false")])
+            raise ValidationFailed([FieldError(f"{where}.late", "must be true or false")])
         return ReminderDue(
-            user_id=_text(data, "user_id"),
-            task_id=_uuid(data, "task_id"),
-            reminder_id=_uuid(data, "reminder_id"),
-            remind_at=parse_instant(data.get("remind_at"), "data.remind_at"),
-            title=_text(data, "title"),
-            due_at=parse_instant(due_at, "data.due_at") if due_at is not None else None,
-            timezone=parse_timezone(data.get("timezone"), "data.timezone"),
+            user_id=_text(data, where, "user_id"),
+            task_id=_uuid(data, where, "task_id"),
+            reminder_id=_uuid(data, where, "reminder_id"),
+            remind_at=parse_instant(data.get("remind_at"), f"{where}.remind_at"),
+            title=_text(data, where, "title"),
+            due_at=parse_instant(due_at, f"{where}.due_at") if due_at is not None else None,
+            timezone=parse_timezone(data.get("timezone"), f"{where}.timezone"),
             late=late,
         )
     except KeyError as exc:
-        raise ValidationFailed([FieldError(f"data.{exc.args[0]}", "is required")]) from None
+        raise ValidationFailed([FieldError(f"{where}.{exc.args[0]}", "is required")]) from None
+
+
+def parse_reminders_due(data: object) -> list[ReminderDue]:
+    """The reminders of a reminders.due event, checked as a whole: one bad item rejects the
+    batch (nothing is sent), and every bad item is named. A reminder instance listed twice is
+    kept once."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("data", "must be an object")])
+    items = data.get("reminders")
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed([FieldError("data.reminders", "must be a non-empty array")])
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(
+            [FieldError("data.reminders", f"must have at most {MAX_BATCH} items")]
+        )
+    unknown = sorted(set(data) - {"reminders"})
+    errors = [FieldError(f"data.{name}", "is not a known field") for name in unknown]
+    dues: dict[str, ReminderDue] = {}
+    for i, item in enumerate(items):
+        try:
+            due = parse_reminder_due(item, f"data.reminders[{i}]")
+        except ValidationFailed as exc:
+            errors += exc.errors
+            continue
+        dues.setdefault(due.key, due)
+    if errors:
+        raise ValidationFailed(errors)
+    return list(dues.values())
 
 
 def compose(due: ReminderDue, late: bool) -> tuple[str, str]:
@@ -88,16 +120,16 @@ def _local(instant: datetime, tz_name: str) -> str:
     return f"{local:%A, %-d %B %Y at %H:%M} {local.tzname()} ({tz_name})"
 
 
-def _text(data: dict, name: str) -> str:
+def _text(data: dict, where: str, name: str) -> str:
     value = data[name]
     if not isinstance(value, str) or not value:
-        raise ValidationFailed([FieldError(f"data.{name}", "must be a non-empty string")])
+        raise ValidationFailed([FieldError(f"{where}.{name}", "must be a non-empty string")])
     return value
 
 
-def _uuid(data: dict, name: str) -> str:
+def _uuid(data: dict, where: str, name: str) -> str:
     """An id as the database stores it (PostgreSQL would reject anything else with a 500)."""
     try:
-        return str(uuid.UUID(_text(data, name)))
+        return str(uuid.UUID(_text(data, where, name)))
     except ValueError:
-        raise ValidationFailed([FieldError(f"data.{name}", "must be a UUID")]) from None
+        raise ValidationFailed([FieldError(f"{where}.{name}", "must be a UUID")]) from None

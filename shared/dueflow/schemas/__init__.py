@@ -33,6 +33,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
+    "BATCH_TYPES",
     "COMMAND_TYPES",
     "ENVELOPE_SCHEMA_ID",
     "OTHER_SOURCES",
@@ -49,10 +50,15 @@ TASK_SCHEMA_ID = "urn:dueflow:schema:task:1"
 OTHER_SOURCES: Mapping[str, str] = MappingProxyType(
     {
         "dev.dueflow.reminder.due": "/dueflow/reminders",
+        "dev.dueflow.reminders.due": "/dueflow/reminders",
         "dev.dueflow.notification.sent": "/dueflow/notify",
         "dev.dueflow.notification.failed": "/dueflow/notify",
+        "dev.dueflow.notifications.recorded": "/dueflow/notify",
     }
 )
+
+#: Batches of reminder and notification data: subject and partitionkey name the batch itself.
+BATCH_TYPES: tuple[str, ...] = ("dev.dueflow.reminders.due", "dev.dueflow.notifications.recorded")
 
 #: The task commands: requests from other systems (the chat assistant) on Kafka topic
 #: ``task-events``, not facts. Their ``source`` and ``id`` are the producer's (any URI-reference,
@@ -235,9 +241,9 @@ def validate_event(ce: dict[str, Any]) -> None:
        without ``dataschema``, the latest version of its type's schema);
     3. cross-field rules JSON Schema cannot express: ``subject`` and ``partitionkey``
        equal the task id (``data.task.id``, or ``data.task_id`` for the reminder and
-       notification types), and every tag is lower-case (also outside ASCII); for a
-       command, each of the two is optional and if present equals its key: ``data.id``,
-       or ``data.user_id`` for ``create``.
+       notification types; not checked for the batches, ``BATCH_TYPES``), and every tag
+       is lower-case (also outside ASCII); for a command, each of the two is optional and
+       if present equals its key: ``data.id``, or ``data.user_id`` for ``create``.
 
     Returns ``None`` if the event is valid, otherwise raises
     :class:`jsonschema.ValidationError` (``error.path`` points into ``ce``).
@@ -270,6 +276,8 @@ def validate_event(ce: dict[str, Any]) -> None:
     if is_command:
         task, where = None, "data.user_id" if other_type.endswith(".create") else "data.id"
         key = ce["data"][where.removeprefix("data.")]
+    elif other_type in BATCH_TYPES:
+        return  # a batch's subject and partitionkey are its own id: nothing to cross-check
     elif other_type is not None:
         task, key, where = None, ce["data"]["task_id"], "data.task_id"
     else:

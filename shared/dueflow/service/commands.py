@@ -33,8 +33,11 @@ class CommandService:
         if not isinstance(data, dict):
             raise _bad("data", "must be a JSON object")
         user_id = data.get("user_id")
-        if not isinstance(user_id, str) or not user_id or len(user_id) > 255 or any(
-            c.isspace() for c in user_id
+        if (
+            not isinstance(user_id, str)
+            or not user_id
+            or len(user_id) > 255
+            or any(c.isspace() for c in user_id)
         ):
             raise _bad("data.user_id", "must be 1..255 characters without spaces")
         dedupe = (command.source, command.id)

@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 from dueflow import metrics
 from dueflow.adapters.email import Email, EmailBackend, PermanentEmailError, TransientEmailError
 from dueflow.domain import events
-from dueflow.domain.reminder_mail import ReminderDue, compose, parse_reminder_due
+from dueflow.domain.reminder_mail import (
+    ReminderDue,
+    compose,
+    parse_reminder_due,
+    parse_reminders_due,
+)
 from dueflow.service.tasks import utcnow
 
 log = logging.getLogger("dueflow.notify")
@@ -82,6 +87,79 @@ class NotifyService:
         self.on_commit()
         return status
 
+    def on_reminders_due(self, data: object) -> str:
+        """Send the e-mails of a `dev.dueflow.reminders.due` batch; says what it did.
+
+        The same guarantees as one reminder.due each, in one transaction of a few statements:
+        the batch's tasks and reminders stay locked while sending, and each outcome is recorded
+        under its unique (reminder, remind_at). A permanent failure fails that reminder only. A
+        transient one leaves its reminder unrecorded (and, when the backend itself is in
+        trouble, the rest of the batch unsent): what went out is committed, then the caller
+        answers 5xx and the redelivered batch sends only what is left."""
+        dues = parse_reminders_due(data)
+        transient: TransientEmailError | None = None
+        with self.uow_factory() as uow:
+            current = uow.reminders.lock_many([d.reminder_id for d in dues])
+            done = uow.reminders.notified_many([(d.reminder_id, d.remind_at) for d in dues])
+            todo, skipped = [], 0
+            for due in dues:
+                row = current.get(due.reminder_id)
+                stale = (
+                    row is None
+                    or row["task_status"] != "open"
+                    or row["remind_at"] != due.remind_at
+                    or row["status"] == "canceled"
+                    or (due.reminder_id, due.remind_at) in done
+                )
+                if stale:
+                    skipped += 1
+                else:
+                    todo.append((due, row))
+            now = self.clock()
+            backend = self.backend() if todo else None
+            addressed = [(due, row) for due, row in todo if row["email"]]
+            results = send_all(backend, [self._email(d, r["email"], now) for d, r in addressed])
+            sent_or_failed = dict(zip([d.key for d, _ in addressed], results, strict=False))
+            outcomes: list[dict] = []
+            for due, row in todo:
+                outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
+                if not row["email"]:
+                    error: Exception | None = PermanentEmailError(
+                        "the user's profile has no e-mail address"
+                    )
+                elif due.key not in sent_or_failed:
+                    continue  # not tried: an earlier e-mail met a transient failure
+                else:
+                    error = sent_or_failed[due.key]
+                if isinstance(error, TransientEmailError):
+                    metrics.EMAILS.labels(backend.name, "retry").inc()
+                    transient = error
+                    continue
+                if error is not None:
+                    outcome.update(status="failed", error=_redact(str(error)))
+                    log.warning(
+                        "reminder e-mail failed for good",
+                        extra={"key": due.key, "error": outcome["error"]},
+                    )
+                else:
+                    metrics.REMINDER_LATENESS.observe(
+                        max(0.0, (now - due.remind_at).total_seconds())
+                    )
+                metrics.EMAILS.labels(backend.name, outcome["status"]).inc()
+                outcomes.append(outcome)
+            if outcomes:
+                uow.reminders.record_notifications(outcomes, backend.name, now)
+                uow.outbox.add(
+                    events.notifications_recorded_event(outcomes, backend.name, now), now
+                )
+                uow.commit()
+        if outcomes:
+            self.on_commit()
+        if transient is not None:
+            raise transient
+        sent = sum(o["status"] == "sent" for o in outcomes)
+        return f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped"
+
     def _email(self, due: ReminderDue, address: str, now: datetime) -> Email:
         # late when the tick saw it late, or when retries delayed it since
         subject, text = compose(due, due.late or now - due.remind_at > self.late_after)
@@ -95,9 +173,34 @@ class NotifyService:
         )
 
 
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | None]:
+    """Each e-mail's outcome in order: None (sent) or the PermanentEmailError or
+    TransientEmailError it met. The list may be shorter than `emails`: the e-mails after it
+    were not tried. Sending one by one stops after the first transient failure (the server is
+    likely in trouble: the rest waits for the retry); a backend with `send_many` sends the
+    whole batch its own way (SMTP goes on past one recipient's 4xx on a live connection)."""
+    if not emails:
+        return []
+    if hasattr(backend, "send_many"):
+        return backend.send_many(emails)
+    results: list[Exception | None] = []
+    for email in emails:
+        try:
+            backend.send(email)
+        except PermanentEmailError as exc:
+            results.append(exc)
+            continue
+        except TransientEmailError as exc:
+            results.append(exc)
+            break
+        results.append(None)
+    return results
+
+
+_ADDRESS = re.compile(r"(?:\"[^\"]*\"|[^\s<>\"'(),;:]+)@[^\s<>\"'(),;:]+")
 
 
 def _redact(error: str) -> str:
-    """Mail servers quote addresses in their errors: events and records carry no addresses."""
-    return _ADDRESS.sub("<address>", error)
+    """Mail servers quote addresses in their errors: events and records carry no addresses.
+    Whatever the pattern misses still loses its '@', so nothing reads as an address."""
+    return _ADDRESS.sub("<address>", error).replace("@", " at ")

@@ -15,12 +15,14 @@ class ReminderService:
         uow_factory: Callable,
         *,
         batch_size: int = 1000,
+        event_batch: int = 100,
         late_after: float = 120,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
     ):
         self.uow_factory = uow_factory
         self.batch_size = batch_size
+        self.event_batch = event_batch
         self.late_after = timedelta(seconds=late_after)
         self.clock = clock
         self.on_commit = on_commit
@@ -30,7 +32,11 @@ class ReminderService:
 
         Each batch is one transaction of three statements (claim, insert events, mark), so 10,000
         due reminders cost ten round trips of each, not ten thousand. A crash before commit
-        leaves the batch unclaimed for the next tick; after commit the outbox delivers it."""
+        leaves the batch unclaimed for the next tick; after commit the outbox delivers it.
+
+        Reminders go out `event_batch` to a dev.dueflow.reminders.due event (one delivery, one
+        notify transaction for up to that many e-mails); with event_batch 1, one
+        dev.dueflow.reminder.due event each."""
         total = 0
         while True:
             now = self.clock()
@@ -38,15 +44,7 @@ class ReminderService:
                 due = uow.reminders.claim_due(now, self.batch_size)
                 if not due:
                     break
-                uow.outbox.add_many(
-                    [
-                        events.reminder_due_event(
-                            d, now, late=now - d["remind_at"] > self.late_after
-                        )
-                        for d in due
-                    ],
-                    now,
-                )
+                uow.outbox.add_many(self._events(due, now), now)
                 uow.reminders.mark_emitted([d["reminder_id"] for d in due], now)
                 uow.commit()
             total += len(due)
@@ -54,3 +52,13 @@ class ReminderService:
             if len(due) < self.batch_size:
                 break
         return total
+
+    def _events(self, due: list[dict], now: datetime) -> list[dict]:
+        flagged = [(d, now - d["remind_at"] > self.late_after) for d in due]
+        if self.event_batch <= 1:
+            return [events.reminder_due_event(d, now, late) for d, late in flagged]
+        size = self.event_batch
+        return [
+            events.reminders_due_event(flagged[i : i + size], now)
+            for i in range(0, len(flagged), size)
+        ]

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dueflow.adapters.db.schema import notifications, reminders, tasks
+from dueflow.adapters.db.schema import notifications, reminders, tasks, users
 
 
 class Reminders:
@@ -98,3 +98,83 @@ class Reminders:
                 created_at=now,
             )
         )
+
+    def lock_many(self, reminder_ids: list[str]) -> dict[str, dict]:
+        """`lock` for a batch, in three statements: each reminder found (by id) with its owner,
+        the owner's e-mail address and its task's status, all locked for this transaction.
+
+        Tasks are locked first and in id order, then reminders in id order: an edit (task row,
+        then its reminders) and every other batch take locks in the same order, so they wait
+        for each other instead of deadlocking."""
+        pairs = self.conn.execute(
+            sa.select(reminders.c.id, reminders.c.task_id).where(reminders.c.id.in_(reminder_ids))
+        ).all()
+        if not pairs:
+            return {}
+        locking = self.conn.dialect.name == "postgresql"
+        task_ids = sorted({task_id for _, task_id in pairs})
+        task_stmt = (
+            sa.select(tasks.c.id, tasks.c.status)
+            .where(tasks.c.id.in_(task_ids))
+            .order_by(tasks.c.id)
+        )
+        statuses = dict(
+            self.conn.execute(task_stmt.with_for_update() if locking else task_stmt).all()
+        )
+        stmt = (
+            sa.select(
+                reminders.c.id,
+                reminders.c.task_id,
+                reminders.c.remind_at,
+                reminders.c.status,
+                reminders.c.user_id,
+                users.c.email,
+            )
+            .outerjoin(users, users.c.id == reminders.c.user_id)
+            .where(reminders.c.id.in_([rid for rid, _ in pairs]))
+            .order_by(reminders.c.id)
+        )
+        if locking:
+            stmt = stmt.with_for_update(of=reminders)
+        return {
+            row["id"]: {**row, "task_status": statuses.get(row["task_id"])}
+            for row in self.conn.execute(stmt).mappings()
+        }
+
+    def notified_many(self, instances: list[tuple[str, datetime]]) -> dict[tuple, str]:
+        """The outcomes already recorded for these (reminder_id, remind_at) instances."""
+        if not instances:
+            return {}
+        wanted = set(instances)
+        rows = self.conn.execute(
+            sa.select(
+                notifications.c.reminder_id, notifications.c.remind_at, notifications.c.status
+            ).where(notifications.c.reminder_id.in_(sorted({rid for rid, _ in wanted})))
+        ).all()
+        return {(r, at): s for r, at, s in rows if (r, at) in wanted}
+
+    def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
+        """Record each outcome (reminder_id, remind_at, user_id, status, error) and set each
+        reminder's status: two statements per status, however many reminders."""
+        if not outcomes:
+            return
+        self.conn.execute(
+            notifications.insert(),
+            [
+                {
+                    "reminder_id": o["reminder_id"],
+                    "remind_at": o["remind_at"],
+                    "user_id": o["user_id"],
+                    "status": o["status"],
+                    "backend": backend,
+                    "error": o.get("error"),
+                    "created_at": now,
+                }
+                for o in outcomes
+            ],
+        )
+        for status in sorted({o["status"] for o in outcomes}):
+            ids = [o["reminder_id"] for o in outcomes if o["status"] == status]
+            self.conn.execute(
+                reminders.update().where(reminders.c.id.in_(ids)).values(status=status)
+            )

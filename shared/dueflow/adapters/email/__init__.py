@@ -11,9 +11,12 @@ uses (the SendGrid SDK alone takes tens of milliseconds to import).
 
 from __future__ import annotations
 
+import binascii
+import re
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Protocol
 
 from dueflow import config
@@ -26,6 +29,7 @@ __all__ = [
     "PermanentEmailError",
     "TransientEmailError",
     "backend_from_config",
+    "mime_bytes",
     "to_mime",
 ]
 
@@ -58,17 +62,90 @@ class EmailBackend(Protocol):
     def send(self, email: Email) -> None: ...
 
 
-def to_mime(email: Email) -> EmailMessage:
-    """The RFC 5322 message that the outbox writes and SMTP sends (one builder, one format)."""
+def to_mime(email: Email) -> Message:
+    """The RFC 5322 message that the outbox writes and SMTP sends (one builder, one format).
+
+    Built with the stdlib's compat32 classes: the same message as `EmailMessage` with the
+    default policy builds, in a fifth of the time (that policy parses every header it is given:
+    about 1 ms per e-mail, most of a reminder storm's cost). An address outside ASCII takes the
+    default policy, which encodes it as well as RFC 2047 allows."""
+    if not (email.to.isascii() and parseaddr(email.sender)[1].isascii()):
+        return _to_mime_default_policy(email)
+    msg = Message()
+    for name, value in _BODY_HEADERS:
+        msg[name] = value
+    msg.set_payload(_quoted_printable(email.text))
+    msg["From"] = _mailbox(email.sender)
+    msg["To"] = email.to
+    # non-ASCII is RFC 2047-encoded; ASCII is folded at 78 characters either way
+    msg["Subject"] = Header(
+        email.subject,
+        "utf-8" if not email.subject.isascii() else "us-ascii",
+        header_name="Subject",
+    )
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = email.message_id
+    return msg
+
+
+def mime_bytes(email: Email) -> bytes:
+    """`bytes(to_mime(email))`, written directly when every header is ASCII and fits on its line
+    (the common case: the generator's folding costs more than everything else notify does per
+    e-mail); otherwise through `to_mime`, whose folding and encoding it does not repeat."""
+    if not (email.to.isascii() and parseaddr(email.sender)[1].isascii()):
+        return bytes(to_mime(email))
+    headers = (
+        *_BODY_HEADERS,
+        ("From", _mailbox(email.sender)),
+        ("To", email.to),
+        ("Subject", email.subject),
+        ("Date", formatdate(usegmt=True)),
+        ("Message-ID", email.message_id),
+    )
+    if not all(_fits(name, value) for name, value in headers):
+        return bytes(to_mime(email))
+    lines = [f"{name}: {value}" for name, value in headers]
+    return ("\n".join(lines) + "\n\n" + _quoted_printable(email.text)).encode("ascii")
+
+
+def _quoted_printable(text: str) -> str:
+    """The body, UTF-8 then quoted-printable (RFC 2045: lines of at most 76 characters, line
+    breaks kept), by the C encoder; this keeps the message 7-bit clean, so no relay needs
+    8BITMIME for "Äpfel"."""
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+
+
+def _mailbox(sender: str) -> str:
+    """`Name <addr>` with a non-ASCII name as RFC 2047 encoded-words of at most 75 characters."""
+    name, address = parseaddr(sender)
+    if name.isascii():
+        return formataddr((name, address))
+    return f"{Header(name, 'utf-8', header_name='From').encode(maxlinelen=78)} <{address}>"
+
+
+def _fits(name: str, value: str) -> bool:
+    return value.isascii() and len(name) + 2 + len(value) <= 78 and not _NEEDS_ENCODING(value)
+
+
+def _to_mime_default_policy(email: Email) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = email.sender
     msg["To"] = email.to
-    msg["Subject"] = email.subject  # non-ASCII is RFC 2047-encoded by the default policy
+    msg["Subject"] = email.subject
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = email.message_id
-    # Quoted-printable keeps the message 7-bit clean, so no relay needs 8BITMIME for "Äpfel".
-    msg.set_content(email.text, charset="utf-8", cte="quoted-printable")
+    for name, value in _BODY_HEADERS:  # the body as to_mime writes it
+        msg[name] = value
+    msg.set_payload(_quoted_printable(email.text))
     return msg
+
+
+_NEEDS_ENCODING = re.compile(r"[\x00-\x1f\x7f]").search  # control characters, line breaks
+_BODY_HEADERS = (
+    ("Content-Type", 'text/plain; charset="utf-8"'),
+    ("MIME-Version", "1.0"),
+    ("Content-Transfer-Encoding", "quoted-printable"),
+)
 
 
 def backend_from_config() -> EmailBackend:

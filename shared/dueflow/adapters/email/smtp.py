@@ -1,4 +1,5 @@
-"""The `smtp` backend: stdlib smtplib, one connection per e-mail, configured by SMTP_URL.
+"""The `smtp` backend: stdlib smtplib, configured by SMTP_URL; one connection per e-mail, or per
+batch (`send_many`: a reminders.due batch of 100 is one TLS handshake and one login, not 100).
 
     smtp://host[:port]                           plain (port 25)
     smtp://user:pass@host:587?starttls=true      STARTTLS, then AUTH
@@ -17,7 +18,13 @@ import ssl
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from dueflow.adapters.email import Email, PermanentEmailError, TransientEmailError, to_mime
+from dueflow.adapters.email import (
+    Email,
+    EmailError,
+    PermanentEmailError,
+    TransientEmailError,
+    to_mime,
+)
 from dueflow.config import ConfigError
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -67,22 +74,74 @@ class SmtpBackend:
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
 
     def send(self, email: Email) -> None:
-        message = to_mime(email)
+        smtp = self._guarded(email, self._open)
+        self._guarded(email, self._send_one, smtp, email, close=True)
+
+    def send_many(self, emails: list[Email]) -> list[EmailError | None]:
+        """Each e-mail's outcome, in order, over one connection (see notify.send_all): a
+        transient failure of one message (a 4xx for its recipient) does not stop the others,
+        one of the connection or the server (no answer to NOOP) stops the batch there."""
+        results: list[EmailError | None] = []
+        smtp = None
+        try:
+            for email in emails:
+                try:
+                    if smtp is None:
+                        smtp = self._guarded(email, self._open)
+                    self._guarded(email, self._send_one, smtp, email, close=False)
+                except PermanentEmailError as exc:
+                    results.append(exc)
+                    continue
+                except TransientEmailError as exc:
+                    results.append(exc)
+                    if smtp is not None and _still_talking(smtp):
+                        continue  # this message's trouble (a 4xx for its recipient): go on
+                    break
+                results.append(None)
+        finally:
+            if smtp is not None:
+                try:
+                    smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    smtp.close()
+        return results
+
+    def _open(self) -> smtplib.SMTP:
+        smtp = self._connect()
+        try:
+            if self.starttls:
+                smtp.starttls(context=self.tls_context)
+            if self.user:
+                smtp.login(self.user, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _send_one(self, smtp: smtplib.SMTP, email: Email, *, close: bool) -> None:
         sender = parseaddr(email.sender)[1] or email.sender
+        try:
+            refused = smtp.send_message(to_mime(email), from_addr=sender, to_addrs=[email.to])
+        finally:
+            if close:
+                try:
+                    smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    smtp.close()
+        if refused:  # only possible with several recipients; kept for safety
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def _guarded(self, email: Email, action, *args, **kwargs):
+        """Runs `action`, turning smtplib's errors into the two kinds notify acts on."""
         where = f"SMTP {self.host}:{self.port}"
         try:
-            with self._connect() as smtp:
-                if self.starttls:
-                    smtp.starttls(context=self.tls_context)
-                if self.user:
-                    smtp.login(self.user, self.password)
-                refused = smtp.send_message(message, from_addr=sender, to_addrs=[email.to])
-            if refused:  # only possible with several recipients; kept for safety
-                raise smtplib.SMTPRecipientsRefused(refused)
+            return action(*args, **kwargs)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             _raise_for(min(codes), f"{where} refused {email.to}: {exc.recipients}", exc)
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            if exc.smtp_code == 530:  # "authentication required": SMTP_URL lacks credentials
+                raise TransientEmailError(f"{where} requires authentication: {exc}") from exc
             _raise_for(exc.smtp_code, f"{where} rejected the message: {exc}", exc)
         except smtplib.SMTPAuthenticationError as exc:
             # Transient on purpose: wrong credentials are an operator's problem, not the
@@ -94,6 +153,13 @@ class SmtpBackend:
             # without STARTTLS/AUTH, 4xx/5xx greetings: the server or config, not this message.
             # (SMTPException is itself an OSError; both are named for the reader.)
             raise TransientEmailError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _still_talking(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
 
 
 def _raise_for(code: int, text: str, exc: Exception) -> None:
