@@ -88,11 +88,18 @@ def outbox_max_backoff() -> float:
 
 
 def outbox_poll_interval() -> float:
-    """DUEFLOW_OUTBOX_POLL: seconds between relay passes when nothing kicks it (default 0.1).
+    """DUEFLOW_OUTBOX_POLL: seconds between relay passes when nothing wakes it (default 0.1).
 
-    Only the process holding the relay lease delivers, and a commit wakes only its own process,
-    so this bounds how long another process's event waits: short, since a pass is one read."""
+    Only the process holding the relay lease delivers. On PostgreSQL any process's commit wakes
+    it at once (NOTIFY); on SQLite a commit wakes only its own process, so this bounds how long
+    another process's event waits: short, since a pass is one read."""
     return _float("DUEFLOW_OUTBOX_POLL", 0.1)
+
+
+def outbox_concurrency() -> int:
+    """DUEFLOW_OUTBOX_CONCURRENCY: deliveries the relay makes at once, each for a different
+    partition (task); events of one task always go out one after another (default 8)."""
+    return max(1, int(_float("DUEFLOW_OUTBOX_CONCURRENCY", 8)))
 
 
 def sink_timeout() -> float:
@@ -143,6 +150,12 @@ def reminder_late_after() -> float:
 def reminder_batch_size() -> int:
     """DUEFLOW_REMINDER_BATCH: due reminders claimed per transaction (default 1000)."""
     return max(1, int(_float("DUEFLOW_REMINDER_BATCH", 1000)))
+
+
+def reminder_event_batch() -> int:
+    """DUEFLOW_REMINDER_EVENT_BATCH: due reminders per dev.dueflow.reminders.due event (default
+    100, at most 1000); 1 emits one dev.dueflow.reminder.due event per reminder instead."""
+    return min(1000, max(1, int(_float("DUEFLOW_REMINDER_EVENT_BATCH", 100))))
 
 
 def email_backend() -> str:

@@ -2,14 +2,16 @@
 
 The sink is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every request (headers and body)
 and answers what the test tells it to. The relay is driven synchronously with ``run_once()`` and an
-injected clock, so backoff and lease expiry are tested without sleeping; only the last test runs the
-real relay thread (through the tasks function) against a sink that hangs.
+injected clock, so backoff and lease expiry are tested without sleeping; section 6 runs the real
+relay thread (through the tasks function) against a sink that hangs, and section 8 runs it to see
+a NOTIFY from another engine wake it (PostgreSQL) and to stop it with a delivery in flight.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 from cloudevents.http import from_http
 
 from dueflow import bootstrap
+from dueflow.adapters.db.engine import make_engine
 from dueflow.adapters.db.schema import leases, outbox
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
 from dueflow.adapters.outbox_relay import LEASE_NAME, HttpSink, OutboxRelay
@@ -543,6 +546,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
 def test_requests_do_not_wait_on_a_hanging_sink(client, engine, sink):
     sink.default = (202, 3.0)  # the sink takes 3 s to answer (the relay's timeout is 5 s)
     os.environ["K_SINK"] = sink.url
+    # two tasks are two partitions, which the relay may send at once and in either order; one
+    # delivery at a time keeps the order across them that the assertions below check
+    os.environ["DUEFLOW_OUTBOX_CONCURRENCY"] = "1"
     bootstrap.reset()
 
     first = client.post("/tasks", json={"title": "first"}, headers=auth())
@@ -558,3 +564,316 @@ def test_requests_do_not_wait_on_a_hanging_sink(client, engine, sink):
     assert [r.headers["ce-type"] for r in received] == [events.TASK_CREATED] * 2
     for r in received:
         validate_event(r.structured())
+
+
+# -- 7. partitions go out concurrently, each in order ---------------------------------------------
+class PartitionSink:
+    """A real HTTP sink for the concurrency tests. It counts the requests in flight and holds each
+    one until `gate` are in flight at once or `hold` seconds have passed (so a test sees how many
+    deliveries overlap and cannot hang), then waits a random `jitter`, and answers 503 for the
+    partitions in `failing`, 202 otherwise. Requests are recorded as they arrive."""
+
+    def __init__(self, *, gate: int = 1, hold: float = 0.0, jitter: float = 0.0) -> None:
+        self.gate, self.hold, self.jitter = gate, hold, jitter
+        self.failing: set[str] = set()
+        self.received: list[Received] = []
+        self.in_flight = self.max_in_flight = 0
+        self._cond = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = 503 if headers.get("ce-partitionkey") in sink.failing else 202
+                with sink._cond:
+                    sink.received.append(Received(headers, body, status))
+                    sink.in_flight += 1
+                    sink.max_in_flight = max(sink.max_in_flight, sink.in_flight)
+                    sink._cond.notify_all()
+                    # once `gate` were in flight together, all go: the first to leave must not
+                    # shut the gate on the others before they wake
+                    sink._cond.wait_for(lambda: sink.max_in_flight >= sink.gate,
+                                        timeout=sink.hold)
+                if sink.jitter:
+                    time.sleep(random.uniform(0, sink.jitter))
+                with sink._cond:
+                    sink.in_flight -= 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def requests(self) -> list[Received]:
+        with self._cond:
+            return list(self.received)
+
+    def accepted_ids(self) -> list[str]:
+        return [r.ce_id for r in self.requests() if r.accepted]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def partition_sink() -> Iterator[Callable[..., PartitionSink]]:
+    started: list[PartitionSink] = []
+
+    def start(**kwargs) -> PartitionSink:
+        started.append(PartitionSink(**kwargs))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.close()
+
+
+def ids_by_partition(engine) -> dict[str, list[str]]:
+    """The outbox's event ids per partition (task id), in sequence order."""
+    partitions: dict[str, list[str]] = {}
+    for row in outbox_rows(engine):
+        partitions.setdefault(row.partition_key, []).append(row.event_id)
+    return partitions
+
+
+def received_by_partition(received: list[Received]) -> dict[str, list[str]]:
+    partitions: dict[str, list[str]] = {}
+    for r in received:
+        partitions.setdefault(r.headers["ce-partitionkey"], []).append(r.ce_id)
+    return partitions
+
+
+def run_until_idle(relay: OutboxRelay, limit: int = 50) -> list[int]:
+    passes = []
+    for _ in range(limit):
+        passes.append(relay.run_once())
+        if passes[-1] == 0:
+            return passes
+    raise AssertionError(f"the relay never ran out of events: {passes}")
+
+
+@pytest.mark.parametrize(("concurrency", "overlap", "hold"), [(1, 1, 0.25), (2, 2, 0.25),
+                                                              (8, 4, 5.0)])
+def test_partitions_are_delivered_concurrently_up_to_the_limit(
+        engine, service, clock, partition_sink, concurrency, overlap, hold):
+    tasks = [service.create("alice", {"title": f"task {i}"}) for i in range(4)]
+    # each request waits until all four are in flight at once, or `hold` seconds: only as long
+    # as it takes the four to arrive when the relay sends them together
+    sink = partition_sink(gate=len(tasks), hold=hold)
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), concurrency=concurrency,
+                        clock=clock)
+
+    assert relay.run_once() == 4
+
+    assert sink.max_in_flight == overlap  # min(concurrency, partitions)
+    assert sorted(r.headers["ce-subject"] for r in sink.requests()) == sorted(t.id for t in tasks)
+    assert outbox_rows(engine) == []
+
+
+def test_order_within_each_task_is_kept_under_concurrency(
+        engine, service, clock, partition_sink):
+    tasks = [service.create("alice", {"title": f"t{i} v0"}) for i in range(12)]
+    for version in range(1, 5):  # interleaved: every batch holds many partitions
+        for i, task in enumerate(tasks):
+            service.update("alice", task.id, {"title": f"t{i} v{version}"})
+    expected = ids_by_partition(engine)
+    assert len(expected) == 12 and all(len(ids) == 5 for ids in expected.values())
+
+    sink = partition_sink(jitter=0.015)  # answers come back in random order
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), batch_size=16, concurrency=8,
+                        clock=clock)
+    deletes: list[str] = []
+
+    def count_deletes(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM OUTBOX"):
+            deletes.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count_deletes)
+    try:
+        passes = run_until_idle(relay)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_deletes)
+
+    assert passes == [16, 16, 16, 12, 0]
+    assert len(deletes) == 4  # one DELETE per pass for all the rows it delivered
+    assert sink.max_in_flight > 1
+    received = sink.requests()
+    assert all(r.accepted for r in received)
+    assert received_by_partition(received) == expected  # per task: each once, in order
+    assert len(received) == len({r.ce_id for r in received}) == 60  # nothing twice
+    for i, task in enumerate(tasks):
+        titles = [r.structured()["data"]["task"]["title"] for r in received
+                  if r.headers["ce-subject"] == task.id]
+        assert titles == [f"t{i} v{v}" for v in range(5)]
+    assert outbox_rows(engine) == []
+    assert relay.run_once() == 0 and len(sink.requests()) == 60
+
+
+def test_a_failing_partition_holds_back_only_its_own_later_rows(
+        engine, service, clock, partition_sink):
+    stuck = service.create("alice", {"title": "stuck v0"})  # lowest seqs: first in every batch
+    for v in range(1, 3):
+        service.update("alice", stuck.id, {"title": f"stuck v{v}"})
+    others = [service.create("alice", {"title": f"other{i} v0"}) for i in range(2)]
+    for i, task in enumerate(others):
+        for v in range(1, 3):
+            service.update("alice", task.id, {"title": f"other{i} v{v}"})
+    expected = ids_by_partition(engine)
+    sink = partition_sink()
+    sink.failing.add(stuck.id)
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), batch_size=4, concurrency=8,
+                        clock=clock)
+
+    # first pass: the stuck head fails; the two other tasks' rows in the batch go out
+    assert relay.run_once() == 1  # batch of 4 = stuck's 3 rows + others[0]'s first row
+    rows = outbox_rows(engine)
+    stuck_rows = [row for row in rows if row.partition_key == stuck.id]
+    assert [row.event_id for row in stuck_rows] == expected[stuck.id]  # all kept, in order
+    assert stuck_rows[0].attempts == 1 and "503" in stuck_rows[0].last_error
+    assert all(row.attempts == 0 and row.last_error is None for row in stuck_rows[1:])
+    # the backing-off partition no longer takes room in a batch: the others drain at once
+    assert run_until_idle(relay) == [4, 1, 0]
+    assert [r.ce_id for r in sink.requests() if r.headers["ce-subject"] == stuck.id] == \
+        expected[stuck.id][:1]  # only the head was tried, once
+    assert [row.event_id for row in outbox_rows(engine)] == expected[stuck.id]
+
+    # a new event of another task goes out while `stuck` is still backing off
+    service.update("alice", others[0].id, {"title": "other0 v3"})
+    assert relay.run_once() == 1
+    assert len([r for r in sink.requests() if r.headers["ce-subject"] == stuck.id]) == 1
+
+    # the sink takes `stuck` again: once its head is due, its three rows go out in order
+    sink.failing.clear()
+    clock.set(stuck_rows[0].next_attempt_at + EPS)
+    assert run_until_idle(relay) == [3, 0]
+    accepted = [r for r in sink.requests() if r.accepted]
+    assert received_by_partition(accepted)[stuck.id] == expected[stuck.id]
+    for task in others:
+        assert received_by_partition(accepted)[task.id][:3] == expected[task.id]
+    assert len(accepted) == len({r.ce_id for r in accepted}) == 10  # nothing twice
+    assert outbox_rows(engine) == []
+
+
+def test_http_sink_keeps_one_session_per_thread():
+    http = HttpSink(closed_port_url(), timeout=1)
+    mine = http.session
+    theirs: list = []
+    thread = threading.Thread(target=lambda: theirs.extend([http.session, http.session]))
+    thread.start()
+    thread.join()
+    assert http.session is mine
+    assert theirs[0] is theirs[1] and theirs[0] is not mine
+
+
+# -- 8. stop() hands the lease over; PostgreSQL wakes the holder on NOTIFY ------------------------
+def test_stop_releases_the_lease_for_the_next_relay(engine, service, clock, sink):
+    a = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    b = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    task = service.create("alice", {"title": "e1"})
+    assert a.run_once() == 1
+    service.update("alice", task.id, {"title": "e2"})
+    assert b.run_once() == 0  # A holds the lease
+    assert lease_holder(engine) == a.holder
+
+    b.stop()  # not the holder: A's lease stays
+    assert lease_holder(engine) == a.holder
+    assert OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock).run_once() == 0
+
+    a.stop()  # the clock has not moved: without the release B would wait out the 15 s TTL
+    c = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=clock)
+    assert c.run_once() == 1
+    assert lease_holder(engine) == c.holder
+    assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == ["e1", "e2"]
+    assert outbox_rows(engine) == []
+
+
+def listeners_since(engine, since: datetime) -> int:
+    """Server sessions that ran LISTEN on the relay's channel after `since`."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query = 'LISTEN dueflow_outbox' AND query_start > :since"),
+            {"since": since}).scalar_one()
+
+
+def test_a_commit_through_another_engine_wakes_the_relay_at_once(engine, database_url, sink):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite a relay polls, and a commit in "
+                    "its own process kicks it")
+    with engine.connect() as conn:
+        started = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    # two replicas that poll only every 30 s; the kicks make them pass once now, so that one
+    # takes the lease (the holder is the one that listens) instead of at its first poll
+    relays = [OutboxRelay(engine, HttpSink(sink.url, timeout=5), poll_interval=30)
+              for _ in range(2)]
+    other = None
+    try:
+        for relay in relays:
+            relay.start()
+            relay.kick()
+        assert wait_until(lambda: listeners_since(engine, started) >= 1, timeout=5)
+        # another process: its own engine, no relay and no kick of these
+        other = make_engine(database_url)
+        writer_service = TaskService(UnitOfWorkFactory(other))
+
+        for n, title in enumerate(["first", "second"], start=1):
+            committed = time.monotonic()
+            writer_service.create("alice", {"title": title})
+            assert wait_until(lambda n=n: len(sink.accepted()) >= n, timeout=5)
+            assert time.monotonic() - committed < 2.0  # the NOTIFY, not the 30 s poll
+        assert wait_until(lambda: not outbox_rows(engine), timeout=5)
+        assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == \
+            ["first", "second"]  # each once
+    finally:
+        for relay in relays:
+            relay.stop()
+        if other is not None:
+            other.dispose()
+
+
+def test_stop_keeps_the_lease_while_its_relay_is_still_delivering(engine, service, partition_sink):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the same on every dialect; runs once (stop() waits 10 s for its thread)")
+    release = threading.Event()
+    sink = partition_sink()
+    http = HttpSink(sink.url, timeout=5)
+    holding: list[str] = []
+
+    def hanging_sink(event: dict) -> None:
+        """A's sink: its first delivery hangs (as a slow Broker would) until the test ends."""
+        if not holding:
+            holding.append(event["id"])
+            release.wait(30)
+        http(event)
+
+    task = service.create("alice", {"title": "e1"})
+    service.update("alice", task.id, {"title": "e2"})
+    a = OutboxRelay(engine, hanging_sink, poll_interval=30)
+    thread = None
+    try:
+        a.start()
+        a.kick()
+        assert wait_until(lambda: bool(holding), timeout=5)
+        thread = a._thread
+        a.stop()  # gives up waiting for the thread after 10 s
+        assert thread.is_alive()  # A is still delivering e1
+        b = OutboxRelay(engine, HttpSink(sink.url, timeout=5))
+        assert b.run_once() == 0, "B relayed while A was still delivering"
+    finally:
+        release.set()
+        if thread is not None:
+            thread.join(timeout=10)

@@ -87,7 +87,7 @@ def test_operations_autoscaling_table_is_the_values():
 
 
 def _connections(values: dict) -> int:
-    total = 0
+    total = 1  # the lease holder's LISTEN connection
     for name in FUNCTIONS:
         a = values["functions"][name]["autoscaling"]
         total += a["maxScale"] * (a["containerConcurrency"] + 3)

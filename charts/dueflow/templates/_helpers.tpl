@@ -68,7 +68,8 @@ Checks the schema cannot express: they compare two values. Fails the render with
 */}}
 {{- define "dueflow.validate" -}}
 {{- $root := . -}}
-{{- $connections := 0 -}}
+{{- /* the one relay holding the outbox lease also keeps a connection for its LISTEN */ -}}
+{{- $connections := 1 -}}
 {{- range $name := splitList " " (include "dueflow.functionNames" $root) -}}
 {{- $scale := include "dueflow.autoscaling" (dict "root" $root "name" $name) | fromYaml -}}
 {{- $low := int $scale.minScale -}}
@@ -83,7 +84,7 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- $connections = add $connections (mul $high (add $slots 3)) -}}
 {{- end -}}
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
-{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3), summed), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
+{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
 {{- end -}}
 {{- if and (eq $root.Values.email.backend "outbox") (not (hasPrefix "/tmp" $root.Values.email.outboxDir)) -}}
 {{- fail "email.outboxDir must be under /tmp, the only writable path" -}}

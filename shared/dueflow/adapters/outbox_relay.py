@@ -2,8 +2,12 @@
 
 A change commits its event into the outbox in the same transaction, so nothing waits on the sink
 and nothing is lost to it: rows stay until the sink accepts them, retried with capped exponential
-backoff. Order: rows go out by sequence, and a failing row holds back the ones after it. One
-process at a time relays (a lease row), so replicas cannot reorder events between them.
+backoff. Order: rows go out by sequence within a partition (the task id), and a failing row
+holds back the ones after it; different partitions go out concurrently (DUEFLOW_OUTBOX_CONCURRENCY
+deliveries at a time). One process at a time relays (a lease row), so replicas cannot reorder
+events between them. On PostgreSQL every relay LISTENs for the NOTIFY that each outbox insert
+sends (migration 0004), so the holder wakes as soon as any replica commits an event; elsewhere it
+polls every DUEFLOW_OUTBOX_POLL seconds, and a commit in its own process kicks it.
 
 Each event goes out as stored, its `traceparent` extension (the span that wrote it) included; the
 delivery itself is a span under that one, and the HTTP `traceparent` header names it, so the
@@ -15,9 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import select
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -34,6 +40,7 @@ from dueflow.adapters.db.schema import dead_letters, leases, outbox
 
 log = logging.getLogger("dueflow.outbox")
 LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
 
 
 class DeliveryError(Exception):
@@ -41,11 +48,23 @@ class DeliveryError(Exception):
 
 
 class HttpSink:
-    """POSTs one CloudEvent (binary mode) and requires a 2xx answer."""
+    """POSTs one CloudEvent (binary mode) and requires a 2xx answer. Safe to call from several
+    threads: each keeps its own keep-alive session."""
 
     def __init__(self, url: str, timeout: float):
         self.url, self.timeout = url, timeout
-        self.session = requests.Session()
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        if (session := getattr(self._local, "session", None)) is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    @session.setter
+    def session(self, session: requests.Session) -> None:
+        """The calling thread's session (tests hand in a recording one)."""
+        self._local.session = session
 
     def __call__(self, event: dict) -> None:
         attributes = {k: v for k, v in event.items() if k != "data"}
@@ -68,6 +87,7 @@ class OutboxRelay:
         batch_size: int = 100,
         max_backoff: float = 30.0,
         poll_interval: float = 1.0,
+        concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.engine = writer(engine)
@@ -79,11 +99,16 @@ class OutboxRelay:
             poll_interval,
         )
         self.clock = clock
+        self.concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lease_lock = threading.Lock()
         self.holder = uuid.uuid4().hex
         self._measured_at: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._holding = threading.Event()  # this relay holds the lease (so it listens)
 
     def run_once(self) -> int:
         """Deliver what is due now, in order; returns how many events were delivered."""
@@ -109,31 +134,64 @@ class OutboxRelay:
                 .order_by(outbox.c.seq)
                 .limit(self.batch_size)
             ).all()
-        delivered = 0
-        held: set[str | None] = set()  # partitions whose head failed or is backing off
+        partitions: dict[str | None, list] = {}
+        held: set[str | None] = set()  # partitions whose head is backing off
         for row in rows:
             if row.partition_key in held:
                 continue
             if row.next_attempt_at > now:
                 held.add(row.partition_key)  # its head is backing off: keep the partition's order
                 continue
-            if self.clock() - lease_taken > LEASE_TTL / 2:
-                # a slow sink must not outlive the lease: renew it, or stop if another took it
-                if not self._take_lease():
-                    break
-                lease_taken = self.clock()
+            partitions.setdefault(row.partition_key, []).append(row)
+        lease = _LeaseClock(lease_taken)
+        groups = list(partitions.values())
+        if len(groups) <= 1 or self.concurrency == 1:
+            done = [self._deliver_in_order(group, lease) for group in groups]
+        else:
+            done = list(self._executor().map(lambda g: self._deliver_in_order(g, lease), groups))
+        # the writes of a pass happen here, on one connection: the delivery threads only send
+        for _, failed in done:
+            if failed is not None:
+                self._postpone(*failed)
+        delivered = [seq for seqs, _ in done for seq in seqs]
+        if delivered:
+            with self.engine.begin() as conn:
+                conn.execute(outbox.delete().where(outbox.c.seq.in_(delivered)))
+        return len(delivered)
+
+    def _deliver_in_order(self, rows: list, lease: _LeaseClock) -> tuple[list[int], tuple | None]:
+        """One partition's rows, in order, until one fails; returns the delivered seqs and the
+        failed row's (seq, attempts, error), if any."""
+        delivered: list[int] = []
+        for row in rows:
+            if not self._keep_lease(lease):
+                break
             try:
                 self._send(json.loads(row.payload), row.seq, row.attempts)
             except Exception as exc:  # any failure: keep the row, retry later
                 metrics.OUTBOX_DELIVERIES.labels("failed").inc()
-                self._postpone(row.seq, row.attempts + 1, str(exc))
-                held.add(row.partition_key)
-                continue
+                return delivered, (row.seq, row.attempts + 1, str(exc))
             metrics.OUTBOX_DELIVERIES.labels("ok").inc()
-            with self.engine.begin() as conn:
-                conn.execute(outbox.delete().where(outbox.c.seq == row.seq))
-            delivered += 1
-        return delivered
+            delivered.append(row.seq)
+        return delivered, None
+
+    def _keep_lease(self, lease: _LeaseClock) -> bool:
+        """A slow sink must not outlive the lease: renew it when half of it is used, or stop
+        if another relay took it meanwhile."""
+        with self._lease_lock:
+            if lease.lost:
+                return False
+            if self.clock() - lease.taken > LEASE_TTL / 2:
+                if not self._take_lease():
+                    lease.lost = True
+                    return False
+                lease.taken = self.clock()
+            return True
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="outbox-send")
+        return self._pool
 
     def backlog(self) -> int:
         with self.engine.connect() as conn:
@@ -179,13 +237,60 @@ class OutboxRelay:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
             self._thread.start()
+        if self._listener is None and self.engine.dialect.name == "postgresql":
+            self._listener = threading.Thread(
+                target=self._listen, name="outbox-listen", daemon=True
+            )
+            self._listener.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        still_delivering = False
         if self._thread is not None:
             self._thread.join(timeout=10)
+            still_delivering = self._thread.is_alive()
             self._thread = None
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+            self._listener = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        if still_delivering:
+            return  # a delivery still in flight keeps the lease: giving it up could send twice
+        try:
+            self._release_lease()
+        except Exception:  # the database may be gone already: the lease then simply expires
+            log.debug("could not release the relay lease", exc_info=True)
+
+    def _listen(self) -> None:
+        """Wake the relay on each NOTIFY of the outbox trigger, from any process (PostgreSQL).
+
+        Only while this relay holds the lease: the others could not deliver anyway, so the
+        whole deployment spends one connection on listening, not one per pod. Polling goes on
+        underneath: a missed notification (reconnect) delays, never loses."""
+        while not self._stop.is_set():
+            if not self._holding.wait(1.0):
+                continue
+            try:
+                raw = self.reader.raw_connection()
+                try:
+                    dbapi = raw.driver_connection
+                    dbapi.autocommit = True
+                    with dbapi.cursor() as cursor:
+                        cursor.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set() and self._holding.is_set():
+                        if select.select([dbapi], [], [], 1.0)[0]:
+                            dbapi.poll()
+                            if dbapi.notifies:
+                                dbapi.notifies.clear()
+                                self._wake.set()
+                finally:
+                    raw.invalidate()  # LISTEN must not follow the connection back to the pool
+            except Exception:
+                log.warning("outbox LISTEN failed; polling until it reconnects", exc_info=True)
+                self._stop.wait(1.0)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -228,7 +333,25 @@ class OutboxRelay:
                 )
             )
 
+    def _release_lease(self) -> None:
+        """On a clean stop, let another replica take over at once instead of after the TTL."""
+        self._holding.clear()
+        with self.engine.begin() as conn:
+            conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == self.holder)
+                .values(expires_at=self.clock() - timedelta(seconds=1))
+            )
+
     def _take_lease(self) -> bool:
+        held = self._try_lease()
+        if held:
+            self._holding.set()
+        else:
+            self._holding.clear()
+        return held
+
+    def _try_lease(self) -> bool:
         now = self.clock()
         # A read first: processes that do not hold the lease poll often and must not queue for
         # SQLite's write lock (or write a row on PostgreSQL) just to learn that another does.
@@ -238,8 +361,10 @@ class OutboxRelay:
             ).first()
         if current is not None and current.holder != self.holder and current.expires_at >= now:
             return False
-        if current is not None and current.holder == self.holder and (
-            current.expires_at - now > LEASE_TTL * 2 / 3
+        if (
+            current is not None
+            and current.holder == self.holder
+            and (current.expires_at - now > LEASE_TTL * 2 / 3)
         ):
             return True  # ours and fresh: renewing on every pass would write ten times a second
         values = {"holder": self.holder, "expires_at": now + LEASE_TTL}
@@ -261,3 +386,10 @@ class OutboxRelay:
                 return False
             conn.execute(leases.insert().values(name=LEASE_NAME, **values))
             return True
+
+
+class _LeaseClock:
+    """When this pass last took or renewed the lease, shared by its delivery threads."""
+
+    def __init__(self, taken: datetime):
+        self.taken, self.lost = taken, False
