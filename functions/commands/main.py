@@ -12,4 +12,4 @@ bootstrap.check_config(needs_auth=False)  # producers are trusted by Kafka topic
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def commands(request: flask.Request) -> flask.Response:
-    return bootstrap.event_function("commands").handle(request)
+    return bootstrap.handle_event("commands", request)

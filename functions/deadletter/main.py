@@ -12,4 +12,4 @@ bootstrap.check_config(needs_auth=False)
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def deadletter(request: flask.Request) -> flask.Response:
-    return bootstrap.event_function("deadletter").handle(request)
+    return bootstrap.handle_event("deadletter", request)

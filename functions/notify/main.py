@@ -1,4 +1,5 @@
-"""The `notify` function: e-mails a reminder for each dev.dueflow.reminder.due, once.
+"""The `notify` function: e-mails each reminder of a dev.dueflow.reminders.due batch (or a single
+dev.dueflow.reminder.due), once.
 Knative Service `notify`."""
 
 import flask
@@ -11,4 +12,4 @@ bootstrap.check_config(needs_auth=False)  # events carry no user tokens
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def notify(request: flask.Request) -> flask.Response:
-    return bootstrap.event_function("notify").handle(request)
+    return bootstrap.handle_event("notify", request)

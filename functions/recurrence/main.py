@@ -13,4 +13,4 @@ bootstrap.check_config(needs_auth=False)  # events carry no user tokens
 # (retry) and rejects Dapr binding deliveries, which are plain POSTs.
 @functions_framework.http
 def recurrence(request: flask.Request) -> flask.Response:
-    return bootstrap.event_function("recurrence").handle(request)
+    return bootstrap.handle_event("recurrence", request)

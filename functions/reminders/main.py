@@ -11,4 +11,4 @@ bootstrap.check_config(needs_auth=False)  # events carry no user tokens
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def reminders(request: flask.Request) -> flask.Response:
-    return bootstrap.event_function("reminders").handle(request)
+    return bootstrap.handle_event("reminders", request)

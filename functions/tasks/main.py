@@ -13,4 +13,4 @@ observability.instrument_flask(flask.current_app)
 
 @functions_framework.http
 def tasks(request: flask.Request) -> flask.Response:
-    return bootstrap.tasks_api().handle(request)
+    return bootstrap.handle_api(request)

@@ -22,7 +22,6 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
-from dueflow.adapters.email import TransientEmailError
 from dueflow.adapters.http.problems import problem
 from dueflow.domain.delivery import Delivery
 from dueflow.domain.errors import DomainError, ValidationFailed
@@ -74,11 +73,15 @@ class EventFunction:
         ready: Callable[[], None],
         default: Handler | None = None,
         known_types: Iterable[str] = (),
+        transient: Iterable[type[Exception]] = (),
     ):
         self.name = name
         self.handlers = handlers
         self.default = default  # for any other delivery (the reminders tick takes every ping)
         self.ready = ready
+        # failures that may pass unchanged later: the database's, and the handler's own (notify:
+        # TransientEmailError, given by the wiring so no other function imports the e-mail code)
+        self.transient = (OperationalError, *transient)
         # event types counted under their own name; senders choose types, so any other is "other"
         self.known_types = frozenset(handlers) | frozenset(known_types)
 
@@ -163,7 +166,7 @@ class EventFunction:
             ), "invalid"
         except DomainError as exc:
             return problem(422, str(exc), instance=path), "rejected"
-        except (OperationalError, TransientEmailError) as exc:
+        except self.transient as exc:
             log.warning("transient failure; the sender will retry", exc_info=True)
             return problem(
                 503,
