@@ -7,6 +7,8 @@ from the frontend auth server's JWKS. PyJWT does all crypto and claim checks.
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 _LEEWAY_S = 30  # tolerate clock skew between the auth server and us
 _ASYMMETRIC = {"RS256", "ES256", "EdDSA"}
+_JWKS_LIFESPAN_S = 300  # how long a fetched key set is trusted before it is fetched again
 
 # One PyJWKClient per URL so its JWKS/key caches survive across requests.
 _jwks_clients: dict[str, jwt.PyJWKClient] = {}
@@ -42,6 +45,16 @@ class AuthSettings:
     issuer: str | None = None
 
 
+# Verified tokens, so the next requests with the same token skip the signature check and claim
+# parsing. Only successes are kept: until the moment the full check would reject the token as
+# expired (exp + leeway), and for at most the key set's lifespan, so a token is checked in full
+# again as often as the JWKS is read again. Keyed by token and settings; bounded, least recently
+# used out first.
+_VERIFIED_MAX = 4096
+_verified: OrderedDict[tuple[str, AuthSettings], tuple[float, Principal]] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
 def bearer_token(authorization_header: str | None) -> str:
     parts = (authorization_header or "").split()
     if len(parts) != 2 or parts[0].lower() != "bearer":
@@ -53,7 +66,9 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
     with _jwks_lock:
         if url not in _jwks_clients:
             # timeout: a slow auth server must not hang a serverless request for 30 s.
-            _jwks_clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+            _jwks_clients[url] = jwt.PyJWKClient(
+                url, cache_keys=True, lifespan=_JWKS_LIFESPAN_S, timeout=5
+            )
         return _jwks_clients[url]
 
 
@@ -88,7 +103,30 @@ def _asymmetric_key(header: dict, jwks_url: str) -> object:
 
 
 def authenticate(authorization_header: str | None, settings: AuthSettings) -> Principal:
+    """The caller of a request with this `Authorization` header: raises AuthError (401) or
+    AuthUnavailable (503). A token verified before, and not yet expired, is not checked again."""
     token = bearer_token(authorization_header)
+    key = (token, settings)
+    now = time.time()
+    with _verified_lock:
+        cached = _verified.get(key)
+        if cached is not None:
+            if now < cached[0]:
+                _verified.move_to_end(key)
+                return cached[1]
+            del _verified[key]  # expired (or kept long enough): check it in full again
+    principal, exp = _verify(token, settings)
+    # PyJWT rejects a token once exp <= now - leeway, with exp read as int(claims["exp"])
+    until = min(exp + _LEEWAY_S, now + _JWKS_LIFESPAN_S)
+    with _verified_lock:
+        _verified[key] = (until, principal)
+        if len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return principal
+
+
+def _verify(token: str, settings: AuthSettings) -> tuple[Principal, int]:
+    """The token's principal and expiry, after every check; raises AuthError/AuthUnavailable."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as e:
@@ -126,4 +164,5 @@ def authenticate(authorization_header: str | None, settings: AuthSettings) -> Pr
     if not isinstance(sub, str) or not sub or len(sub) > 255 or any(c.isspace() for c in sub):
         raise AuthError("invalid subject")
     email = claims.get("email")
-    return Principal(user_id=sub, email=email if isinstance(email, str) else None)
+    principal = Principal(user_id=sub, email=email if isinstance(email, str) else None)
+    return principal, int(claims["exp"])

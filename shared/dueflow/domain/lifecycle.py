@@ -36,6 +36,8 @@ def new_task(user_id: str, fields: dict[str, Any], now: datetime) -> Task:
         series_id=new_id() if recurring else None,
         occurrence=1 if recurring else None,
     )
+    if not fields["reminders"]:
+        return task
     return task.with_changes(reminders=schedule_reminders(task, fields["reminders"], (), now))
 
 

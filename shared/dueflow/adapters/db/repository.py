@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -23,6 +24,17 @@ from dueflow.domain.listing import ListQuery, SortKey, encode_cursor
 from dueflow.domain.task import PRIORITIES, Recurrence, Reminder, Task
 from dueflow.domain.timefmt import parse_instant
 
+# Statements built once, values bound at execution, so SQLAlchemy compiles each once per process
+# (`insert().values(**row)` built a new statement per call, with a bound value per column that
+# its cache key then had to visit: the most expensive part of an INSERT on the Python side).
+_INSERT_TASK = tasks.insert()
+_UPDATE_TASK = tasks.update().where(tasks.c.id == sa.bindparam("task_id"))
+_INSERT_TAG = task_tags.insert()
+_INSERT_REMINDER = reminders.insert()
+_CLAIM_COMMAND = processed_commands.insert()
+_INSERT_USER = users.insert()
+_REMINDER_FIELDS = ("position", "before", "at", "remind_at", "status", "emitted_at")
+
 
 class TaskRepository:
     """Reads and writes whole task aggregates (task row, its tag rows, its reminder rows)."""
@@ -38,7 +50,12 @@ class TaskRepository:
         return self._load([row])[0] if row else None
 
     def add(self, task: Task) -> None:
-        self.conn.execute(tasks.insert().values(**_task_row(task)))
+        if self.conn.dialect.name == "postgresql" and (task.tags or task.reminders):
+            # the task with its tag and reminder rows: one statement, one round trip
+            stmt = _insert_with_children(bool(task.tags), bool(task.reminders))
+            self.conn.execute(stmt, _with_children_params(task))
+            return
+        self.conn.execute(_INSERT_TASK, _task_row(task))
         self._write_children(task)
 
     def update(self, task: Task, previous: Task) -> None:
@@ -50,7 +67,7 @@ class TaskRepository:
         del row["id"], row["user_id"], row["created_at"]
         try:
             with self.conn.begin_nested():
-                self.conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+                self.conn.execute(_UPDATE_TASK, {**row, "task_id": task.id})
         except sa.exc.IntegrityError:
             raise Conflict("another instance of this series already has that occurrence") from None
         if task.tags != previous.tags:
@@ -108,14 +125,14 @@ class TaskRepository:
     def _insert_tags(self, task: Task) -> None:
         if task.tags:
             self.conn.execute(
-                task_tags.insert(),
+                _INSERT_TAG,
                 [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
             )
 
     def _insert_reminders(self, task: Task, placed: list[tuple[int, Reminder]]) -> None:
         if placed:
             self.conn.execute(
-                reminders.insert(),
+                _INSERT_REMINDER,
                 [
                     {"id": r.id, "task_id": task.id, "user_id": task.user_id, **_reminder_row(i, r)}
                     for i, r in placed
@@ -174,9 +191,7 @@ class Commands:
         try:
             with self.conn.begin_nested():
                 self.conn.execute(
-                    processed_commands.insert().values(
-                        source=source, event_id=event_id, processed_at=now
-                    )
+                    _CLAIM_COMMAND, {"source": source, "event_id": event_id, "processed_at": now}
                 )
         except sa.exc.IntegrityError:
             return False
@@ -230,7 +245,7 @@ class Users:
             try:  # a user's first requests can race: the primary key settles it, not the read
                 with self.conn.begin_nested():
                     self.conn.execute(
-                        users.insert().values(id=user_id, email=email, updated_at=now)
+                        _INSERT_USER, {"id": user_id, "email": email, "updated_at": now}
                     )
                 return
             except sa.exc.IntegrityError:
@@ -244,6 +259,53 @@ class Users:
 
     def email(self, user_id: str) -> str | None:
         return self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).scalar()
+
+
+@functools.cache
+def _insert_with_children(with_tags: bool, with_reminders: bool) -> sa.Insert:
+    """PostgreSQL: one INSERT statement for a task row and its tag rows, reminder rows or both:
+    the task in a data-modifying CTE, the children from arrays (foreign keys are checked at the
+    end of the statement, when the task row is there). Parameters: `_with_children_params`.
+
+    Only the children the task has are in it: an unneeded branch costs the server its planning,
+    and the statement is planned on every execution."""
+    task = (
+        tasks.insert()
+        .values({c.name: sa.bindparam(c.name, type_=c.type) for c in tasks.c})
+        .returning(tasks.c.id, tasks.c.user_id)
+        .cte("new_task")
+    )
+    children: list[sa.Insert] = []
+    if with_tags:
+        tag = sa.func.unnest(_array("tag_names", task_tags.c.tag.type))
+        tag = tag.table_valued("tag").render_derived()
+        rows = sa.select(task.c.id, tag.c.tag, task.c.user_id)
+        rows = rows.select_from(task.join(tag, sa.true()))
+        children.append(task_tags.insert().from_select(["task_id", "tag", "user_id"], rows))
+    if with_reminders:
+        fields = ("id", *_REMINDER_FIELDS)
+        reminder = sa.func.unnest(*(_array(f"reminder_{f}", reminders.c[f].type) for f in fields))
+        reminder = reminder.table_valued(*fields).render_derived()
+        rows = sa.select(task.c.id, task.c.user_id, *(reminder.c[f] for f in fields))
+        rows = rows.select_from(task.join(reminder, sa.true()))
+        children.append(reminders.insert().from_select(["task_id", "user_id", *fields], rows))
+    last, *others = reversed(children)
+    return last.add_cte(*(child.cte(f"new_{child.table.name}") for child in others))
+
+
+def _array(name: str, item_type) -> sa.ColumnElement:
+    return sa.cast(sa.bindparam(name, type_=sa.ARRAY(item_type)), sa.ARRAY(item_type))
+
+
+def _with_children_params(task: Task) -> dict:
+    params = _task_row(task)
+    if task.tags:
+        params["tag_names"] = list(task.tags)
+    if task.reminders:
+        rows = [{"id": r.id, **_reminder_row(i, r)} for i, r in enumerate(task.reminders)]
+        for name in ("id", *_REMINDER_FIELDS):
+            params[f"reminder_{name}"] = [row[name] for row in rows]
+    return params
 
 
 def _reminder_row(position: int, r: Reminder) -> dict:
