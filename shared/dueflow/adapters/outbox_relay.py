@@ -109,6 +109,7 @@ class OutboxRelay:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._holding = threading.Event()  # this relay holds the lease (so it listens)
+        self._lease_tried = False  # until the first try, a kick means "try now"
 
     def run_once(self) -> int:
         """Deliver what is due now, in order; returns how many events were delivered."""
@@ -230,8 +231,11 @@ class OutboxRelay:
             self.sink(event)
 
     def kick(self) -> None:
-        """Wake the relay thread now (after a commit) instead of at its next poll."""
-        self._wake.set()
+        """Wake the relay thread now (after a commit) instead of at its next poll: only while
+        it holds the lease, since another relay delivers otherwise (woken by NOTIFY on
+        PostgreSQL); a relay waiting for the lease finds out at its next poll."""
+        if self._holding.is_set() or not self._lease_tried:
+            self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -345,6 +349,7 @@ class OutboxRelay:
 
     def _take_lease(self) -> bool:
         held = self._try_lease()
+        self._lease_tried = True
         if held:
             self._holding.set()
         else:

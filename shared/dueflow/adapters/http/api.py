@@ -76,10 +76,11 @@ class TasksApi:
         rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         token = logs.request_id.set(rid)
         started = time.perf_counter()
-        route = route_template(ROUTES.bind_to_environ(request.environ), request.method)
+        routes = ROUTES.bind_to_environ(request.environ)  # once: it parses the host and path
+        route = route_template(routes, request.method)
         observability.name_request_span(request.method, route)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, routes)
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-Id"] = rid
@@ -100,12 +101,12 @@ class TasksApi:
         )
         return response
 
-    def _dispatch(self, request: Request) -> Response:
+    def _dispatch(self, request: Request, routes: MapAdapter) -> Response:
         if cors.is_preflight(request):
             return cors.preflight(request, self.cors_origins)
         path = request.path
         try:
-            endpoint, args = ROUTES.bind_to_environ(request.environ).match()
+            endpoint, args = routes.match()
         except NoRoute:
             return problem(404, f"no route {path}", instance=path)
         except MethodNotAllowed as exc:
