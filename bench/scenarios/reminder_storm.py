@@ -165,12 +165,19 @@ def _key(reminder_id: str, due: datetime) -> str:
 
 
 def _still_waiting(engine, due: datetime) -> tuple[set[str], set[str]]:
-    """Reminder ids still in the outbox as reminder.due events, and those not yet claimed."""
+    """Reminder ids still in the outbox (in reminders.due batches, or single reminder.due
+    events), and those not yet claimed."""
     with engine.connect() as conn:
         payloads = conn.execute(
-            sa.text("SELECT payload FROM outbox WHERE event_type = 'dev.dueflow.reminder.due'")
+            sa.text(
+                "SELECT payload FROM outbox WHERE event_type IN "
+                "('dev.dueflow.reminders.due', 'dev.dueflow.reminder.due')"
+            )
         ).scalars()
-        queued = {json.loads(p)["data"]["reminder_id"] for p in payloads}
+        queued = set()
+        for payload in payloads:
+            data = json.loads(payload)["data"]
+            queued |= {item["reminder_id"] for item in data.get("reminders", [data])}
         unclaimed = set(
             conn.execute(
                 sa.text(
