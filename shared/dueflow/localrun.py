@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import signal
 import socket
@@ -154,9 +155,10 @@ def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.
 
 
 def _tick(targets: list[str], stop: threading.Event) -> None:
-    """What the PingSource does, every DUEFLOW_REMINDER_TICK seconds instead of every minute."""
+    """What the PingSource does, every DUEFLOW_REMINDER_TICK seconds instead of every minute:
+    once at start, then on the wall clock's multiples of the period, as a PingSource's cron
+    fires at the start of its minute (a reminder due at 09:00:00 is claimed at 09:00:00)."""
     period = config.reminder_tick()
-    next_at = time.monotonic()
     while not stop.is_set():
         for url in targets:
             headers = {
@@ -172,8 +174,8 @@ def _tick(targets: list[str], stop: threading.Event) -> None:
                 )
             except requests.RequestException:
                 pass  # a missed tick is caught up by the next one
-        next_at += period
-        stop.wait(max(0.0, next_at - time.monotonic()))
+        now = time.time()
+        stop.wait((math.floor(now / period) + 1) * period - now)
 
 
 def _terminate(processes: dict[str, subprocess.Popen]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ class ReminderDue:
     timezone: str
     late: bool
 
-    @property
+    @functools.cached_property  # used several times per e-mail; the instance is frozen
     def key(self) -> str:
         """Names this reminder instance (a snoozed reminder is a new instance)."""
         return f"r-{self.reminder_id}-{self.remind_at.strftime('%Y%m%dT%H%M%SZ')}"

@@ -12,6 +12,7 @@ uses (the SendGrid SDK alone takes tens of milliseconds to import).
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 from email.header import Header
@@ -69,7 +70,7 @@ def to_mime(email: Email) -> Message:
     default policy builds, in a fifth of the time (that policy parses every header it is given:
     about 1 ms per e-mail, most of a reminder storm's cost). An address outside ASCII takes the
     default policy, which encodes it as well as RFC 2047 allows."""
-    if not (email.to.isascii() and parseaddr(email.sender)[1].isascii()):
+    if not (email.to.isascii() and _address_is_ascii(email.sender)):
         return _to_mime_default_policy(email)
     msg = Message()
     for name, value in _BODY_HEADERS:
@@ -92,7 +93,7 @@ def mime_bytes(email: Email) -> bytes:
     """`bytes(to_mime(email))`, written directly when every header is ASCII and fits on its line
     (the common case: the generator's folding costs more than everything else notify does per
     e-mail); otherwise through `to_mime`, whose folding and encoding it does not repeat."""
-    if not (email.to.isascii() and parseaddr(email.sender)[1].isascii()):
+    if not (email.to.isascii() and _address_is_ascii(email.sender)):
         return bytes(to_mime(email))
     headers = (
         *_BODY_HEADERS,
@@ -115,6 +116,12 @@ def _quoted_printable(text: str) -> str:
     return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
 
 
+@functools.lru_cache(maxsize=16)  # one sender per deployment: parsed once, not per e-mail
+def _address_is_ascii(sender: str) -> bool:
+    return parseaddr(sender)[1].isascii()
+
+
+@functools.lru_cache(maxsize=16)
 def _mailbox(sender: str) -> str:
     """`Name <addr>` with a non-ASCII name as RFC 2047 encoded-words of at most 75 characters."""
     name, address = parseaddr(sender)
