@@ -47,18 +47,19 @@ class NotifyService:
         is recorded as failed and emits dev.dueflow.notification.failed."""
         due = parse_reminder_due(data)
         with self.uow_factory() as uow:
-            current = uow.reminders.lock(due.reminder_id)
+            current = uow.reminders.lock_many([due.reminder_id]).get(due.reminder_id)
             if current is None or current["task_status"] != "open":
                 return "stale: task done or deleted"
             if current["remind_at"] != due.remind_at or current["status"] == "canceled":
                 return "stale: reminder moved or canceled"
-            if (outcome := uow.reminders.notified(due.reminder_id, due.remind_at)) is not None:
+            instance = (due.reminder_id, due.remind_at)
+            if (outcome := uow.reminders.notified_many([instance]).get(instance)) is not None:
                 return f"already {outcome}"
             now = self.clock()
             backend = self.backend()
             status, error = "sent", None
             try:
-                address = uow.users.email(current["user_id"])  # the owner, not the event's word
+                address = current["email"]  # the owner's, not the event's word
                 if not address:
                     raise PermanentEmailError("the user's profile has no e-mail address")
                 backend.send(self._email(due, address, now))
@@ -77,8 +78,8 @@ class NotifyService:
                 # shrink, or rate() takes it for a counter reset
                 lateness = max(0.0, (now - due.remind_at).total_seconds())
                 metrics.REMINDER_LATENESS.observe(lateness)
-            uow.reminders.record_notification(due.as_dict(), status, backend.name, error, now)
-            uow.reminders.set_status(due.reminder_id, status)
+            outcome = {**due.as_dict(), "user_id": current["user_id"], "status": status}
+            uow.reminders.record_notifications([{**outcome, "error": error}], backend.name, now)
             kind = events.NOTIFICATION_SENT if status == "sent" else events.NOTIFICATION_FAILED
             uow.outbox.add(
                 events.notification_event(kind, due.as_dict(), backend.name, now, error), now

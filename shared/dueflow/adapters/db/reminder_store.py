@@ -1,5 +1,5 @@
-"""Reminder storage for the tick (claiming due reminders) and for notify (one reminder's state,
-and the outcome recorded per reminder instance)."""
+"""Reminder storage for the tick (claiming due reminders) and for notify (the reminders' state,
+locked, and the outcome recorded per reminder instance), for one reminder or a batch alike."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dueflow.adapters.db.schema import notifications, reminders, tasks, users
 
 
 class Reminders:
-    """Due reminders for the tick, and the state of one reminder for the notify function."""
+    """Due reminders for the tick, and the state of reminders for the notify function."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -52,56 +52,9 @@ class Reminders:
             reminders.update().where(reminders.c.id.in_(reminder_ids)).values(emitted_at=now)
         )
 
-    def lock(self, reminder_id: str) -> dict | None:
-        """The reminder, its owner and its task's status, locked for this transaction (None if
-        deleted). The task row is locked first, as every task change does, so an edit of the
-        task and the sending of its reminder wait for each other instead of deadlocking."""
-        task_id = self.conn.execute(
-            sa.select(reminders.c.task_id).where(reminders.c.id == reminder_id)
-        ).scalar()
-        if task_id is None:
-            return None
-        locking = self.conn.dialect.name == "postgresql"
-        task_status = sa.select(tasks.c.status).where(tasks.c.id == task_id)
-        status = self.conn.execute(task_status.with_for_update() if locking else task_status)
-        stmt = sa.select(reminders.c.remind_at, reminders.c.status, reminders.c.user_id).where(
-            reminders.c.id == reminder_id
-        )
-        row = self.conn.execute(stmt.with_for_update() if locking else stmt).mappings().first()
-        task_status = status.scalar()
-        return None if row is None else {**row, "task_status": task_status}
-
-    def set_status(self, reminder_id: str, status: str) -> None:
-        self.conn.execute(
-            reminders.update().where(reminders.c.id == reminder_id).values(status=status)
-        )
-
-    def notified(self, reminder_id: str, remind_at: datetime) -> str | None:
-        """The outcome already recorded for this reminder instance, if any."""
-        return self.conn.execute(
-            sa.select(notifications.c.status).where(
-                notifications.c.reminder_id == reminder_id, notifications.c.remind_at == remind_at
-            )
-        ).scalar()
-
-    def record_notification(
-        self, due: dict, status: str, backend: str, error: str | None, now: datetime
-    ) -> None:
-        self.conn.execute(
-            notifications.insert().values(
-                reminder_id=due["reminder_id"],
-                remind_at=due["remind_at"],
-                user_id=due["user_id"],
-                status=status,
-                backend=backend,
-                error=error,
-                created_at=now,
-            )
-        )
-
     def lock_many(self, reminder_ids: list[str]) -> dict[str, dict]:
-        """`lock` for a batch, in three statements: each reminder found (by id) with its owner,
-        the owner's e-mail address and its task's status, all locked for this transaction.
+        """The reminders found (by id), each with its owner, the owner's e-mail address and its
+        task's status, all locked for this transaction: three statements however many.
 
         Tasks are locked first and in id order, then reminders in id order: an edit (task row,
         then its reminders) and every other batch take locks in the same order, so they wait
