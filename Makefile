@@ -1,4 +1,5 @@
-# dueflow — `make run` serves the API on embedded defaults; `make test` runs every test.
+# dueflow — `make run` serves the API on embedded defaults; `make test` runs every test;
+# `make check` is the fast subset for the edit loop.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -6,28 +7,49 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
+.PHONY: run test check lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
 
-venv: $(VENV)/.installed
+# Two installs into one venv: `make run` needs only the runtime package (shared/) and the local
+# runtime (tools/); `make test`, `make check`, `make bench` and `make venv` add the test and lint
+# tools (requirements-dev.txt). Each stamp is redone when its inputs change.
+RUN_INSTALLED := $(VENV)/.installed-run
+DEV_INSTALLED := $(VENV)/.installed-dev
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-$(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
+venv: $(DEV_INSTALLED)
+
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ./shared -r requirements-dev.txt
+
+$(RUN_INSTALLED): shared/pyproject.toml tools/pyproject.toml | $(PY)
+	$(PIP) install -e ./shared -e ./tools
 	touch $@
 
-run: venv
-	$(PY) -m dueflow.localrun
+$(DEV_INSTALLED): $(RUN_INSTALLED) requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
 
+run: $(RUN_INSTALLED)
+	$(PY) -m dueflow_local.run
+
+# The full suite, as CI runs it (thorough Hypothesis profile).
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	DUEFLOW_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest
+
+# The edit loop (under 90 s): lint, then the unit, service and function tests on SQLite only,
+# with the fast Hypothesis profile; no PostgreSQL, Kafka or `make run` stack.
+CHECK_DIRS := $(wildcard tests/unit tests/service tests/functions)
+check: venv
+	$(PY) -m ruff check .
+	DUEFLOW_TEST_DIALECTS=sqlite DUEFLOW_HYPOTHESIS_PROFILE=fast $(PY) -m pytest $(CHECK_DIRS)
 
 # Dead letters of the running system (DATABASE_URL; default the `make run` database).
-dlq-list: venv
+dlq-list: $(RUN_INSTALLED)
 	$(PY) -m dueflow.dlq list $(if $(ALL),--all)
 
 # Replay all dead letters, or only IDS="3 7"; to DUEFLOW_BROKER_URL or the `make run` broker.
-dlq-replay: venv
+dlq-replay: $(RUN_INSTALLED)
 	$(PY) -m dueflow.dlq replay $(IDS)
 
 # One image per function (docker or podman); IMAGE_REPOSITORY, IMAGE_TAG, PUSH=1, FUNCTIONS.

@@ -37,7 +37,7 @@ def _name(pid: int) -> str:
     joined = " ".join(argv)
     if "--target" in argv:
         return argv[argv.index("--target") + 1]
-    if "dueflow.localrun" in joined:
+    if "dueflow_local.run" in joined:
         return "localrun (broker, ticker)"
     if pid == os.getpid():
         return "bench (load generator)"

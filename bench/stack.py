@@ -1,6 +1,6 @@
 """Starting what the scenarios measure, the way `make run` starts it.
 
-* `LocalRun`: `python -m dueflow.localrun` (what `make run` runs) with environment variables.
+* `LocalRun`: `python -m dueflow_local.run` (what `make run` runs) with environment variables.
 * `Function`: one function as its own process, with the command line dueflow's local runner uses
   (`functions-framework --source ... --target ... --port ... --host 127.0.0.1`): gunicorn, one
   worker, `THREADS` (default 4 per core) threads.
@@ -277,7 +277,7 @@ def wait_http(
 
 
 class LocalRun(Process):
-    """`python -m dueflow.localrun`: the whole stack, as `make run` starts it."""
+    """`python -m dueflow_local.run`: the whole stack, as `make run` starts it."""
 
     def __init__(self, infra: Infra, name: str, database_url: str, **env: str):
         self.port = free_port()
@@ -290,7 +290,7 @@ class LocalRun(Process):
             DUEFLOW_METRICS_PORT=str(free_port_range(8)),
             **env,
         )
-        argv = [sys.executable, "-m", "dueflow.localrun"]
+        argv = [sys.executable, "-m", "dueflow_local.run"]
         super().__init__(name, argv, environment, infra.dir / f"{name}.log")
 
     def start(self) -> LocalRun:
@@ -421,12 +421,12 @@ def count(engine, sql: str, **params) -> int:
 
 
 class Broker:
-    """The local runner's in-process broker (dueflow.local.broker), routing by eventing/, in a
+    """The local runner's in-process broker (dueflow_local.broker), routing by eventing/, in a
     thread of the bench: for stacks the bench assembles from single functions."""
 
     def __init__(self, endpoints: dict[str, str]):
-        from dueflow.local import manifests
-        from dueflow.local.broker import Dispatcher, LocalBroker
+        from dueflow_local import manifests
+        from dueflow_local.broker import Dispatcher, LocalBroker
 
         wiring = manifests.load(ROOT / "eventing")
         # as `make run` without Kafka: the sender waits while the broker delivers
@@ -444,7 +444,7 @@ class Ticker:
     def __init__(self, targets: list[str]):
         import threading
 
-        from dueflow.localrun import _tick
+        from dueflow_local.run import _tick
 
         self._stop = threading.Event()
         self._thread = threading.Thread(target=_tick, args=(targets, self._stop), daemon=True)

@@ -1,7 +1,8 @@
 """Scenario 1: the tasks API on PostgreSQL and on SQLite, against a bare function.
 
-Per database, `python -m dueflow.localrun` serves the whole stack (as `make run` does) on a database
-seeded with tasks; the reference (bench/reference/main.py) runs next to it, served the same way.
+Per database, `python -m dueflow_local.run` serves the whole stack (as `make run` does) on a
+database seeded with tasks; the reference (bench/reference/main.py) runs next to it, served the
+same way.
 Two blocks, each in rounds of [reference, get, list, search, create]: latency at a fixed offered
 load (open loop) and maximum throughput (closed loop). The reference's figures are pooled over its
 segments of the block, so each operation is compared with the framework measured minutes, not
@@ -49,7 +50,7 @@ def run(ctx: Context) -> dict:
             "rounds": p.api_rounds,
             "seed_tasks": p.api_seed_tasks,
             "users": p.api_users,
-            "server": "python -m dueflow.localrun (gunicorn: 1 worker, THREADS default)",
+            "server": "python -m dueflow_local.run (gunicorn: 1 worker, THREADS default)",
         },
         "databases": databases,
     }

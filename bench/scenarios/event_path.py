@@ -1,7 +1,7 @@
 """Scenario 2: the event path. Completing an instance of a recurring task until the next instance
 is visible through the API, with events routed in-process and over Kafka.
 
-Each mode runs `python -m dueflow.localrun` on PostgreSQL (with KAFKA_BOOTSTRAP_SERVERS pointing at
+Each mode runs `python -m dueflow_local.run` on PostgreSQL (with KAFKA_BOOTSTRAP_SERVERS pointing at
 the test suite's Tansu broker for the Kafka mode). One user owns N open daily series, created a day
 ago; completions (POST /tasks/{id}/complete) are offered at a fixed rate (open loop) and a poller
 lists the user's newest open tasks (`GET /tasks?sort=-created_at&limit=50`) every 10 ms. A

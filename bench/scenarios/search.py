@@ -4,7 +4,7 @@ queries with and without filters, and a filtered, sorted list page.
 The tasks are generated inside PostgreSQL (INSERT ... SELECT over generate_series, same vocabulary
 as bench/data.py, rows shaped as dueflow writes them: title_sort, JSON tags and their task_tags
 rows, the generated search column and every index the migrations create), then ANALYZEd. The API
-runs as `python -m dueflow.localrun`; each kind of request goes out at a fixed offered load (open
+runs as `python -m dueflow_local.run`; each kind of request goes out at a fixed offered load (open
 loop), in rounds interleaved with the reference function, from a random user each time.
 """
 

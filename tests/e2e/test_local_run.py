@@ -1,4 +1,4 @@
-"""The stack `make run` starts (python -m dueflow.localrun): a real server on a real port."""
+"""The stack `make run` starts (python -m dueflow_local.run): a real server on a real port."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_stack(tmp_path, **extra_env: str):
-    """`python -m dueflow.localrun` (what `make run` runs) on a free port, ready; stopped after.
+    """`python -m dueflow_local.run` (what `make run` runs) on a free port, ready; stopped after.
 
     Yields (base URL, process, environment)."""
     port = _free_port()
@@ -46,7 +46,7 @@ def running_stack(tmp_path, **extra_env: str):
     for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
         env.pop(name, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dueflow.localrun"],
+        [sys.executable, "-m", "dueflow_local.run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -26,7 +26,6 @@ from dueflow import bootstrap
 from dueflow.adapters.db.schema import reminders, tasks
 from dueflow.domain import events as ev
 from dueflow.domain.timefmt import format_instant
-from dueflow.schemas import validate_event
 from tests.functions import test_event_functions as single
 from tests.functions.conftest import T0
 from tests.functions.test_event_functions import (
@@ -52,6 +51,7 @@ from tests.functions.test_event_functions import (
     text_of,
 )
 from tests.integration.test_email_backends import Collector, free_port
+from tests.support.event_schemas import validate_event
 
 # fixtures of test_event_functions.py: `mode` (binary, structured) and `smtp_server` (aiosmtpd)
 mode = single.mode

@@ -1,4 +1,4 @@
-"""The local Broker (dueflow.local.broker) against real HTTP servers on 127.0.0.1.
+"""The local Broker (dueflow_local.broker) against real HTTP servers on 127.0.0.1.
 
 Subscribers answer scripted statuses and record what they were sent. The Dispatcher retries as
 Knative does (5xx and 404/408/409/429; other 4xx never), waits its backoff (capped by `max_wait`,
@@ -26,9 +26,9 @@ from functions_framework import create_app
 from werkzeug.serving import make_server
 
 from dueflow import dlq
-from dueflow.local import broker as broker_module
-from dueflow.local.broker import Dispatcher, LocalBroker, binary
-from dueflow.local.manifests import Delivery, Trigger, Wiring
+from dueflow_local import broker as broker_module
+from dueflow_local.broker import Dispatcher, LocalBroker, binary
+from dueflow_local.manifests import Delivery, Trigger, Wiring
 from tests.conftest import ROOT
 
 TINY = 0.001  # max_wait: every backoff capped to a millisecond

@@ -1,4 +1,4 @@
-"""The local Broker over Kafka (dueflow.local.kafka) against a real Kafka-protocol broker (Tansu).
+"""The local Broker over Kafka (dueflow_local.kafka) against a real Kafka-protocol broker (Tansu).
 
 An appended event reaches its Trigger's subscriber; its offset is committed only once the event
 was delivered, so one that was not comes again after a restart while one that was does not; and
@@ -19,9 +19,9 @@ import pytest
 from cloudevents.http import CloudEvent
 from confluent_kafka import Consumer, TopicPartition
 
-from dueflow.local.broker import Dispatcher, binary
-from dueflow.local.kafka import BROKER_TOPIC, KafkaRuntime
-from dueflow.local.manifests import Delivery, Trigger, Wiring
+from dueflow_local.broker import Dispatcher, binary
+from dueflow_local.kafka import BROKER_TOPIC, KafkaRuntime
+from dueflow_local.manifests import Delivery, Trigger, Wiring
 from tests.support.kafka import KafkaServer
 
 SESSION_TIMEOUT_MS = 3000  # Tansu answers a group join after half of it

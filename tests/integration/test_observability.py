@@ -29,7 +29,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from dueflow import bootstrap
 from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
 from dueflow.domain import events as ev
-from dueflow.schemas import validate_event
 from tests.conftest import auth
 from tests.functions.conftest import clock, event_client, event_env, mail_dir  # noqa: F401
 from tests.functions.test_event_functions import (
@@ -44,6 +43,7 @@ from tests.functions.test_event_functions import (
 )
 from tests.integration.test_email_backends import free_port
 from tests.integration.test_outbox_relay import Sink, sink, wait_until  # noqa: F401
+from tests.support.event_schemas import validate_event
 
 Samples = dict[tuple[str, frozenset], float]
 WEEKLY = {

@@ -31,9 +31,9 @@ from dueflow.adapters.db.schema import leases, outbox
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
 from dueflow.adapters.outbox_relay import LEASE_NAME, HttpSink, OutboxRelay
 from dueflow.domain import events
-from dueflow.schemas import validate_event
 from dueflow.service.tasks import TaskService
 from tests.conftest import auth
+from tests.support.event_schemas import validate_event
 
 EMAIL = "alice@example.com"
 LEASE_SECONDS = 15

@@ -1,8 +1,9 @@
 """JSON Schemas of the CloudEvents dueflow emits, and helpers to check events against them.
 
-The schema files live in ``dueflow/schemas/events/`` and are read with
-:mod:`importlib.resources`, so this works from an installed package too (as long as the
-``*.json`` files are shipped as package data).
+The schema files live in ``dueflow/schemas/events/`` (package data of the runtime package, the
+published contract) and are read with :mod:`importlib.resources`, so this works against an
+installed package too. The validator itself is test code: it needs ``jsonschema``, which no
+function uses, so it lives here and not in the deployable package.
 
 * ``cloudevent.json`` (``urn:dueflow:schema:cloudevent:1``): the structured-mode envelope
   of the task events (``source`` ``/dueflow/tasks``). The reminder and notification events
@@ -84,7 +85,8 @@ _EVENT_SCHEMA_ID = re.compile(
 def _schemas_by_id() -> dict[str, dict[str, Any]]:
     """Every schema file in ``events/``, keyed by its ``$id``."""
     schemas: dict[str, dict[str, Any]] = {}
-    for entry in sorted(files(__name__).joinpath("events").iterdir(), key=lambda e: e.name):
+    folder = files("dueflow").joinpath("schemas", "events")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".json"):
             continue
         schema = json.loads(entry.read_text(encoding="utf-8"))

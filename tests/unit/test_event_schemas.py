@@ -32,7 +32,7 @@ from referencing.jsonschema import DRAFT202012
 
 from dueflow.domain import events
 from dueflow.domain.validation import parse_create, parse_patch
-from dueflow.schemas import COMMAND_TYPES, load_event_schemas, validate_event
+from tests.support.event_schemas import COMMAND_TYPES, load_event_schemas, validate_event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "shared" / "dueflow" / "schemas" / "events"

@@ -1,4 +1,4 @@
-"""dueflow.local.manifests: the Knative manifests read into the local Broker's Wiring, and the
+"""dueflow_local.manifests: the Knative manifests read into the local Broker's Wiring, and the
 Trigger filter semantics (exact, prefix, suffix, all, any, not) it routes by."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dueflow.local.manifests import Delivery, KafkaSink, KafkaSource, Trigger, Wiring, load
+from dueflow_local.manifests import Delivery, KafkaSink, KafkaSource, Trigger, Wiring, load
 from tests.conftest import ROOT
 
 BROKER = """

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from dueflow.adapters.db.engine import make_engine, migrate
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
 from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
-from dueflow.schemas import validate_event
 from dueflow.service.tasks import TaskService
+from tests.support.event_schemas import validate_event
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

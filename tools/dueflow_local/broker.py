@@ -22,7 +22,7 @@ from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import CloudEvent, from_http
 
-from dueflow.local.manifests import Trigger, Wiring
+from dueflow_local.manifests import Trigger, Wiring
 
 log = logging.getLogger("dueflow.local.broker")
 # Knative retries these 4xx answers too; any other 4xx is final.

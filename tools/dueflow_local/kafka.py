@@ -26,8 +26,8 @@ from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from dueflow.local.broker import Dispatcher, Message, attributes_of, binary
-from dueflow.local.manifests import KafkaSource, Trigger, Wiring
+from dueflow_local.broker import Dispatcher, Message, attributes_of, binary
+from dueflow_local.manifests import KafkaSource, Trigger, Wiring
 
 log = logging.getLogger("dueflow.local.kafka")
 BROKER_TOPIC = "knative-broker-dueflow"

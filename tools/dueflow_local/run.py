@@ -26,8 +26,8 @@ import requests
 
 from dueflow import config
 from dueflow.adapters.db.engine import make_engine, migrate
-from dueflow.local import manifests
-from dueflow.local.broker import Dispatcher, LocalBroker
+from dueflow_local import manifests
+from dueflow_local.broker import Dispatcher, LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
@@ -48,7 +48,7 @@ def main() -> int:
     wiring = manifests.load(ROOT / "eventing")
     kafka = None
     if (bootstrap := config.kafka_bootstrap_servers()) is not None:
-        from dueflow.local.kafka import KafkaRuntime  # confluent-kafka only when asked for
+        from dueflow_local.kafka import KafkaRuntime  # confluent-kafka only when asked for
 
         dispatcher = Dispatcher(endpoints)
         kafka = KafkaRuntime(bootstrap, wiring, dispatcher, config.kafka_session_timeout_ms())
