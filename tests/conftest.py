@@ -9,27 +9,26 @@ from pathlib import Path
 
 import jwt
 import pytest
-import sqlalchemy as sa
 from functions_framework import create_app
+from hypothesis import settings
 
 from dueflow import bootstrap
 from dueflow.adapters.db.engine import make_engine, migrate
+from tests.support.database import empty_tables
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-secret-that-is-long-enough-for-hs256"
-DIALECTS = ["sqlite", "postgresql"]
-_TABLES = [
-    "outbox",
-    "leases",
-    "notifications",
-    "reminders",
-    "task_tags",
-    "tasks",
-    "users",
-    "processed_commands",
-    "dead_letters",
-]
+# The databases a `database_url` test runs on: both by default (`make test`), SQLite alone under
+# `make check` (DUEFLOW_TEST_DIALECTS=sqlite), which then starts no PostgreSQL server.
+DIALECTS = os.environ.get("DUEFLOW_TEST_DIALECTS", "sqlite,postgresql").split(",")
+
+# Hypothesis profiles, chosen by DUEFLOW_HYPOTHESIS_PROFILE: `fast` (the default, and `make check`)
+# for the edit loop, `thorough` (`make test`, CI) with Hypothesis's own defaults. A test's own
+# @settings(max_examples=...) still wins over either.
+settings.register_profile("fast", max_examples=20)
+settings.register_profile("thorough", settings.get_profile("default"))
+settings.load_profile(os.environ.get("DUEFLOW_HYPOTHESIS_PROFILE", "fast"))
 
 
 @pytest.fixture(autouse=True)
@@ -72,11 +71,7 @@ def _migrated(tmp_path_factory, request):
 def database_url(request, _migrated) -> str:
     """A migrated, empty database: a test using it runs once on SQLite, once on PostgreSQL."""
     url = _migrated(request.param)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        for table in _TABLES:
-            conn.execute(sa.text(f"DELETE FROM {table}"))
-    engine.dispose()
+    empty_tables(url)
     return url
 
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dueflow.adapters.email import Email, mime_bytes, to_mime
+from tests.support.hypothesis import examples
 
 SENDER = "dueflow <reminders@dueflow.test>"
 BASE = Email(
@@ -193,7 +194,7 @@ bodies = st.text(
 ).filter(lambda s: s == "\n".join(s.splitlines()) + ("\n" if s.endswith("\n") else ""))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     title=st.lists(words, min_size=1, max_size=14).map(" ".join),
     name=st.lists(names, max_size=2).map(" ".join),

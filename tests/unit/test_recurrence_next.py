@@ -29,6 +29,7 @@ from dueflow.domain.lifecycle import apply_patch, new_task, next_instance, skip
 from dueflow.domain.recurrence import next_occurrence
 from dueflow.domain.task import Task
 from dueflow.domain.validation import parse_create, parse_patch
+from tests.support.hypothesis import examples
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 NY, BERLIN, SYDNEY = "America/New_York", "Europe/Berlin", "Australia/Sydney"
@@ -47,7 +48,9 @@ PERIOD_MINUTES = {
     "MONTHLY": 31 * 1440,
     "YEARLY": 366 * 1440,
 }
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def utc(text: str) -> datetime:
