@@ -112,6 +112,21 @@ def log_level() -> str:
     return (_env("DUEFLOW_LOG_LEVEL", "INFO") or "INFO").upper()
 
 
+def log_format() -> str:
+    """DUEFLOW_LOG_FORMAT: `json` (default; one object a line, for a log collector) or `text`
+    (one readable line a record, for people; `make run` sets it)."""
+    value = (_env("DUEFLOW_LOG_FORMAT", "json") or "json").lower()
+    if value not in ("json", "text"):
+        raise ValueError(f"DUEFLOW_LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
+def service_name() -> str:
+    """K_SERVICE: the function this process serves (Knative sets it; `make run` too), named on
+    each text log line."""
+    return _env("K_SERVICE", "dueflow") or "dueflow"
+
+
 def otel_endpoint() -> str | None:
     """OTEL_EXPORTER_OTLP_ENDPOINT: when set, traces are exported over OTLP/HTTP."""
     return _env("OTEL_EXPORTER_OTLP_ENDPOINT")

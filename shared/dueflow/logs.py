@@ -1,15 +1,20 @@
 """Structured JSON logs, one object per line, carrying the current request id and, inside a
-trace, its trace and span ids (so a log line leads to its trace and back)."""
+trace, its trace and span ids (so a log line leads to its trace and back). For people (`make run`,
+DUEFLOW_LOG_FORMAT=text) the same records as one readable line each, without the routine ones: a
+reminder tick that found nothing due, a probe that answered."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+
+from dueflow import config
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -35,12 +40,50 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO") -> None:
-    """Send dueflow's logs to stderr as JSON (idempotent; leaves other handlers alone)."""
+_PING = "dev.knative.sources.ping"
+_NONZERO = re.compile(r"[1-9]")
+_PROBES = ("/healthz", "/readyz")
+
+
+class TextFormatter(logging.Formatter):
+    """`12:00:01 tasks INFO request method=GET path=/tasks status=200 duration_ms=3.1`: time,
+    function, level, message and the record's fields, one line (a traceback follows it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        function = getattr(record, "function", None) or config.service_name()
+        fields = " ".join(
+            f"{key}={value}"
+            for key, value in vars(record).items()
+            if key not in _STANDARD and key != "function"
+        )
+        line = f"{time} {function:<10} {record.levelname:<7} {record.getMessage()}"
+        line = f"{line} {fields}" if fields else line
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def routine(record: logging.LogRecord) -> bool:
+    """A record people need not read: a reminder tick handled without finding anything due (its
+    outcome counts no reminder), or a health or readiness probe answered."""
+    if not 200 <= getattr(record, "status", 0) < 300:
+        return False
+    if getattr(record, "ce_type", None) == _PING:
+        return not _NONZERO.search(str(getattr(record, "outcome", "")))
+    return getattr(record, "path", None) in _PROBES
+
+
+def configure(level: str = "INFO", fmt: str | None = None) -> None:
+    """Send dueflow's logs to stderr, as JSON or as text (`fmt`, default DUEFLOW_LOG_FORMAT);
+    idempotent; leaves other handlers alone."""
     logger = logging.getLogger("dueflow")
     logger.setLevel(level)
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+    formatter = TextFormatter() if (fmt or config.log_format()) == "text" else JsonFormatter()
+    if not any(isinstance(h.formatter, JsonFormatter | TextFormatter) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(formatter)
+        if isinstance(formatter, TextFormatter):
+            handler.addFilter(lambda record: not routine(record))
         logger.addHandler(handler)
         logger.propagate = False

@@ -73,11 +73,7 @@ def main() -> int:
             target=_tick, args=([endpoints[n] for n in wiring.ping_targets], stop), daemon=True
         )
         ticker.start()
-        events = f"Kafka at {bootstrap}" if kafka is not None else "events in-process"
-        _say(
-            f"tasks API on http://127.0.0.1:{port} (database {config.database_url()}, {events}, "
-            f"e-mail {config.email_backend()} -> {config.outbox_dir()})"
-        )
+        _say(_ready_message(endpoints, broker.url, bootstrap if kafka is not None else None))
         while not stop.wait(0.5):
             if dead := [n for n, p in processes.items() if p.poll() is not None]:
                 _say(f"{', '.join(dead)} stopped unexpectedly; stopping the stack")
@@ -92,8 +88,24 @@ def main() -> int:
         BROKER_URL_FILE.unlink(missing_ok=True)
 
 
+def _ready_message(endpoints: dict[str, str], broker_url: str, kafka: str | None) -> str:
+    """What runs where, said once when everything answers."""
+    metrics = {name: _metrics_port(name) for name in endpoints}
+    tasks = endpoints["tasks"]
+    lines = [f"ready: tasks API on {tasks} (OpenAPI {tasks}/openapi.json)"]
+    lines += [
+        f"  {name:<10} {url}" + (f"  metrics :{metrics[name]}/metrics" if metrics[name] else "")
+        for name, url in endpoints.items()
+    ]
+    lines.append(f"  broker     {broker_url}" + (f" over Kafka at {kafka}" if kafka else ""))
+    lines.append(f"  database   {config.database_url()}")
+    lines.append(f"  e-mail     {config.email_backend()} -> {config.outbox_dir()}")
+    return "\n".join(lines)
+
+
 def _embedded_defaults() -> None:
     os.environ.setdefault("DUEFLOW_ENV", "local")
+    os.environ.setdefault("DUEFLOW_LOG_FORMAT", "text")  # for people; containers keep JSON
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.dueflow' / 'dueflow.db'}")
     os.environ.setdefault("DUEFLOW_OUTBOX_DIR", str(ROOT / ".dueflow" / "outbox"))
     os.environ.setdefault("PORT", "8080")
