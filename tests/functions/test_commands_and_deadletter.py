@@ -16,13 +16,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -35,6 +33,7 @@ from dueflow import dlq
 from dueflow.adapters.outbox_relay import DeliveryError
 from dueflow.domain import events as ev
 from tests.conftest import ROOT, auth
+from tests.support.http import Answer, RecordingServer, Request, free_port
 
 COMMAND = "dev.dueflow.command.task."
 ASSISTANT = "/chat-assistant"
@@ -563,12 +562,6 @@ def test_a_post_that_claims_to_be_structured_but_is_not_a_cloudevent_is_400(comm
     assert count(engine, "tasks") == 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_commands(function_env):
     """The commands function served by `functions-framework` (gunicorn), as its image runs it."""
@@ -721,33 +714,21 @@ def test_a_dead_letter_without_a_destination_redelivered_is_stored_once(deadlett
     assert count(engine, "dead_letters") == 1
 
 
-class Receiver:
+class Receiver(RecordingServer):
     """A real HTTP server on 127.0.0.1 standing in for the Broker's ingress: records what it is
     sent and answers `status`."""
 
     def __init__(self, status: int = 202):
         self.status = status
         self.received: list[tuple[dict, bytes]] = []
-        receiver = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        self.received.append((request.lower_headers(), request.body))
+        return Answer(self.status)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.close()
 
 
 @pytest.fixture

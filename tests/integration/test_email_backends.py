@@ -3,9 +3,9 @@
 - outbox: real files in tmp_path.
 - smtp: aiosmtpd's Controller, a real SMTP server in a thread (plain, STARTTLS + AUTH with a
   self-signed certificate made with `cryptography`, implicit TLS).
-- sendgrid and dapr: a ``ThreadingHTTPServer`` standing in for api.sendgrid.com and for the Dapr
-  sidecar; it records each request and answers the status the test sets, so the assertions are on
-  the exact HTTP request the real services document.
+- sendgrid and dapr: a real HTTP server (tests/support/http.py) standing in for api.sendgrid.com
+  and for the Dapr sidecar; it records each request and answers the status the test sets, so the
+  assertions are on the exact HTTP request the real services document.
 
 Backends are built by ``backend_from_config`` from the environment, as in production.
 """
@@ -17,16 +17,13 @@ import email.policy
 import ipaddress
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -45,6 +42,7 @@ from dueflow.adapters.email.outbox import OutboxBackend
 from dueflow.adapters.email.sendgrid import SendGridBackend
 from dueflow.adapters.email.smtp import SmtpBackend
 from dueflow.config import ConfigError
+from tests.support.http import Answer, RecordingServer, Request, free_port
 
 TO = "alice@example.com"
 FROM_ADDR = "reminders@dueflow.test"
@@ -64,11 +62,6 @@ def _short_timeouts(monkeypatch):
     monkeypatch.setenv("DUEFLOW_EMAIL_TIMEOUT", "5")
 
 
-def free_port() -> int:
-    """A port nothing listens on (until a test starts a server there)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -355,51 +348,21 @@ def test_smtp_url_defaults_and_errors():
 # -- fake HTTP services (SendGrid API, Dapr sidecar) ---------------------------------------------
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class FakeHTTP:
+class FakeHTTP(RecordingServer):
     """A real HTTP server on 127.0.0.1 that records requests and answers `status` + `reply`."""
 
     def __init__(self):
-        self.requests: list[Request] = []
         self.status, self.reply = 200, b""
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                fake.requests.append(Request("POST", self.path, dict(self.headers), body))
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(fake.reply)))
-                self.end_headers()
-                self.wfile.write(fake.reply)
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        super().__init__(
+            lambda _request: Answer(self.status, self.reply, {"Content-Type": "application/json"})
         )
-        self.thread.start()
+
+    @property
+    def requests(self) -> list[Request]:
+        return self.recorded()
 
     def answer(self, status: int, reply: dict | None = None) -> None:
         self.status, self.reply = status, json.dumps(reply).encode() if reply else b""
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

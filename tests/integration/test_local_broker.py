@@ -16,7 +16,6 @@ import socket
 import threading
 import types
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -30,13 +29,14 @@ from dueflow_local import broker as broker_module
 from dueflow_local.broker import Dispatcher, LocalBroker, binary
 from dueflow_local.manifests import Delivery, Trigger, Wiring
 from tests.conftest import ROOT
+from tests.support.http import Answer, RecordingServer, Request
 
 TINY = 0.001  # max_wait: every backoff capped to a millisecond
 CREATED = "dev.dueflow.task.created"
 PROBLEM = {"type": "urn:dueflow:problem:validation", "status": 400, "detail": "bad event"}
 
 
-class Subscriber:
+class Subscriber(RecordingServer):
     """A subscriber answering the scripted statuses in order, then `then` (default 200)."""
 
     def __init__(self, *script: int, then: int = 200):
@@ -44,37 +44,21 @@ class Subscriber:
         self.then = then
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
-        subscriber = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with subscriber._lock:
-                    subscriber.requests.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    status = subscriber.script.pop(0) if subscriber.script else subscriber.then
-                answer = b"" if status < 300 else json.dumps({**PROBLEM, "status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/problem+json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        with self._lock:
+            self.requests.append((request.lower_headers(), request.body))
+            status = self.script.pop(0) if self.script else self.then
+        answer = b"" if status < 300 else json.dumps({**PROBLEM, "status": status}).encode()
+        return Answer(status, answer, {"Content-Type": "application/problem+json"})
 
     @property
     def count(self) -> int:
         return len(self.requests)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.close()
 
 
 @pytest.fixture

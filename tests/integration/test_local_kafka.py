@@ -9,11 +9,9 @@ Every test uses Triggers of its own (so consumer groups of its own) and event ty
 from __future__ import annotations
 
 import gc
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cloudevents.http import CloudEvent
@@ -22,39 +20,28 @@ from confluent_kafka import Consumer, TopicPartition
 from dueflow_local.broker import Dispatcher, binary
 from dueflow_local.kafka import BROKER_TOPIC, KafkaRuntime
 from dueflow_local.manifests import Delivery, Trigger, Wiring
+from tests.support.http import Answer, RecordingServer, Request
 from tests.support.kafka import KafkaServer
 
 SESSION_TIMEOUT_MS = 3000  # Tansu answers a group join after half of it
 DEADLINE = 30.0  # seconds for anything to arrive: a group join alone takes ~1.5 s
 
 
-class Subscriber:
+class Subscriber(RecordingServer):
     """Records the ids of the events it is sent; answers 503 to those `refuse` says no to."""
 
     def __init__(self, refuse=lambda event_id: False):
         self.refuse = refuse
         self.ids: list[str] = []
-        subscriber = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                event_id = self.headers["ce-id"]
-                subscriber.ids.append(event_id)
-                self.send_response(503 if subscriber.refuse(event_id) else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        event_id = request.headers["ce-id"]
+        self.ids.append(event_id)
+        return Answer(503 if self.refuse(event_id) else 200)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """The outbox relay against a real HTTP sink, on SQLite and on PostgreSQL.
 
-The sink is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every request (headers and body)
-and answers what the test tells it to. The relay is driven synchronously with ``run_once()`` and an
-injected clock, so backoff and lease expiry are tested without sleeping; section 6 runs the real
-relay thread (through the tasks function) against a sink that hangs, and section 8 runs it to see
-a NOTIFY from another engine wake it (PostgreSQL) and to stop it with a delivery in flight.
+The sink is a real HTTP server (tests/support/http.py) on 127.0.0.1 that records every request
+(headers and body) and answers what the test tells it to. The relay is driven synchronously
+with ``run_once()`` and an injected clock, so backoff and lease expiry are tested without
+sleeping; section 6 runs the real relay thread (through the tasks function) against a sink that
+hangs, and section 8 runs it to see a NOTIFY from another engine wake it (PostgreSQL) and to stop
+it with a delivery in flight.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from dueflow.domain import events
 from dueflow.service.tasks import TaskService
 from tests.conftest import auth
 from tests.support.event_schemas import validate_event
+from tests.support.http import Answer, RecordingServer, Request
 
 EMAIL = "alice@example.com"
 LEASE_SECONDS = 15
@@ -65,7 +66,7 @@ class Received:
         return self.headers["ce-id"]
 
 
-class Sink:
+class Sink(RecordingServer):
     """A real HTTP event sink. Answers from `plan` (a queue of (status, delay_seconds)) in turn,
     then `default`; records each request before waiting and answering."""
 
@@ -74,34 +75,16 @@ class Sink:
         self.plan: deque[tuple[int, float]] = deque()
         self.default: tuple[int, float] = (202, 0.0)
         self._lock = threading.Lock()
-        sink = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                with sink._lock:
-                    status, delay = sink.plan.popleft() if sink.plan else sink.default
-                    sink.received.append(Received(
-                        {k.lower(): v for k, v in self.headers.items()}, body, status))
-                if delay:
-                    time.sleep(delay)
-                try:
-                    payload = b"accepted" if 200 <= status < 300 else b"unavailable"
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass  # the client gave up waiting (timeout tests)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, request: Request) -> Answer:
+        with self._lock:
+            status, delay = self.plan.popleft() if self.plan else self.default
+            self.received.append(Received(request.lower_headers(), request.body, status))
+        if delay:
+            time.sleep(delay)
+        payload = b"accepted" if 200 <= status < 300 else b"unavailable"
+        return Answer(status, payload, {"Content-Type": "text/plain"})
 
     @property
     def url(self) -> str:
@@ -135,11 +118,8 @@ class Sink:
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     s = Sink()
-    s.thread.start()
     yield s
-    s.server.shutdown()
-    s.server.server_close()
-    s.thread.join(timeout=5)
+    s.close()
 
 
 def closed_port_url() -> str:
@@ -567,7 +547,7 @@ def test_requests_do_not_wait_on_a_hanging_sink(client, engine, sink):
 
 
 # -- 7. partitions go out concurrently, each in order ---------------------------------------------
-class PartitionSink:
+class PartitionSink(RecordingServer):
     """A real HTTP sink for the concurrency tests. It counts the requests in flight and holds each
     one until `gate` are in flight at once or `hold` seconds have passed (so a test sees how many
     deliveries overlap and cannot hang), then waits a random `jitter`, and answers 503 for the
@@ -579,37 +559,24 @@ class PartitionSink:
         self.received: list[Received] = []
         self.in_flight = self.max_in_flight = 0
         self._cond = threading.Condition()
-        sink = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status = 503 if headers.get("ce-partitionkey") in sink.failing else 202
-                with sink._cond:
-                    sink.received.append(Received(headers, body, status))
-                    sink.in_flight += 1
-                    sink.max_in_flight = max(sink.max_in_flight, sink.in_flight)
-                    sink._cond.notify_all()
-                    # once `gate` were in flight together, all go: the first to leave must not
-                    # shut the gate on the others before they wake
-                    sink._cond.wait_for(lambda: sink.max_in_flight >= sink.gate,
-                                        timeout=sink.hold)
-                if sink.jitter:
-                    time.sleep(random.uniform(0, sink.jitter))
-                with sink._cond:
-                    sink.in_flight -= 1
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> Answer:
+        headers = request.lower_headers()
+        status = 503 if headers.get("ce-partitionkey") in self.failing else 202
+        with self._cond:
+            self.received.append(Received(headers, request.body, status))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._cond.notify_all()
+            # once `gate` were in flight together, all go: the first to leave must not
+            # shut the gate on the others before they wake
+            self._cond.wait_for(lambda: self.max_in_flight >= self.gate, timeout=self.hold)
+        if self.jitter:
+            time.sleep(random.uniform(0, self.jitter))
+        with self._cond:
+            self.in_flight -= 1
+        return Answer(status)
 
     @property
     def url(self) -> str:
@@ -622,11 +589,6 @@ class PartitionSink:
 
     def accepted_ids(self) -> list[str]:
         return [r.ce_id for r in self.requests() if r.accepted]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -24,6 +22,7 @@ from dueflow.adapters.auth import (
     authenticate,
     bearer_token,
 )
+from tests.support.http import Answer, RecordingServer
 
 SECRET = "s3cret-for-tests-that-is-at-least-32-bytes-long"
 HS = AuthSettings(jwt_secret=SECRET)
@@ -60,26 +59,14 @@ def keys():
     }
 
 
-def _serve(body: bytes):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+def _serve(body: bytes) -> tuple[RecordingServer, str]:
+    json_body = Answer(200, body, {"Content-Type": "application/json"})
+    server = RecordingServer(lambda _request: json_body)
+    return server, f"{server.url}/.well-known/jwks.json"
 
 
-def _stop(server):
-    server.shutdown()
-    server.server_close()
+def _stop(server: RecordingServer) -> None:
+    server.close()
 
 
 @pytest.fixture(scope="module")
