@@ -25,14 +25,13 @@ import uuid
 import pytest
 import requests
 import sqlalchemy as sa
-from cloudevents.conversion import to_binary, to_structured
-from cloudevents.http import CloudEvent
 from functions_framework import create_app
 
 from dueflow import dlq
 from dueflow.adapters.outbox_relay import DeliveryError
 from dueflow.domain import events as ev
 from tests.conftest import ROOT, auth
+from tests.support.events import as_http, deliver, outcome
 from tests.support.http import Answer, RecordingServer, Request, free_port
 
 COMMAND = "dev.dueflow.command.task."
@@ -98,23 +97,6 @@ def command(kind: str, data, *, event_id: str | None = None, source: str = ASSIS
         "datacontenttype": "application/json",
         "data": data,
     }
-
-
-def as_http(event: dict, mode: str) -> tuple[dict, bytes]:
-    attributes = {k: v for k, v in event.items() if k != "data"}
-    cloud_event = CloudEvent(attributes, event.get("data"))
-    return to_binary(cloud_event) if mode == "binary" else to_structured(cloud_event)
-
-
-def deliver(function, event: dict, mode: str, path: str = "/"):
-    headers, body = as_http(event, mode)
-    return function.post(path, headers=headers, data=body)
-
-
-def outcome(response) -> str:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    return response.json["outcome"]
 
 
 def problem(response, status: int = 422) -> dict:

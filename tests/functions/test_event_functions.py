@@ -28,8 +28,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from cloudevents.conversion import to_binary, to_structured
-from cloudevents.http import CloudEvent
 
 from dueflow import bootstrap
 from dueflow.adapters.db.schema import notifications, reminders, tasks
@@ -37,7 +35,9 @@ from dueflow.domain import events as ev
 from dueflow.domain.timefmt import format_instant
 from tests.conftest import auth
 from tests.functions.conftest import T0
-from tests.integration.test_email_backends import Collector, FakeHTTP, free_port
+from tests.support.events import as_http, deliver, outcome
+from tests.support.http import FakeHTTP, free_port
+from tests.support.smtp import Collector
 
 ALICE_MAIL = "alice.smith@example.org"
 RECURRING = {
@@ -71,24 +71,6 @@ def mode(request) -> str:
 
 
 # -- deliveries --------------------------------------------------------------------------------
-
-
-def as_http(event: dict, mode: str) -> tuple[dict, bytes | None]:
-    """The HTTP request a Broker/Trigger (or a source) makes for a structured-mode event dict."""
-    attributes = {k: v for k, v in event.items() if k != "data"}
-    cloud_event = CloudEvent(attributes, event.get("data"))
-    return to_binary(cloud_event) if mode == "binary" else to_structured(cloud_event)
-
-
-def deliver(function, event: dict, mode: str, path: str = "/"):
-    headers, body = as_http(event, mode)
-    return function.post(path, headers=headers, data=body)
-
-
-def outcome(response) -> str:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    return response.json["outcome"]
 
 
 def ping(mode: str, event_client) -> str:

@@ -34,10 +34,8 @@ from tests.functions.test_event_functions import (
     _tasks_with_reminders,
     act,
     api,
-    as_http,
     assert_problem,
     create,
-    deliver,
     emitted_count,
     get,
     headers,
@@ -45,13 +43,14 @@ from tests.functions.test_event_functions import (
     notification_rows,
     outbox,
     outbox_count,
-    outcome,
     ping,
     snooze,
     text_of,
 )
-from tests.integration.test_email_backends import Collector, free_port
 from tests.support.event_schemas import validate_event
+from tests.support.events import as_http, deliver, outcome
+from tests.support.http import free_port
+from tests.support.smtp import Collector
 
 # fixtures of test_event_functions.py: `mode` (binary, structured) and `smtp_server` (aiosmtpd)
 mode = single.mode

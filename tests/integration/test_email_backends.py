@@ -15,13 +15,11 @@ from __future__ import annotations
 import email
 import email.policy
 import ipaddress
-import json
 import os
 import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -42,7 +40,8 @@ from dueflow.adapters.email.outbox import OutboxBackend
 from dueflow.adapters.email.sendgrid import SendGridBackend
 from dueflow.adapters.email.smtp import SmtpBackend
 from dueflow.config import ConfigError
-from tests.support.http import Answer, RecordingServer, Request, free_port
+from tests.support.http import FakeHTTP, free_port
+from tests.support.smtp import Collector, parse
 
 TO = "alice@example.com"
 FROM_ADDR = "reminders@dueflow.test"
@@ -62,10 +61,6 @@ def _short_timeouts(monkeypatch):
     monkeypatch.setenv("DUEFLOW_EMAIL_TIMEOUT", "5")
 
 
-
-
-def parse(raw: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def assert_is_the_reminder(msg: email.message.EmailMessage) -> None:
@@ -125,42 +120,6 @@ def test_outbox_refuses_a_key_that_is_not_a_file_name(monkeypatch, tmp_path):
 
 
 # -- smtp ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Delivered:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: email.message.EmailMessage
-    authenticated: bool
-    login: bytes | None
-
-
-class Collector:
-    """An aiosmtpd handler keeping what it receives; `rcpt_reply` makes it refuse recipients."""
-
-    def __init__(self, rcpt_reply: str | None = None):
-        self.rcpt_reply = rcpt_reply
-        self.delivered: list[Delivered] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        auth = session.auth_data
-        self.delivered.append(
-            Delivered(
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                parse(envelope.content),
-                session.authenticated,
-                auth.login if isinstance(auth, LoginPassword) else None,
-            )
-        )
-        return "250 Message accepted for delivery"
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
@@ -346,23 +305,6 @@ def test_smtp_url_defaults_and_errors():
 
 
 # -- fake HTTP services (SendGrid API, Dapr sidecar) ---------------------------------------------
-
-
-class FakeHTTP(RecordingServer):
-    """A real HTTP server on 127.0.0.1 that records requests and answers `status` + `reply`."""
-
-    def __init__(self):
-        self.status, self.reply = 200, b""
-        super().__init__(
-            lambda _request: Answer(self.status, self.reply, {"Content-Type": "application/json"})
-        )
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.recorded()
-
-    def answer(self, status: int, reply: dict | None = None) -> None:
-        self.status, self.reply = status, json.dumps(reply).encode() if reply else b""
 
 
 @pytest.fixture

@@ -35,15 +35,14 @@ from tests.functions.test_event_functions import (
     RENT,
     act,
     create,
-    deliver,
     one_event_per_reminder,  # noqa: F401 (autouse: these tests follow single reminder.due events)
     outbox,
-    outcome,
     ping,
 )
-from tests.integration.test_email_backends import free_port
 from tests.integration.test_outbox_relay import Sink, sink, wait_until  # noqa: F401
 from tests.support.event_schemas import validate_event
+from tests.support.events import deliver, outcome
+from tests.support.http import free_port
 
 Samples = dict[tuple[str, frozenset], float]
 WEEKLY = {

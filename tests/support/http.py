@@ -105,6 +105,24 @@ class RecordingServer:
         self.close()
 
 
+class FakeHTTP(RecordingServer):
+    """A fake of a JSON HTTP API (SendGrid, the Dapr sidecar): records requests and answers
+    `status` + `reply`."""
+
+    def __init__(self):
+        self.status, self.reply = 200, b""
+        super().__init__(
+            lambda _request: Answer(self.status, self.reply, {"Content-Type": "application/json"})
+        )
+
+    @property
+    def requests(self) -> list[Request]:
+        return self.recorded()
+
+    def answer(self, status: int, reply: dict | None = None) -> None:
+        self.status, self.reply = status, json.dumps(reply).encode() if reply else b""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
