@@ -6,7 +6,8 @@
 # `make images` builds all six. Every image holds the shared package (dueflow) with its
 # dependencies and migrations, plus its function's main.py, served by functions-framework on
 # $PORT (Knative sets it; 8080 otherwise). The build stage's layers up to the shared package are
-# the same for all six, so they are built once.
+# the same for all six, so they are built once. The local runtime (tools/, with pyyaml and
+# confluent-kafka) and the test tools are in no image (docs/architecture.md).
 
 ARG PYTHON_VERSION=3.11.13
 
