@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from dueflow.domain import events
+from dueflow.service.ports import UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
 
 
 class ReminderService:
     def __init__(
         self,
-        uow_factory: Callable,
+        uow_factory: UnitOfWorkFactory,
         *,
         batch_size: int = 1000,
         event_batch: int = 100,
