@@ -166,7 +166,8 @@ class FakeReminders:
         }
 
     def notified_many(self, instances):
-        return {i: self.db.notifications[i]["status"] for i in instances if i in self.db.notifications}
+        known = self.db.notifications
+        return {i: known[i]["status"] for i in instances if i in known}
 
     def record_notifications(self, outcomes, backend, now):
         for o in outcomes:
