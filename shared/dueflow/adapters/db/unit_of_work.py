@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from dueflow.adapters.db.engine import writer
 from dueflow.adapters.db.outbox_store import Outbox
 from dueflow.adapters.db.reminder_store import Reminders
-from dueflow.adapters.db.repository import Commands, DeadLetters, TaskRepository, Users
+from dueflow.adapters.db.task_store import Commands, DeadLetters, TaskRepository, Users
 
 
 class UnitOfWork:
