@@ -371,6 +371,6 @@ def _service_metrics() -> ServiceMetrics:
 
 
 def _http_sink(url: str) -> Callable[[dict], None]:
-    from dueflow.adapters.outbox_relay import HttpSink
+    from dueflow.adapters.http_sink import HttpSink
 
     return HttpSink(url, config.sink_timeout())

@@ -44,3 +44,11 @@ class DeadLetters:
         self.conn.execute(
             dead_letters.update().where(dead_letters.c.id == letter_id).values(replayed_at=now)
         )
+
+    def pending(self) -> int:
+        """Dead letters not replayed."""
+        return self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(dead_letters)
+            .where(dead_letters.c.replayed_at.is_(None))
+        ).scalar_one()
