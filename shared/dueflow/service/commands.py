@@ -3,7 +3,7 @@ systems), applied with exactly the API's validation and semantics, once per Clou
 
 from __future__ import annotations
 
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.service.outcome import Outcome, done, duplicate
 from dueflow.service.tasks import AlreadyApplied, TaskService
@@ -24,7 +24,7 @@ class CommandService:
     def __init__(self, tasks: TaskService):
         self.tasks = tasks
 
-    def handle(self, delivery: Delivery) -> Outcome:
+    def handle(self, delivery: InboundEvent) -> Outcome:
         """Apply one command; says what it did. Invalid commands raise ValidationFailed (the edge
         answers 422, so the Broker sends them to the dead-letter sink and never retries)."""
         command = _unwrap(delivery)
@@ -67,7 +67,7 @@ class CommandService:
             return duplicate("duplicate: already applied")
 
 
-def _unwrap(delivery: Delivery) -> Delivery:
+def _unwrap(delivery: InboundEvent) -> InboundEvent:
     """A wrapped record must itself hold a structured-mode CloudEvent command."""
     if delivery.type != RAW_RECORD and not delivery.type.startswith("dapr.binding."):
         return delivery
@@ -76,7 +76,7 @@ def _unwrap(delivery: Delivery) -> Delivery:
         raise _bad("data", "the record is not a CloudEvent (send binary or structured mode)")
     if not all(isinstance(event.get(k), str) for k in ("type", "source", "id")):
         raise _bad("data", "the record's CloudEvent lacks type, source or id")
-    return Delivery(event["type"], event["source"], event["id"], event.get("data"), event)
+    return InboundEvent(event["type"], event["source"], event["id"], event.get("data"), event)
 
 
 def _bad(field: str, message: str) -> ValidationFailed:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.service.outcome import Outcome, done, duplicate
 from dueflow.service.ports import NoMetrics, ServiceMetrics, UnitOfWorkFactory
@@ -30,7 +30,7 @@ class DeadLetterService:
         self.clock = clock
         self.metrics = metrics or NoMetrics()
 
-    def store(self, delivery: Delivery) -> Outcome:
+    def store(self, delivery: InboundEvent) -> Outcome:
         if not delivery.attributes:
             raise ValidationFailed([FieldError("", "a dead letter must be a CloudEvent")])
         attributes = dict(delivery.attributes)

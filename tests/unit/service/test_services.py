@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from dueflow.domain import events
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import Conflict, ValidationFailed
 from dueflow.service.commands import CommandService
 from dueflow.service.dead_letters import DeadLetterService
@@ -202,8 +202,8 @@ def test_one_reminder_due_is_mailed_once(tasks, uow, clock, notify, mailer):
 # -- commands and dead letters ----------------------------------------------------------------
 
 
-def command(kind: str, data: dict, event_id: str = "c-1") -> Delivery:
-    return Delivery(f"dev.dueflow.command.task.{kind}", "assistant", event_id, data)
+def command(kind: str, data: dict, event_id: str = "c-1") -> InboundEvent:
+    return InboundEvent(f"dev.dueflow.command.task.{kind}", "assistant", event_id, data)
 
 
 def test_a_command_is_applied_once_per_source_and_id(tasks, uow):
@@ -234,7 +234,7 @@ def test_a_dead_letter_is_stored_once_and_counted(uow, clock, metrics):
         "id": "e-1",
         "knativeerrordest": "http://recurrence",
     }
-    delivery = Delivery(events.TASK_CREATED, "tasks", "e-1", {"x": 1}, attributes)
+    delivery = InboundEvent(events.TASK_CREATED, "tasks", "e-1", {"x": 1}, attributes)
 
     assert letters.store(delivery).kind is Kind.DONE
     assert letters.store(delivery).kind is Kind.DUPLICATE

@@ -24,14 +24,14 @@ from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
 from dueflow.adapters.http.problems import problem
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import DomainError, ValidationFailed
 from dueflow.service.outcome import Outcome
 
 log = logging.getLogger("dueflow.events")
 
 
-Handler = Callable[[Delivery], Outcome]  # returns what it did
+Handler = Callable[[InboundEvent], Outcome]  # returns what it did
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Routes:
     transient: Iterable[type[Exception]] = field(default=())
 
 
-def read_delivery(request: Request) -> Delivery:
+def read_delivery(request: Request) -> InboundEvent:
     """A CloudEvent, or a Dapr binding POST to /<binding> (type `dapr.binding.<binding>`)."""
     body = request.get_data()
     # Kafka's binary mode names headers ce_type: a Dapr Kafka binding passes them on like that
@@ -58,9 +58,9 @@ def read_delivery(request: Request) -> Delivery:
         if isinstance(data, bytes | bytearray):
             data = _json_or_text(bytes(data))
         attributes = dict(event.get_attributes())
-        return Delivery(event["type"], event["source"], event["id"], data, attributes)
+        return InboundEvent(event["type"], event["source"], event["id"], data, attributes)
     binding = request.path.strip("/") or "root"
-    return Delivery(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
+    return InboundEvent(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
 
 
 def _http_name(name: str) -> str:
@@ -153,7 +153,7 @@ class EventFunction:
             return "dapr.binding"  # the rest is the request path: anyone's choice
         return "other"
 
-    def _dispatch(self, delivery: Delivery, path: str) -> tuple[Response, str, str]:
+    def _dispatch(self, delivery: InboundEvent, path: str) -> tuple[Response, str, str]:
         """The answer, the metric's outcome label (the edge's word for a failure, else the
         handler's kind: ok or duplicate) and the outcome in words."""
         handler = self.handlers.get(delivery.type, self.default)
