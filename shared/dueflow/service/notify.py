@@ -1,4 +1,5 @@
-"""The notify function's use case: e-mail one reminder instance exactly once."""
+"""The notify function's use case: e-mail each reminder instance of a batch (or of a single
+reminder.due event) exactly once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The reminders function's use case: each tick turns due reminders into reminder.due events."""
+"""The reminders function's use case: each tick turns due reminders into events, batched
+(dev.dueflow.reminders.due) or one each (dev.dueflow.reminder.due)."""
 
 from __future__ import annotations
 
