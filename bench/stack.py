@@ -378,7 +378,8 @@ def build_tasks(user: str, bodies: Iterable[dict], now: datetime | None = None) 
 def insert_tasks(engine, tasks: list, chunk: int = 2000) -> None:
     """Store task aggregates with the repository's row mapping, in bulk and without events
     (seed data: nothing for the outbox relay to deliver while a scenario measures)."""
-    from dueflow.adapters.db import repository, schema
+    from dueflow.adapters.db import schema
+    from dueflow.adapters.db import task_rows as repository
 
     for start in range(0, len(tasks), chunk):
         part = tasks[start : start + chunk]

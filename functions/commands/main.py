@@ -6,10 +6,19 @@ import flask
 import functions_framework
 
 from dueflow import bootstrap
+from dueflow.adapters.http.event_function import Routes
 
-bootstrap.check_config(needs_auth=False)  # producers are trusted by Kafka topic ACLs
+bootstrap.check_config("commands")  # producers are trusted by Kafka topic ACLs
+
+
+def routes(rt: bootstrap.Runtime) -> Routes:
+    """Every delivery goes to the command service: command events, raw Kafka records, Dapr Kafka
+    binding POSTs (it unwraps and checks the type itself)."""
+    from dueflow.service.commands import command_types
+
+    return Routes({}, default=rt.commands.handle, known_types=command_types())
 
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def commands(request: flask.Request) -> flask.Response:
-    return bootstrap.handle_event("commands", request)
+    return bootstrap.handle_event("commands", routes, request)

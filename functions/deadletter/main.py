@@ -6,10 +6,36 @@ import flask
 import functions_framework
 
 from dueflow import bootstrap
+from dueflow.adapters.http.event_function import Routes
+from dueflow.domain import events
 
-bootstrap.check_config(needs_auth=False)
+bootstrap.check_config("deadletter")
+
+PING = "dev.knative.sources.ping"
+#: the types dueflow emits, counted under their own name (any sender may dead-letter anything)
+EMITTED = {
+    events.TASK_CREATED,
+    events.TASK_UPDATED,
+    events.TASK_COMPLETED,
+    events.TASK_REOPENED,
+    events.TASK_DELETED,
+    events.REMINDER_DUE,
+    events.REMINDERS_DUE,
+    events.NOTIFICATION_SENT,
+    events.NOTIFICATION_FAILED,
+    events.NOTIFICATIONS_RECORDED,
+}
+
+
+def routes(rt: bootstrap.Runtime) -> Routes:
+    """Every delivery is a dead letter to store."""
+    from dueflow.service.commands import command_types
+
+    return Routes(
+        {}, default=rt.dead_letters.store, known_types=EMITTED | command_types() | {PING}
+    )
 
 
 @functions_framework.http  # an HTTP function: see functions/recurrence/main.py for why
 def deadletter(request: flask.Request) -> flask.Response:
-    return bootstrap.handle_event("deadletter", request)
+    return bootstrap.handle_event("deadletter", routes, request)

@@ -5,12 +5,20 @@ import flask
 import functions_framework
 
 from dueflow import bootstrap
+from dueflow.adapters.http.event_function import Routes
+from dueflow.domain import events
 
-bootstrap.check_config(needs_auth=False)  # events carry no user tokens
+bootstrap.check_config("recurrence")  # events carry no user tokens
+
+
+def routes(rt: bootstrap.Runtime) -> Routes:
+    """Event type -> handler, built with the service on the first request."""
+    service = rt.recurrence
+    return Routes({events.TASK_COMPLETED: lambda d: service.on_task_completed(d.data)})
 
 
 # An HTTP function, not @cloud_event: that decorator cannot answer 4xx (never retry) or 5xx
 # (retry) and rejects Dapr binding deliveries, which are plain POSTs.
 @functions_framework.http
 def recurrence(request: flask.Request) -> flask.Response:
-    return bootstrap.handle_event("recurrence", request)
+    return bootstrap.handle_event("recurrence", routes, request)

@@ -7,7 +7,7 @@ from dueflow import bootstrap, observability
 
 # Runs while functions-framework loads this file: refuse to start on an unusable configuration,
 # and instrument the Flask app before it serves its first request (Flask forbids it later).
-bootstrap.check_config()
+bootstrap.check_config("tasks")
 observability.instrument_flask(flask.current_app)
 
 

@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dueflow import config, logs
@@ -22,90 +23,84 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
 
     from dueflow.adapters.http.api import TasksApi
-    from dueflow.adapters.http.event_function import EventFunction
+    from dueflow.adapters.http.event_function import EventFunction, Routes
     from dueflow.adapters.outbox_relay import OutboxRelay
     from dueflow.service.commands import CommandService
     from dueflow.service.dead_letters import DeadLetterService
     from dueflow.service.notify import NotifyService
+    from dueflow.service.ports import Clock, EmailBackend, ServiceMetrics
     from dueflow.service.recurrence import RecurrenceService
     from dueflow.service.reminders import ReminderService
     from dueflow.service.tasks import TaskService
 
 log = logging.getLogger("dueflow.bootstrap")
-PING = "dev.knative.sources.ping"
-EVENT_FUNCTIONS = ("recurrence", "notify", "reminders", "commands", "deadletter")
 #: Longest wait of the outbox relay for the first response to go out before it starts anyway
 #: (a first request that runs long, such as a tick catching up, must not hold back its events).
 RELAY_START_DELAY = 1.0
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """What a test (or a tool) plugs in instead of what the configuration describes: the rest of
+    the runtime is still built from the environment."""
+
+    clock: Clock | None = None  # every service's "now"
+    email_backend: EmailBackend | None = None  # notify's backend instead of DUEFLOW_EMAIL_BACKEND's
+    engine: Engine | None = None  # instead of DATABASE_URL's (the caller disposes of it)
+    sink: Callable[[dict], None] | None = None  # the relay's event sink instead of POSTs to K_SINK
+
+
 class Runtime:
     """One process's engine, outbox relay and services, each service built on first use."""
 
-    def __init__(self, engine: Engine, sink_url: str | None):
+    def __init__(
+        self,
+        engine: Engine,
+        sink_url: str | None,
+        overrides: Overrides = Overrides(),  # noqa: B008 - frozen, so a shared default is safe
+    ):
         from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
+        from dueflow.relay_lifecycle import RelayLifecycle
+        from dueflow.service.tasks import utcnow
 
         self.engine = engine
         self.uow = UnitOfWorkFactory(engine)
-        self._sink_url = sink_url
+        self.clock: Clock = overrides.clock or utcnow
+        self._overrides = overrides
         self._lock = threading.RLock()  # services
-        self._relay_lock = threading.Lock()
         self._built: dict[str, Any] = {}
-        self._relay: OutboxRelay | None = None
-        self._closed = False
-        self._responded = threading.Event()  # the first response has gone out
-        self._starter: threading.Thread | None = None
-        if sink_url is not None:
-            self._starter = threading.Thread(
-                target=self._start_relay_soon, name="outbox-relay-start", daemon=True
-            )
-            self._starter.start()
+        make_sink = None
+        if overrides.sink is not None:
+            make_sink = functools.partial(lambda sink: sink, overrides.sink)
+        elif sink_url is not None:
+            make_sink = functools.partial(_http_sink, sink_url)
+        self._relay = RelayLifecycle(
+            engine, make_sink, start_delay=RELAY_START_DELAY, on_start=_stop_relay_at_exit
+        )
 
-    # -- the outbox relay -------------------------------------------------------------------------
+    def email_backend(self) -> EmailBackend:
+        """notify's e-mail backend, built (and its module imported) on the first send."""
+        if self._overrides.email_backend is not None:
+            return self._overrides.email_backend
+        return self._service("email backend", lambda _rt: email_backend())
+
+    # -- the outbox relay (see dueflow.relay_lifecycle) -------------------------------------------
     @property
     def relay(self) -> OutboxRelay | None:
         """The outbox relay once started; None before, and always without K_SINK."""
-        return self._relay
+        return self._relay.relay
 
     def kick(self) -> None:
-        """After a commit: wake the relay (a relay started later delivers the event anyway)."""
-        if (relay := self._relay) is not None:
-            relay.kick()
+        """After a commit: wake the relay."""
+        self._relay.kick()
 
     def after_response(self, response: Response) -> Response:
-        """`response`, set to start the relay once it has been sent: the import and start of the
-        relay stay off the path of a cold start's first answer (a readiness probe's, or a real
-        request's, whose events the relay then delivers at once)."""
-        if self._starter is not None and not self._responded.is_set():
-            response.call_on_close(self._responded.set)
-        return response
-
-    def _start_relay_soon(self) -> None:
-        self._responded.wait(RELAY_START_DELAY)
-        try:
-            self.start_relay()
-        except Exception:  # the next start_relay() tries again
-            log.exception("the outbox relay did not start")
+        """`response`, set to start the relay once it has been sent."""
+        return self._relay.after_response(response)
 
     def start_relay(self) -> OutboxRelay | None:
         """Start the outbox relay now unless it runs already; None without K_SINK."""
-        with self._relay_lock:
-            if self._relay is None and self._sink_url is not None and not self._closed:
-                from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
-
-                relay = OutboxRelay(
-                    self.engine,
-                    HttpSink(self._sink_url, config.sink_timeout()),
-                    batch_size=config.outbox_batch_size(),
-                    max_backoff=config.outbox_max_backoff(),
-                    poll_interval=config.outbox_poll_interval(),
-                    concurrency=config.outbox_concurrency(),
-                )
-                relay.start()
-                _stop_relay_at_exit()
-                self._relay = relay  # commits from now on wake it (`kick`)
-                relay.kick()  # and a pass at once for those before: the first request's events
-            return self._relay
+        return self._relay.start()
 
     # -- services, each built (and its modules imported) on first use ---------------------------
     @property
@@ -138,11 +133,16 @@ class Runtime:
                 self._built[name] = build(self)
             return self._built[name]
 
-    def event_function(self, name: str) -> EventFunction:
-        """The event function `name` (one of EVENT_FUNCTIONS) wired to this runtime."""
-        if name not in EVENT_FUNCTIONS:
-            raise ValueError(f"no event function {name!r}")
-        return self._service(f"function {name}", functools.partial(_event_function, name=name))
+    def event_function(self, name: str, routes: Callable[[Runtime], Routes]) -> EventFunction:
+        """The event function `name` with the routing table `routes` builds from this runtime
+        (the table is in the function's main.py), built with its services on first use."""
+
+        def build(rt: Runtime) -> EventFunction:
+            from dueflow.adapters.http.event_function import EventFunction
+
+            return EventFunction(name, routes(rt), rt.ready)
+
+        return self._service(f"function {name}", build)
 
     def ready(self) -> None:
         """Raise when the database cannot be reached (the readiness probe)."""
@@ -152,19 +152,15 @@ class Runtime:
             conn.execute(sa.text("SELECT 1"))
 
     def close(self) -> None:
-        with self._relay_lock:
-            self._closed = True  # no relay starts from now on
-        self._responded.set()
-        if self._starter is not None:
-            self._starter.join(timeout=10)
-        if self._relay is not None:
-            self._relay.stop()
-        self.engine.dispose()
+        self._relay.close()
+        if self._overrides.engine is None:  # an engine handed in belongs to its owner
+            self.engine.dispose()
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 _api: TasksApi | None = None
+_overrides = Overrides()
 
 
 @functools.cache  # registered once per process
@@ -181,12 +177,39 @@ def _stop_relay_at_exit() -> None:
     atexit.register(stop)
 
 
-def check_config(*, needs_auth: bool = True) -> None:
-    """Fail at start, not at the first request, when the configuration cannot work."""
-    if needs_auth:
-        config.auth()
-    config.metrics_port()
+def check_config(function: str) -> None:
+    """Fail at start, not at the first request or the first e-mail, when the configuration of
+    `function` (tasks, recurrence, reminders, notify, commands, deadletter) cannot work: every
+    setting it will read is read, and parsed, now."""
+    if function not in _FUNCTION_SETTINGS:
+        raise ValueError(f"no function {function!r}")
     logs.configure(config.log_level())
+    config.database_url()
+    config.auto_migrate()
+    config.metrics_port()
+    # every function relays the outbox (K_SINK)
+    config.sink_timeout()
+    config.outbox_batch_size()
+    config.outbox_max_backoff()
+    config.outbox_poll_interval()
+    config.outbox_concurrency()
+    for setting in _FUNCTION_SETTINGS[function]:
+        setting()
+
+
+#: what each function reads besides the database, the metrics port and the relay's settings
+_FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
+    "tasks": (config.auth, config.cors_origins),  # bearer JWTs; browsers' origins
+    "recurrence": (),
+    "reminders": (
+        config.reminder_batch_size,
+        config.reminder_event_batch,
+        config.reminder_late_after,
+    ),
+    "notify": (config.email, config.email_sender, config.reminder_late_after),
+    "commands": (),  # producers are trusted by Kafka topic ACLs: no auth
+    "deadletter": (),
+}
 
 
 def runtime() -> Runtime:
@@ -203,7 +226,7 @@ def _serving_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = _build_runtime()
+            _runtime = build_runtime(_overrides)
         return _runtime
 
 
@@ -225,59 +248,78 @@ def tasks_api() -> TasksApi:
         return _api
 
 
-def event_function(name: str) -> EventFunction:
-    """The event function `name` (recurrence, reminders, notify, commands or deadletter)."""
-    return _serving_runtime().event_function(name)
-
-
 def handle_api(request: Request) -> Response:
     """The tasks function's entry point: answer `request` with the tasks API."""
     api = tasks_api()
     return _serving_runtime().after_response(api.handle(request))
 
 
-def handle_event(name: str, request: Request) -> Response:
-    """An event function's entry point: answer `request` with the event function `name`."""
+def handle_event(name: str, routes: Callable[[Runtime], Routes], request: Request) -> Response:
+    """An event function's entry point: answer `request` with the event function `name`, whose
+    routing table `routes` builds (see functions/<name>/main.py)."""
     rt = _serving_runtime()
-    return rt.after_response(rt.event_function(name).handle(request))
+    return rt.after_response(rt.event_function(name, routes).handle(request))
+
+
+def configure(**overrides: Any) -> None:
+    """Build the process-wide runtime with these `Overrides` from now on (the current one is
+    dropped): how tests pass a frozen clock, a fake e-mail backend or a recording sink to the
+    functions that functions-framework serves."""
+    global _overrides
+    replaced = Overrides(**overrides)
+    reset()
+    with _lock:
+        _overrides = replaced
 
 
 def reset() -> None:
-    """Drop the runtime (tests, and the local runner between configurations)."""
-    global _runtime, _api
+    """Drop the runtime and any overrides (tests, and the local runner between configurations)."""
+    global _runtime, _api, _overrides
     with _lock:
         if _runtime is not None:
             _runtime.close()
-        _runtime, _api = None, None
+        _runtime, _api, _overrides = None, None, Overrides()
 
 
-def _build_runtime() -> Runtime:
+def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 - frozen
+    """A runtime built from the environment, with `overrides` plugged in instead."""
     from dueflow import metrics, observability
-    from dueflow.adapters.db.engine import make_engine, migrate
 
     logs.configure(config.log_level())
     # Here, not at import: functions-framework imports the function in gunicorn's master, and the
     # metrics server's thread would not survive the fork into the worker that serves.
     metrics.serve(config.metrics_port())
     observability.configure_tracing()
-    engine = make_engine(config.database_url())
-    if config.auto_migrate():
-        migrate(engine)
-    if (sink := config.sink_url()) is None:
+    engine = overrides.engine
+    if engine is None:
+        from dueflow.adapters.db.engine import make_engine, migrate
+
+        engine = make_engine(config.database_url())
+        if config.auto_migrate():
+            migrate(engine)
+    sink = config.sink_url()
+    if sink is None and overrides.sink is None:
         log.warning("K_SINK is not set: events stay in the outbox until a sink is configured")
-    return Runtime(engine, sink)
+    return Runtime(engine, sink, overrides)
+
+
+def email_backend() -> EmailBackend:
+    """The e-mail backend DUEFLOW_EMAIL_BACKEND names, built from the environment."""
+    from dueflow.adapters.email import build_backend
+
+    return build_backend(config.email())
 
 
 def _tasks_service(rt: Runtime) -> TaskService:
     from dueflow.service.tasks import TaskService
 
-    return TaskService(rt.uow, on_commit=rt.kick)
+    return TaskService(rt.uow, clock=rt.clock, on_commit=rt.kick)
 
 
 def _recurrence_service(rt: Runtime) -> RecurrenceService:
     from dueflow.service.recurrence import RecurrenceService
 
-    return RecurrenceService(rt.uow, on_commit=rt.kick)
+    return RecurrenceService(rt.uow, clock=rt.clock, on_commit=rt.kick)
 
 
 def _reminder_service(rt: Runtime) -> ReminderService:
@@ -288,20 +330,25 @@ def _reminder_service(rt: Runtime) -> ReminderService:
         batch_size=config.reminder_batch_size(),
         event_batch=config.reminder_event_batch(),
         late_after=config.reminder_late_after(),
+        clock=rt.clock,
         on_commit=rt.kick,
     )
 
 
 def _notify_service(rt: Runtime) -> NotifyService:
-    from dueflow.adapters.email import backend_from_config
+    # the e-mail package (its backend table, the MIME builder) comes with the service; the
+    # chosen backend's own module, and its SDK, on the first send (`Runtime.email_backend`)
+    import dueflow.adapters.email  # noqa: F401
     from dueflow.service.notify import NotifyService
 
     return NotifyService(
         rt.uow,
-        functools.cache(backend_from_config),  # built on first send
+        rt.email_backend,
         config.email_sender(),
         late_after=config.reminder_late_after(),
+        clock=rt.clock,
         on_commit=rt.kick,
+        metrics=_service_metrics(),
     )
 
 
@@ -314,67 +361,16 @@ def _command_service(rt: Runtime) -> CommandService:
 def _dead_letter_service(rt: Runtime) -> DeadLetterService:
     from dueflow.service.dead_letters import DeadLetterService
 
-    return DeadLetterService(rt.uow)
+    return DeadLetterService(rt.uow, clock=rt.clock, metrics=_service_metrics())
 
 
-def _event_function(rt: Runtime, name: str) -> EventFunction:
-    """Built with its service on the first request (a readiness probe's, on Knative)."""
-    from dueflow.adapters.http.event_function import EventFunction
-    from dueflow.domain import events
+def _service_metrics() -> ServiceMetrics:
+    from dueflow.metrics import PrometheusServiceMetrics
 
-    if name == "recurrence":
-        recurrence = rt.recurrence
-        handle = {events.TASK_COMPLETED: lambda d: recurrence.on_task_completed(d.data)}
-        return EventFunction(name, handle, rt.ready)
-    if name == "notify":
-        from dueflow.adapters.email import TransientEmailError
-
-        notify = rt.notify
-        handle = {
-            events.REMINDERS_DUE: lambda d: notify.on_reminders_due(d.data),
-            events.REMINDER_DUE: lambda d: notify.on_reminder_due(d.data),
-        }
-        return EventFunction(name, handle, rt.ready, transient=[TransientEmailError])
-    if name == "reminders":
-        reminders = rt.reminders
-        # any delivery is a tick: a PingSource event, a Dapr cron POST, the local ticker
-        return EventFunction(
-            name,
-            {},
-            rt.ready,
-            default=lambda _d: f"emitted {reminders.tick()}",
-            known_types=[PING],
-        )
-    if name == "commands":
-        # every delivery: command events, raw Kafka records, Dapr Kafka binding POSTs
-        return EventFunction(
-            name, {}, rt.ready, default=rt.commands.handle, known_types=_command_types()
-        )
-    if name == "deadletter":
-        emitted = {
-            events.TASK_CREATED,
-            events.TASK_UPDATED,
-            events.TASK_COMPLETED,
-            events.TASK_REOPENED,
-            events.TASK_DELETED,
-            events.REMINDER_DUE,
-            events.REMINDERS_DUE,
-            events.NOTIFICATION_SENT,
-            events.NOTIFICATION_FAILED,
-            events.NOTIFICATIONS_RECORDED,
-        }
-        return EventFunction(
-            name,
-            {},
-            rt.ready,
-            default=rt.dead_letters.store,
-            known_types=emitted | _command_types() | {PING},
-        )
-    raise ValueError(f"no event function {name!r}")
+    return PrometheusServiceMetrics()
 
 
-def _command_types() -> frozenset[str]:
-    """The event types of task commands (counted under their own name, see EventFunction)."""
-    from dueflow.service.commands import KINDS, PREFIX, RAW_RECORD
+def _http_sink(url: str) -> Callable[[dict], None]:
+    from dueflow.adapters.http_sink import HttpSink
 
-    return frozenset([*(PREFIX + kind for kind in KINDS), RAW_RECORD])
+    return HttpSink(url, config.sink_timeout())

@@ -34,6 +34,21 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _int(name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
+    """A whole number: "2.5" or "ten" is an error naming the variable, not a silent 2."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
 def environment() -> str:
     """DUEFLOW_ENV: `local` enables development defaults; anything else is treated as production."""
     return _env("DUEFLOW_ENV", "production") or "production"
@@ -79,7 +94,7 @@ def sink_url() -> str | None:
 
 def outbox_batch_size() -> int:
     """DUEFLOW_OUTBOX_BATCH: rows the relay reads per pass (default 100)."""
-    return max(1, int(_float("DUEFLOW_OUTBOX_BATCH", 100)))
+    return _int("DUEFLOW_OUTBOX_BATCH", 100, low=1)
 
 
 def outbox_max_backoff() -> float:
@@ -99,7 +114,7 @@ def outbox_poll_interval() -> float:
 def outbox_concurrency() -> int:
     """DUEFLOW_OUTBOX_CONCURRENCY: deliveries the relay makes at once, each for a different
     partition (task); events of one task always go out one after another (default 8)."""
-    return max(1, int(_float("DUEFLOW_OUTBOX_CONCURRENCY", 8)))
+    return _int("DUEFLOW_OUTBOX_CONCURRENCY", 8, low=1)
 
 
 def sink_timeout() -> float:
@@ -136,10 +151,7 @@ def metrics_port() -> int:
     """DUEFLOW_METRICS_PORT: port of each function process's Prometheus endpoint, /metrics
     (default 9464, the usual OpenTelemetry Prometheus port; 0 turns it off). Not 9090 or 9091:
     Knative's queue-proxy holds those in the same pod network."""
-    port = int(_float("DUEFLOW_METRICS_PORT", 9464))
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"DUEFLOW_METRICS_PORT must be a port number or 0, got {port}")
-    return port
+    return _int("DUEFLOW_METRICS_PORT", 9464, low=0, high=65535)
 
 
 def auto_migrate() -> bool:
@@ -164,13 +176,13 @@ def reminder_late_after() -> float:
 
 def reminder_batch_size() -> int:
     """DUEFLOW_REMINDER_BATCH: due reminders claimed per transaction (default 1000)."""
-    return max(1, int(_float("DUEFLOW_REMINDER_BATCH", 1000)))
+    return _int("DUEFLOW_REMINDER_BATCH", 1000, low=1)
 
 
 def reminder_event_batch() -> int:
     """DUEFLOW_REMINDER_EVENT_BATCH: due reminders per dev.dueflow.reminders.due event (default
     100, at most 1000); 1 emits one dev.dueflow.reminder.due event per reminder instead."""
-    return min(1000, max(1, int(_float("DUEFLOW_REMINDER_EVENT_BATCH", 100))))
+    return min(1000, _int("DUEFLOW_REMINDER_EVENT_BATCH", 100, low=1))
 
 
 def email_backend() -> str:
@@ -186,6 +198,48 @@ def email_sender() -> str:
 def outbox_dir() -> str:
     """DUEFLOW_OUTBOX_DIR: where the `outbox` backend writes .eml files (.dueflow/outbox)."""
     return _env("DUEFLOW_OUTBOX_DIR", ".dueflow/outbox") or ".dueflow/outbox"
+
+
+EMAIL_BACKENDS = ("outbox", "smtp", "sendgrid", "dapr")
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Everything the chosen e-mail backend needs, checked: a backend that cannot work refuses
+    to start instead of failing at the first send."""
+
+    backend: str
+    timeout: float  # one network timeout for every remote backend (DUEFLOW_EMAIL_TIMEOUT)
+    outbox_dir: str
+    smtp_url: str | None
+    sendgrid_api_key: str | None
+    sendgrid_host: str
+    dapr_http_port: int
+    dapr_binding: str
+
+
+def email() -> EmailSettings:
+    """The e-mail settings of DUEFLOW_EMAIL_BACKEND's backend; ConfigError when they cannot work."""
+    name = email_backend()
+    if name not in EMAIL_BACKENDS:
+        raise ConfigError(
+            f"DUEFLOW_EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)}; got {name!r}"
+        )
+    settings = EmailSettings(
+        backend=name,
+        timeout=email_timeout(),
+        outbox_dir=outbox_dir(),
+        smtp_url=smtp_url(),
+        sendgrid_api_key=sendgrid_api_key(),
+        sendgrid_host=sendgrid_host(),
+        dapr_http_port=dapr_http_port(),
+        dapr_binding=dapr_email_binding(),
+    )
+    if name == "smtp" and not settings.smtp_url:
+        raise ConfigError("DUEFLOW_EMAIL_BACKEND=smtp needs SMTP_URL (smtp://host:port, ...)")
+    if name == "sendgrid" and not settings.sendgrid_api_key:
+        raise ConfigError("DUEFLOW_EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY")
+    return settings
 
 
 def smtp_url() -> str | None:
@@ -210,7 +264,7 @@ def sendgrid_host() -> str:
 
 def dapr_http_port() -> int:
     """DAPR_HTTP_PORT: the Dapr sidecar's HTTP port (set by Dapr; default 3500)."""
-    return int(_float("DAPR_HTTP_PORT", 3500))
+    return _int("DAPR_HTTP_PORT", 3500, low=1, high=65535)
 
 
 def dapr_email_binding() -> str:
@@ -233,4 +287,4 @@ def broker_url() -> str | None:
 def kafka_session_timeout_ms() -> int:
     """DUEFLOW_KAFKA_SESSION_TIMEOUT_MS: consumer group session timeout of `make run`'s Kafka
     consumers (default 6000, the smallest a stock Kafka broker accepts)."""
-    return int(_float("DUEFLOW_KAFKA_SESSION_TIMEOUT_MS", 6000))
+    return _int("DUEFLOW_KAFKA_SESSION_TIMEOUT_MS", 6000, low=1)

@@ -108,3 +108,16 @@ def serve(port: int) -> int | None:
         _served_on = port
     log.info("metrics endpoint started", extra={"port": port})
     return port
+
+
+class PrometheusServiceMetrics:
+    """The services' metrics port (`dueflow.service.ports.ServiceMetrics`) on these counters."""
+
+    def email(self, backend: str, outcome: str) -> None:
+        EMAILS.labels(backend, outcome).inc()
+
+    def reminder_lateness(self, seconds: float) -> None:
+        REMINDER_LATENESS.observe(seconds)
+
+    def dead_letter_stored(self) -> None:
+        DEAD_LETTERS.inc()

@@ -23,7 +23,7 @@ SENDER = "dueflow <reminders@dueflow.test>"
 
 
 class Clock:
-    """A settable clock for the services (`bootstrap.runtime().<service>.clock`)."""
+    """A settable clock for the services (`bootstrap.configure(clock=...)`)."""
 
     def __init__(self, now: datetime):
         self.now = now
@@ -41,9 +41,8 @@ class Clock:
 
 
 def install_clock(clock: Clock) -> None:
-    """Point every service of the current runtime (built now if need be) at `clock`."""
-    rt = bootstrap.runtime()
-    rt.tasks.clock = rt.recurrence.clock = rt.reminders.clock = rt.notify.clock = clock
+    """Build the runtime's services on `clock` from now on (the composition root's override)."""
+    bootstrap.configure(clock=clock)
 
 
 @pytest.fixture

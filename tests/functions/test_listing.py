@@ -120,7 +120,7 @@ class Clock:
 def clock(client) -> Clock:
     """Freezes the service clock of the runtime the `client` serves (created_at, overdue...)."""
     frozen = Clock(T0)
-    bootstrap.runtime().tasks.clock = frozen
+    bootstrap.configure(clock=frozen)
     return frozen
 
 

@@ -7,7 +7,7 @@
   and for the Dapr sidecar; it records each request and answers the status the test sets, so the
   assertions are on the exact HTTP request the real services document.
 
-Backends are built by ``backend_from_config`` from the environment, as in production.
+Backends are built by ``bootstrap.email_backend`` from the environment, as in production.
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from dueflow.adapters.email import (
-    Email,
-    EmailError,
-    PermanentEmailError,
-    TransientEmailError,
-    backend_from_config,
-)
 from dueflow.adapters.email.dapr import DaprBackend
 from dueflow.adapters.email.outbox import OutboxBackend
 from dueflow.adapters.email.sendgrid import SendGridBackend
 from dueflow.adapters.email.smtp import SmtpBackend
+from dueflow.bootstrap import email_backend as backend_from_config
 from dueflow.config import ConfigError
+from dueflow.service.ports import (
+    Email,
+    EmailError,
+    PermanentEmailError,
+    TransientEmailError,
+)
 from tests.support.http import FakeHTTP, free_port
 from tests.support.smtp import Collector, parse
 
@@ -489,7 +489,7 @@ def test_errors_share_a_base_class():
 def test_only_the_chosen_backend_is_imported():
     """Cold start: building the outbox backend must not import the SendGrid SDK."""
     code = (
-        "import sys; from dueflow.adapters.email import backend_from_config; "
+        "import sys; from dueflow.bootstrap import email_backend as backend_from_config; "
         "backend_from_config(); "
         "heavy = ('sendgrid', 'python_http_client', 'smtplib'); "
         "print(sorted(m for m in heavy if m in sys.modules))"

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.repository import TaskRepository
+from dueflow.adapters.db.task_store import TaskRepository
 from dueflow.domain.task import Recurrence, Reminder, Task
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)

@@ -26,56 +26,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import requests
-import sqlalchemy as sa
-from cloudevents.conversion import to_binary
-from cloudevents.http import CloudEvent
-from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
 from sqlalchemy.engine import Engine
 
 from dueflow import metrics, observability
+from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.schema import dead_letters, leases, outbox
+from dueflow.adapters.db.outbox_store import Outbox
+from dueflow.adapters.http_sink import DeliveryError, HttpSink
+from dueflow.adapters.relay_lease import LEASE_NAME, LEASE_TTL, Lease
+
+__all__ = ["LEASE_NAME", "LEASE_TTL", "DeliveryError", "HttpSink", "OutboxRelay"]
 
 log = logging.getLogger("dueflow.outbox")
-LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
-
-
-class DeliveryError(Exception):
-    """The sink did not accept an event (it will be retried)."""
-
-
-class HttpSink:
-    """POSTs one CloudEvent (binary mode) and requires a 2xx answer. Safe to call from several
-    threads: each keeps its own keep-alive session."""
-
-    def __init__(self, url: str, timeout: float):
-        self.url, self.timeout = url, timeout
-        self._local = threading.local()
-
-    @property
-    def session(self) -> requests.Session:
-        if (session := getattr(self._local, "session", None)) is None:
-            session = self._local.session = requests.Session()
-        return session
-
-    @session.setter
-    def session(self, session: requests.Session) -> None:
-        """The calling thread's session (tests hand in a recording one)."""
-        self._local.session = session
-
-    def __call__(self, event: dict) -> None:
-        attributes = {k: v for k, v in event.items() if k != "data"}
-        headers, body = to_binary(CloudEvent(attributes, event.get("data")))
-        propagate.inject(headers)  # transport context: the relay's span (ce-traceparent stays)
-        try:
-            response = self.session.post(self.url, headers=headers, data=body, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"sink answered {response.status_code}: {response.text[:200]}")
 
 
 class OutboxRelay:
@@ -103,6 +67,7 @@ class OutboxRelay:
         self._pool: ThreadPoolExecutor | None = None
         self._lease_lock = threading.Lock()
         self.holder = uuid.uuid4().hex
+        self._lease = Lease(self.engine, self.reader, self.holder)
         self._measured_at: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -116,25 +81,8 @@ class OutboxRelay:
         if not self._take_lease():
             return 0
         lease_taken = now = self.clock()
-        waiting = outbox.alias("waiting")
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    outbox.c.seq,
-                    outbox.c.partition_key,
-                    outbox.c.payload,
-                    outbox.c.attempts,
-                    outbox.c.next_attempt_at,
-                )
-                .where(
-                    ~sa.exists().where(  # skip partitions whose head is backing off
-                        waiting.c.partition_key == outbox.c.partition_key,
-                        waiting.c.next_attempt_at > now,
-                    )
-                )
-                .order_by(outbox.c.seq)
-                .limit(self.batch_size)
-            ).all()
+            rows = Outbox(conn).waiting(now, self.batch_size)
         partitions: dict[str | None, list] = {}
         held: set[str | None] = set()  # partitions whose head is backing off
         for row in rows:
@@ -157,7 +105,7 @@ class OutboxRelay:
         delivered = [seq for seqs, _ in done for seq in seqs]
         if delivered:
             with self.engine.begin() as conn:
-                conn.execute(outbox.delete().where(outbox.c.seq.in_(delivered)))
+                Outbox(conn).delete(delivered)
         return len(delivered)
 
     def _deliver_in_order(self, rows: list, lease: _LeaseClock) -> tuple[list[int], tuple | None]:
@@ -196,21 +144,15 @@ class OutboxRelay:
 
     def backlog(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+            return Outbox(conn).count()
 
     def measure(self) -> tuple[int, float, int]:
         """Set the backlog gauges: events waiting, the oldest one's age in seconds, and dead
         letters not replayed. The relay measures because it is the one loop every function runs
         on a connection of its own: the pod's connection budget (docs/architecture.md) stays."""
         with self.engine.connect() as conn:
-            waiting, oldest = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).select_from(outbox)
-            ).one()
-            letters = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(dead_letters)
-                .where(dead_letters.c.replayed_at.is_(None))
-            ).scalar_one()
+            waiting, oldest = Outbox(conn).backlog()
+            letters = DeadLetters(conn).pending()
         now = self.clock()
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         metrics.set_backlog(waiting, age, letters)
@@ -327,25 +269,12 @@ class OutboxRelay:
             },
         )
         with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.seq == seq)
-                .values(
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    next_attempt_at=self.clock() + timedelta(seconds=delay),
-                )
-            )
+            Outbox(conn).postpone(seq, attempts, error, self.clock() + timedelta(seconds=delay))
 
     def _release_lease(self) -> None:
         """On a clean stop, let another replica take over at once instead of after the TTL."""
         self._holding.clear()
-        with self.engine.begin() as conn:
-            conn.execute(
-                leases.update()
-                .where(leases.c.name == LEASE_NAME, leases.c.holder == self.holder)
-                .values(expires_at=self.clock() - timedelta(seconds=1))
-            )
+        self._lease.release(self.clock())
 
     def _take_lease(self) -> bool:
         held = self._try_lease()
@@ -357,40 +286,7 @@ class OutboxRelay:
         return held
 
     def _try_lease(self) -> bool:
-        now = self.clock()
-        # A read first: processes that do not hold the lease poll often and must not queue for
-        # SQLite's write lock (or write a row on PostgreSQL) just to learn that another does.
-        with self.reader.connect() as conn:
-            current = conn.execute(
-                sa.select(leases.c.holder, leases.c.expires_at).where(leases.c.name == LEASE_NAME)
-            ).first()
-        if current is not None and current.holder != self.holder and current.expires_at >= now:
-            return False
-        if (
-            current is not None
-            and current.holder == self.holder
-            and (current.expires_at - now > LEASE_TTL * 2 / 3)
-        ):
-            return True  # ours and fresh: renewing on every pass would write ten times a second
-        values = {"holder": self.holder, "expires_at": now + LEASE_TTL}
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                leases.update()
-                .where(
-                    leases.c.name == LEASE_NAME,
-                    sa.or_(leases.c.holder == self.holder, leases.c.expires_at < now),
-                )
-                .values(**values)
-            ).rowcount
-            if taken:
-                return True
-            exists = conn.execute(
-                sa.select(leases.c.name).where(leases.c.name == LEASE_NAME)
-            ).first()
-            if exists:
-                return False
-            conn.execute(leases.insert().values(name=LEASE_NAME, **values))
-            return True
+        return self._lease.take(self.clock())
 
 
 class _LeaseClock:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class Delivery:
+class InboundEvent:
     type: str
     source: str
     id: str

@@ -3,8 +3,9 @@ systems), applied with exactly the API's validation and semantics, once per Clou
 
 from __future__ import annotations
 
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import FieldError, ValidationFailed
+from dueflow.service.outcome import Outcome, done, duplicate
 from dueflow.service.tasks import AlreadyApplied, TaskService
 
 PREFIX = "dev.dueflow.command.task."
@@ -14,11 +15,16 @@ KINDS = ("create", "update", "complete", "delete")
 RAW_RECORD = "dev.knative.kafka.event"
 
 
+def command_types() -> frozenset[str]:
+    """The event types of task commands (counted under their own name by the edge)."""
+    return frozenset([*(PREFIX + kind for kind in KINDS), RAW_RECORD])
+
+
 class CommandService:
     def __init__(self, tasks: TaskService):
         self.tasks = tasks
 
-    def handle(self, delivery: Delivery) -> str:
+    def handle(self, delivery: InboundEvent) -> Outcome:
         """Apply one command; says what it did. Invalid commands raise ValidationFailed (the edge
         answers 422, so the Broker sends them to the dead-letter sink and never retries)."""
         command = _unwrap(delivery)
@@ -44,7 +50,7 @@ class CommandService:
         rest = {k: v for k, v in data.items() if k != "user_id"}
         try:
             if kind == "create":
-                return f"created {self.tasks.create(user_id, rest, dedupe).id}"
+                return done(f"created {self.tasks.create(user_id, rest, dedupe).id}")
             task_id = rest.pop("id", None)
             if not isinstance(task_id, str):
                 raise _bad("data.id", "must be the task's id")
@@ -56,12 +62,12 @@ class CommandService:
                 self.tasks.complete(user_id, task_id, dedupe)
             else:
                 self.tasks.delete(user_id, task_id, dedupe)
-            return f"{kind}d {task_id}"  # updated, completed, deleted
+            return done(f"{kind}d {task_id}")  # updated, completed, deleted
         except AlreadyApplied:
-            return "duplicate: already applied"
+            return duplicate("duplicate: already applied")
 
 
-def _unwrap(delivery: Delivery) -> Delivery:
+def _unwrap(delivery: InboundEvent) -> InboundEvent:
     """A wrapped record must itself hold a structured-mode CloudEvent command."""
     if delivery.type != RAW_RECORD and not delivery.type.startswith("dapr.binding."):
         return delivery
@@ -70,7 +76,7 @@ def _unwrap(delivery: Delivery) -> Delivery:
         raise _bad("data", "the record is not a CloudEvent (send binary or structured mode)")
     if not all(isinstance(event.get(k), str) for k in ("type", "source", "id")):
         raise _bad("data", "the record's CloudEvent lacks type, source or id")
-    return Delivery(event["type"], event["source"], event["id"], event.get("data"), event)
+    return InboundEvent(event["type"], event["source"], event["id"], event.get("data"), event)
 
 
 def _bad(field: str, message: str) -> ValidationFailed:

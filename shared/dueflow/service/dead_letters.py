@@ -9,9 +9,10 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from dueflow import metrics
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import FieldError, ValidationFailed
+from dueflow.service.outcome import Outcome, done, duplicate
+from dueflow.service.ports import NoMetrics, ServiceMetrics, UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
 
 # Extensions a Knative dead-letter sink receives, saying why the event died.
@@ -19,11 +20,17 @@ ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
 
 
 class DeadLetterService:
-    def __init__(self, uow_factory: Callable, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Callable[[], datetime] = utcnow,
+        metrics: ServiceMetrics | None = None,
+    ):
         self.uow_factory = uow_factory
         self.clock = clock
+        self.metrics = metrics or NoMetrics()
 
-    def store(self, delivery: Delivery) -> str:
+    def store(self, delivery: InboundEvent) -> Outcome:
         if not delivery.attributes:
             raise ValidationFailed([FieldError("", "a dead letter must be a CloudEvent")])
         attributes = dict(delivery.attributes)
@@ -45,8 +52,8 @@ class DeadLetterService:
             stored = uow.dead_letters.add(record)
             uow.commit()
         if stored:
-            metrics.DEAD_LETTERS.inc()
-        return "stored" if stored else "duplicate"
+            self.metrics.dead_letter_stored()
+        return done("stored") if stored else duplicate("duplicate")
 
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[dict]:
         with self.uow_factory(write=False) as uow:

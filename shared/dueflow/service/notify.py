@@ -1,4 +1,5 @@
-"""The notify function's use case: e-mail one reminder instance exactly once."""
+"""The notify function's use case: e-mail each reminder instance of a batch (or of a single
+reminder.due event) exactly once."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from dueflow import metrics
-from dueflow.adapters.email import Email, EmailBackend, PermanentEmailError, TransientEmailError
 from dueflow.domain import events
 from dueflow.domain.reminder_mail import (
     ReminderDue,
     compose,
     parse_reminder_due,
     parse_reminders_due,
+)
+from dueflow.service.outcome import Kind, Outcome
+from dueflow.service.ports import (
+    Email,
+    EmailBackend,
+    NoMetrics,
+    PermanentEmailError,
+    ServiceMetrics,
+    TransientEmailError,
+    UnitOfWorkFactory,
 )
 from dueflow.service.tasks import utcnow
 
@@ -24,12 +33,13 @@ log = logging.getLogger("dueflow.notify")
 class NotifyService:
     def __init__(
         self,
-        uow_factory: Callable,
+        uow_factory: UnitOfWorkFactory,
         backend: Callable[[], EmailBackend],
         sender: str,
         late_after: float = 120,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
+        metrics: ServiceMetrics | None = None,
     ):
         self.uow_factory = uow_factory
         self.backend = backend  # built on first use: most cold starts of notify need no SDK
@@ -37,8 +47,9 @@ class NotifyService:
         self.late_after = timedelta(seconds=late_after)
         self.clock = clock
         self.on_commit = on_commit
+        self.metrics = metrics or NoMetrics()
 
-    def on_reminder_due(self, data: object) -> str:
+    def on_reminder_due(self, data: object) -> Outcome:
         """Send the e-mail for a `dev.dueflow.reminder.due` event; says what it did.
 
         The reminder row stays locked while sending and the outcome is recorded under a unique
@@ -49,12 +60,12 @@ class NotifyService:
         with self.uow_factory() as uow:
             current = uow.reminders.lock_many([due.reminder_id]).get(due.reminder_id)
             if current is None or current["task_status"] != "open":
-                return "stale: task done or deleted"
+                return Outcome("stale: task done or deleted")
             if current["remind_at"] != due.remind_at or current["status"] == "canceled":
-                return "stale: reminder moved or canceled"
+                return Outcome("stale: reminder moved or canceled")
             instance = (due.reminder_id, due.remind_at)
             if (outcome := uow.reminders.notified_many([instance]).get(instance)) is not None:
-                return f"already {outcome}"
+                return Outcome(f"already {outcome}", Kind.DUPLICATE)
             now = self.clock()
             backend = self.backend()
             status, error = "sent", None
@@ -69,15 +80,15 @@ class NotifyService:
                     "reminder e-mail failed for good", extra={"key": due.key, "error": error}
                 )
             except TransientEmailError:
-                metrics.EMAILS.labels(backend.name, "retry").inc()
+                self.metrics.email(backend.name, "retry")
                 raise
             # counted when sending, not at commit: a mail that went out went out
-            metrics.EMAILS.labels(backend.name, status).inc()
+            self.metrics.email(backend.name, status)
             if status == "sent":
                 # an early send (clock skew) counts as on time: a histogram's sum must not
                 # shrink, or rate() takes it for a counter reset
                 lateness = max(0.0, (now - due.remind_at).total_seconds())
-                metrics.REMINDER_LATENESS.observe(lateness)
+                self.metrics.reminder_lateness(lateness)
             outcome = {**due.as_dict(), "user_id": current["user_id"], "status": status}
             uow.reminders.record_notifications([{**outcome, "error": error}], backend.name, now)
             kind = events.NOTIFICATION_SENT if status == "sent" else events.NOTIFICATION_FAILED
@@ -86,9 +97,9 @@ class NotifyService:
             )
             uow.commit()
         self.on_commit()
-        return status
+        return Outcome(status)
 
-    def on_reminders_due(self, data: object) -> str:
+    def on_reminders_due(self, data: object) -> Outcome:
         """Send the e-mails of a `dev.dueflow.reminders.due` batch; says what it did.
 
         The same guarantees as one reminder.due each, in one transaction of a few statements:
@@ -133,7 +144,7 @@ class NotifyService:
                 else:
                     error = sent_or_failed[due.key]
                 if isinstance(error, TransientEmailError):
-                    metrics.EMAILS.labels(backend.name, "retry").inc()
+                    self.metrics.email(backend.name, "retry")
                     transient = error
                     continue
                 if error is not None:
@@ -143,10 +154,10 @@ class NotifyService:
                         extra={"key": due.key, "error": outcome["error"]},
                     )
                 else:
-                    metrics.REMINDER_LATENESS.observe(
+                    self.metrics.reminder_lateness(
                         max(0.0, (now - due.remind_at).total_seconds())
                     )
-                metrics.EMAILS.labels(backend.name, outcome["status"]).inc()
+                self.metrics.email(backend.name, outcome["status"])
                 outcomes.append(outcome)
             if outcomes:
                 uow.reminders.record_notifications(outcomes, backend.name, now)
@@ -159,7 +170,7 @@ class NotifyService:
         if transient is not None:
             raise transient
         sent = sum(o["status"] == "sent" for o in outcomes)
-        return f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped"
+        return Outcome(f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped")
 
     def _email(self, due: ReminderDue, address: str, now: datetime) -> Email:
         # late when the tick saw it late, or when retries delayed it since

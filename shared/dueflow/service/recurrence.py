@@ -9,13 +9,15 @@ from datetime import datetime
 from dueflow.domain import events, lifecycle
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.timefmt import parse_instant
+from dueflow.service.outcome import Outcome, done, duplicate
+from dueflow.service.ports import UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
 
 
 class RecurrenceService:
     def __init__(
         self,
-        uow_factory: Callable,
+        uow_factory: UnitOfWorkFactory,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
     ):
@@ -23,7 +25,7 @@ class RecurrenceService:
         self.clock = clock
         self.on_commit = on_commit
 
-    def on_task_completed(self, data: object) -> str:
+    def on_task_completed(self, data: object) -> Outcome:
         """Create the next instance for a `dev.dueflow.task.completed` event; says what it did.
 
         Idempotent: the instance's (series_id, occurrence) is unique, so a redelivered or
@@ -32,21 +34,21 @@ class RecurrenceService:
         with self.uow_factory() as uow:
             task = uow.tasks.get(user_id, task_id)
             if task is None:
-                return "task gone"
+                return done("task gone")
             if task.recurrence is None or task.due_at is None:
-                return "not recurring"
+                return done("not recurring")
             if task.status != "done":
-                return "reopened since: no next instance"  # the completion was undone
+                return done("reopened since: no next instance")  # the completion was undone
             now = self.clock()
             instance = lifecycle.next_instance(task, completed_at, now)
             if instance is None:
-                return "series ended"
+                return done("series ended")
             if not uow.tasks.add_if_absent(instance):
-                return "next instance exists"
+                return duplicate("next instance exists")
             uow.outbox.add(events.task_event(events.TASK_CREATED, instance, now), now)
             uow.commit()
         self.on_commit()
-        return "next instance created"
+        return done("next instance created")
 
 
 def _completion(data: object) -> tuple[str, str, datetime]:

@@ -1,4 +1,5 @@
-"""The reminders function's use case: each tick turns due reminders into reminder.due events."""
+"""The reminders function's use case: each tick turns due reminders into events, batched
+(dev.dueflow.reminders.due) or one each (dev.dueflow.reminder.due)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from dueflow.domain import events
+from dueflow.service.ports import UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
 
 
 class ReminderService:
     def __init__(
         self,
-        uow_factory: Callable,
+        uow_factory: UnitOfWorkFactory,
         *,
         batch_size: int = 1000,
         event_batch: int = 100,

@@ -13,6 +13,7 @@ from dueflow.domain.errors import NotFound
 from dueflow.domain.listing import parse_list_query
 from dueflow.domain.task import Task
 from dueflow.domain.validation import parse_create, parse_patch, parse_snooze
+from dueflow.service.ports import UnitOfWorkFactory
 
 Dedupe = tuple[str, str] | None  # a command CloudEvent's (source, id)
 
@@ -30,7 +31,7 @@ class TaskService:
 
     def __init__(
         self,
-        uow_factory: Callable,
+        uow_factory: UnitOfWorkFactory,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
     ):

@@ -1,11 +1,13 @@
-"""The one door into the outbox: events appended in the caller's transaction."""
+"""The one door into the outbox: events appended in the caller's transaction, and the relay's
+reads and writes of the rows waiting for delivery. All SQL on the outbox table is here."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from dueflow import observability
 from dueflow.adapters.db.schema import outbox
@@ -42,3 +44,46 @@ class Outbox:
                 for e in events
             ],
         )
+
+    # -- the relay's side ------------------------------------------------------------------------
+    def waiting(self, now: datetime, limit: int) -> list[Row]:
+        """Up to `limit` rows in sequence order, skipping partitions whose head is backing off."""
+        waiting = outbox.alias("waiting")
+        return self.conn.execute(
+            sa.select(
+                outbox.c.seq,
+                outbox.c.partition_key,
+                outbox.c.payload,
+                outbox.c.attempts,
+                outbox.c.next_attempt_at,
+            )
+            .where(
+                ~sa.exists().where(  # skip partitions whose head is backing off
+                    waiting.c.partition_key == outbox.c.partition_key,
+                    waiting.c.next_attempt_at > now,
+                )
+            )
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        ).all()
+
+    def delete(self, seqs: list[int]) -> None:
+        """Delivered rows: gone in one statement."""
+        self.conn.execute(outbox.delete().where(outbox.c.seq.in_(seqs)))
+
+    def postpone(self, seq: int, attempts: int, error: str, next_attempt_at: datetime) -> None:
+        self.conn.execute(
+            outbox.update()
+            .where(outbox.c.seq == seq)
+            .values(attempts=attempts, last_error=error[:2000], next_attempt_at=next_attempt_at)
+        )
+
+    def count(self) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Rows waiting and the oldest one's created_at."""
+        waiting, oldest = self.conn.execute(
+            sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).select_from(outbox)
+        ).one()
+        return waiting, oldest

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from dueflow.adapters.db.command_store import Commands
+from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
 from dueflow.adapters.db.outbox_store import Outbox
 from dueflow.adapters.db.reminder_store import Reminders
-from dueflow.adapters.db.repository import Commands, DeadLetters, TaskRepository, Users
+from dueflow.adapters.db.task_store import TaskRepository
+from dueflow.adapters.db.user_store import Users
 
 
 class UnitOfWork:

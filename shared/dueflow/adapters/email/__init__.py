@@ -1,11 +1,8 @@
-"""Sending reminder e-mails: one interface, four backends chosen by DUEFLOW_EMAIL_BACKEND.
+"""Sending reminder e-mails: four backends chosen by DUEFLOW_EMAIL_BACKEND, behind the
+`EmailBackend` port (`dueflow.service.ports`, where `Email` and its two errors live; re-exported
+here for the backends and their tests), and the one MIME builder they share.
 
-Backends raise exactly two kinds of error, because the caller can do exactly two things:
-`TransientEmailError` (answer 5xx so the broker redelivers later) and `PermanentEmailError` (mark
-the reminder failed). Anything an operator can fix without changing the message (credentials,
-TLS, a server that is down) is transient: the retry after the fix then delivers it.
-
-Backend modules are imported only by `backend_from_config`, so a cold start pays for the one it
+Backend modules are imported only by `build_backend`, so a cold start pays for the one it
 uses (the SendGrid SDK alone takes tens of milliseconds to import).
 """
 
@@ -14,14 +11,18 @@ from __future__ import annotations
 import binascii
 import functools
 import re
-from dataclasses import dataclass
 from email.header import Header
 from email.message import EmailMessage, Message
 from email.utils import formataddr, formatdate, parseaddr
-from typing import Protocol
 
-from dueflow import config
-from dueflow.config import ConfigError
+from dueflow.config import ConfigError, EmailSettings
+from dueflow.service.ports import (
+    Email,
+    EmailBackend,
+    EmailError,
+    PermanentEmailError,
+    TransientEmailError,
+)
 
 __all__ = [
     "Email",
@@ -29,38 +30,10 @@ __all__ = [
     "EmailError",
     "PermanentEmailError",
     "TransientEmailError",
-    "backend_from_config",
+    "build_backend",
     "mime_bytes",
     "to_mime",
 ]
-
-
-@dataclass(frozen=True)
-class Email:
-    to: str  # one address
-    sender: str  # From, may be "Name <addr>"
-    subject: str
-    text: str  # plain-text body (UTF-8, may contain non-ASCII)
-    message_id: str  # "<...@dueflow>", stable per reminder instance so receivers can deduplicate
-    key: str  # filesystem-safe idempotency key, e.g. "r-<uuid>-20261201T080000Z"
-
-
-class EmailError(Exception):
-    """Sending failed."""
-
-
-class TransientEmailError(EmailError):
-    """May succeed later unchanged: the caller answers 5xx so the broker retries."""
-
-
-class PermanentEmailError(EmailError):
-    """Will never succeed as is: the caller marks the reminder failed."""
-
-
-class EmailBackend(Protocol):
-    name: str  # "outbox" | "smtp" | "sendgrid" | "dapr"
-
-    def send(self, email: Email) -> None: ...
 
 
 def to_mime(email: Email) -> Message:
@@ -155,33 +128,26 @@ _BODY_HEADERS = (
 )
 
 
-def backend_from_config() -> EmailBackend:
-    """The backend DUEFLOW_EMAIL_BACKEND names, built from the environment (see dueflow.config)."""
-    name = config.email_backend()
-    # One network timeout for every remote backend (DUEFLOW_EMAIL_TIMEOUT).
-    timeout = config.email_timeout()
+def build_backend(settings: EmailSettings) -> EmailBackend:
+    """The backend `settings.backend` names (see `dueflow.config.email`, which validated them);
+    only its module is imported. The composition root (`dueflow.bootstrap`) calls this."""
+    name, timeout = settings.backend, settings.timeout
     if name == "outbox":
         from dueflow.adapters.email.outbox import OutboxBackend
 
-        return OutboxBackend(config.outbox_dir())
+        return OutboxBackend(settings.outbox_dir)
     if name == "smtp":
-        url = config.smtp_url()
-        if not url:
-            raise ConfigError("DUEFLOW_EMAIL_BACKEND=smtp needs SMTP_URL (smtp://host:port, ...)")
         from dueflow.adapters.email.smtp import SmtpBackend
 
-        return SmtpBackend(url, timeout=timeout)
+        return SmtpBackend(settings.smtp_url or "", timeout=timeout)
     if name == "sendgrid":
-        api_key = config.sendgrid_api_key()
-        if not api_key:
-            raise ConfigError("DUEFLOW_EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY")
         from dueflow.adapters.email.sendgrid import SendGridBackend
 
-        return SendGridBackend(api_key, host=config.sendgrid_host(), timeout=timeout)
+        return SendGridBackend(
+            settings.sendgrid_api_key or "", host=settings.sendgrid_host, timeout=timeout
+        )
     if name == "dapr":
         from dueflow.adapters.email.dapr import DaprBackend
 
-        return DaprBackend(config.dapr_http_port(), config.dapr_email_binding(), timeout=timeout)
-    raise ConfigError(
-        f"DUEFLOW_EMAIL_BACKEND must be one of outbox, smtp, sendgrid, dapr; got {name!r}"
-    )
+        return DaprBackend(settings.dapr_http_port, settings.dapr_binding, timeout=timeout)
+    raise ConfigError(f"no e-mail backend {name!r}")

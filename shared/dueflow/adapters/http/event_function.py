@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
@@ -23,18 +24,29 @@ from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
 from dueflow.adapters.http.problems import problem
-from dueflow.domain.delivery import Delivery
+from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import DomainError, ValidationFailed
+from dueflow.service.outcome import Outcome
 
 log = logging.getLogger("dueflow.events")
 
 
-Handler = Callable[[Delivery], str]  # returns what it did
-# Handlers say in words what they did; these words mean a redelivery that changed nothing.
-_DUPLICATE = ("duplicate", "already ", "next instance exists")
+Handler = Callable[[InboundEvent], Outcome]  # returns what it did
 
 
-def read_delivery(request: Request) -> Delivery:
+@dataclass(frozen=True)
+class Routes:
+    """An event function's routing table, as its `functions/<name>/main.py` spells it out."""
+
+    handlers: Mapping[str, Handler]  # event type -> handler
+    default: Handler | None = None  # for any other delivery (the reminders tick takes every ping)
+    known_types: Iterable[str] = ()  # other types counted under their own name
+    # failures that may pass unchanged later, besides the database's (notify: TransientEmailError,
+    # named by notify's main.py so no other function imports the e-mail code)
+    transient: Iterable[type[Exception]] = field(default=())
+
+
+def read_delivery(request: Request) -> InboundEvent:
     """A CloudEvent, or a Dapr binding POST to /<binding> (type `dapr.binding.<binding>`)."""
     body = request.get_data()
     # Kafka's binary mode names headers ce_type: a Dapr Kafka binding passes them on like that
@@ -46,9 +58,9 @@ def read_delivery(request: Request) -> Delivery:
         if isinstance(data, bytes | bytearray):
             data = _json_or_text(bytes(data))
         attributes = dict(event.get_attributes())
-        return Delivery(event["type"], event["source"], event["id"], data, attributes)
+        return InboundEvent(event["type"], event["source"], event["id"], data, attributes)
     binding = request.path.strip("/") or "root"
-    return Delivery(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
+    return InboundEvent(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
 
 
 def _http_name(name: str) -> str:
@@ -66,24 +78,14 @@ def _json_or_text(body: bytes) -> object:
 
 
 class EventFunction:
-    def __init__(
-        self,
-        name: str,
-        handlers: dict[str, Handler],
-        ready: Callable[[], None],
-        default: Handler | None = None,
-        known_types: Iterable[str] = (),
-        transient: Iterable[type[Exception]] = (),
-    ):
+    def __init__(self, name: str, routes: Routes, ready: Callable[[], None]):
         self.name = name
-        self.handlers = handlers
-        self.default = default  # for any other delivery (the reminders tick takes every ping)
+        self.handlers = routes.handlers
+        self.default = routes.default
         self.ready = ready
-        # failures that may pass unchanged later: the database's, and the handler's own (notify:
-        # TransientEmailError, given by the wiring so no other function imports the e-mail code)
-        self.transient = (OperationalError, *transient)
+        self.transient = (OperationalError, *routes.transient)
         # event types counted under their own name; senders choose types, so any other is "other"
-        self.known_types = frozenset(handlers) | frozenset(known_types)
+        self.known_types = frozenset(routes.handlers) | frozenset(routes.known_types)
 
     def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS":  # Dapr probes an app's binding routes before delivering
@@ -122,9 +124,8 @@ class EventFunction:
         with observability.child_span(
             f"{self.name} {type_label}", carrier, SpanKind.CONSUMER, span_attributes
         ) as span:
-            status, outcome = self._dispatch(delivery, request.path)
+            status, label, outcome = self._dispatch(delivery, request.path)
             elapsed = time.perf_counter() - started
-            label = _outcome_label(outcome, status.status_code)
             span.set_attribute("dueflow.outcome", label)
             span.set_attribute("http.response.status_code", status.status_code)
             if status.status_code >= 500:
@@ -152,38 +153,42 @@ class EventFunction:
             return "dapr.binding"  # the rest is the request path: anyone's choice
         return "other"
 
-    def _dispatch(self, delivery: Delivery, path: str) -> tuple[Response, str]:
+    def _dispatch(self, delivery: InboundEvent, path: str) -> tuple[Response, str, str]:
+        """The answer, the metric's outcome label (the edge's word for a failure, else the
+        handler's kind: ok or duplicate) and the outcome in words."""
         handler = self.handlers.get(delivery.type, self.default)
         if handler is None:
-            return problem(
-                400, f"{self.name} does not handle {delivery.type}", instance=path
-            ), "unhandled"
+            return _failed(
+                problem(400, f"{self.name} does not handle {delivery.type}", instance=path),
+                "unhandled",
+            )
         try:
             outcome = handler(delivery)
         except ValidationFailed as exc:
-            return problem(
-                422, "the event has invalid fields", instance=path, errors=exc.errors
-            ), "invalid"
+            return _failed(
+                problem(422, "the event has invalid fields", instance=path, errors=exc.errors),
+                "invalid",
+            )
         except DomainError as exc:
-            return problem(422, str(exc), instance=path), "rejected"
+            return _failed(problem(422, str(exc), instance=path), "rejected")
         except self.transient as exc:
             log.warning("transient failure; the sender will retry", exc_info=True)
-            return problem(
-                503,
-                f"transient failure: {type(exc).__name__}",
-                instance=path,
-                headers={"Retry-After": "1"},
-            ), "retry"
+            return _failed(
+                problem(
+                    503,
+                    f"transient failure: {type(exc).__name__}",
+                    instance=path,
+                    headers={"Retry-After": "1"},
+                ),
+                "retry",
+            )
         except Exception:
             log.exception("event handler failed")
-            return problem(500, "the handler failed", instance=path), "error"
-        body = json.dumps({"outcome": outcome})
-        return Response(body, status=200, content_type="application/json"), outcome
+            return _failed(problem(500, "the handler failed", instance=path), "error")
+        body = json.dumps({"outcome": outcome.detail})
+        response = Response(body, status=200, content_type="application/json")
+        return response, outcome.kind.value, outcome.detail
 
 
-def _outcome_label(outcome: str, status: int) -> str:
-    """The metric's outcome: the edge's word for a failure, else ok or duplicate (a handler's
-    own words name task ids and counts, too many values for a label)."""
-    if status >= 300:
-        return outcome
-    return "duplicate" if outcome.startswith(_DUPLICATE) else "ok"
+def _failed(response: Response, word: str) -> tuple[Response, str, str]:
+    return response, word, word

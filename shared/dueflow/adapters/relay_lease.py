@@ -1,0 +1,66 @@
+"""The outbox relay's lease: one row in `leases` saying which process relays, until when. One
+relay at a time, so replicas cannot reorder events between them; a killed holder's lease
+expires after LEASE_TTL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from dueflow.adapters.db.schema import leases
+
+LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+
+
+class Lease:
+    def __init__(self, engine: Engine, reader: Engine, holder: str):
+        self.engine = engine  # the writer (SQLite: BEGIN IMMEDIATE)
+        self.reader = reader
+        self.holder = holder
+
+    def take(self, now: datetime) -> bool:
+        """Take or renew the lease unless another holder's is still valid."""
+        # A read first: processes that do not hold the lease poll often and must not queue for
+        # SQLite's write lock (or write a row on PostgreSQL) just to learn that another does.
+        with self.reader.connect() as conn:
+            current = conn.execute(
+                sa.select(leases.c.holder, leases.c.expires_at).where(leases.c.name == LEASE_NAME)
+            ).first()
+        if current is not None and current.holder != self.holder and current.expires_at >= now:
+            return False
+        if (
+            current is not None
+            and current.holder == self.holder
+            and (current.expires_at - now > LEASE_TTL * 2 / 3)
+        ):
+            return True  # ours and fresh: renewing on every pass would write ten times a second
+        values = {"holder": self.holder, "expires_at": now + LEASE_TTL}
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                leases.update()
+                .where(
+                    leases.c.name == LEASE_NAME,
+                    sa.or_(leases.c.holder == self.holder, leases.c.expires_at < now),
+                )
+                .values(**values)
+            ).rowcount
+            if taken:
+                return True
+            exists = conn.execute(
+                sa.select(leases.c.name).where(leases.c.name == LEASE_NAME)
+            ).first()
+            if exists:
+                return False
+            conn.execute(leases.insert().values(name=LEASE_NAME, **values))
+            return True
+
+    def release(self, now: datetime) -> None:
+        """On a clean stop, let another replica take over at once instead of after the TTL."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                leases.update()
+                .where(leases.c.name == LEASE_NAME, leases.c.holder == self.holder)
+                .values(expires_at=now - timedelta(seconds=1))
+            )
