@@ -60,7 +60,7 @@ def _parse(body: Any, *, partial: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in body:
         if name not in EDITABLE_FIELDS:
-            errors.append(FieldError(str(name), "unknown field"))
+            errors.append(FieldError(printable_name(name), "unknown field"))
     if not partial and "title" not in body:
         errors.append(FieldError("title", "is required"))
     for name in EDITABLE_FIELDS:
@@ -83,8 +83,8 @@ def _title(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad("title", "must be a non-empty string")
     value = value.strip()
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise _bad("title", "must not contain control characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise _bad("title", "must not contain control characters or lone surrogates")
     if len(value) > MAX_TITLE:
         raise _bad("title", f"must be at most {MAX_TITLE} characters")
     return value
@@ -93,8 +93,9 @@ def _title(value: Any) -> str:
 def _description(value: Any) -> str:
     if not isinstance(value, str):
         raise _bad("description", "must be a string or null")
-    if "\x00" in value:  # no database stores NUL in text, and no person types it
-        raise _bad("description", "must not contain NUL characters")
+    # no database stores NUL or a lone surrogate (no UTF-8 for it) in text, and no person types it
+    if "\x00" in value or has_surrogate(value):
+        raise _bad("description", "must not contain NUL characters or lone surrogates")
     if len(value) > MAX_DESCRIPTION:
         raise _bad("description", f"must be at most {MAX_DESCRIPTION} characters")
     return value
@@ -139,10 +140,12 @@ def _recurrence(value: Any) -> Recurrence:
     if not isinstance(value, dict):
         raise _bad("recurrence", "must be an object with rrule, basis and exdates, or null")
     errors = [
-        FieldError(f"recurrence.{k}", "unknown field")
+        FieldError(f"recurrence.{printable_name(k)}", "unknown field")
         for k in value
         if k not in ("rrule", "basis", "exdates")
     ]
+    # RFC 7396: a null member is no member (its default), on create and patch alike
+    value = {k: v for k, v in value.items() if v is not None}
     rrule = basis = None
     exdates: list[datetime] = []
     try:
@@ -192,6 +195,16 @@ def _reminders(value: Any) -> tuple[ReminderInput, ...]:
     if errors:
         raise ValidationFailed(errors)
     return tuple(out)
+
+
+def has_surrogate(text: str) -> bool:
+    """A lone surrogate (JSON's `"\\ud800"`) has no UTF-8: no database can store it."""
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def printable_name(name: str) -> str:
+    """A client's field or parameter name, safe to echo: lone surrogates become U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in str(name))
 
 
 def _bad(field: str, message: str) -> ValidationFailed:
