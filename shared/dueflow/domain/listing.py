@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.task import PRIORITIES
 from dueflow.domain.timefmt import parse_instant
-from dueflow.domain.validation import printable_name
+from dueflow.domain.validation import printable, printable_name
 
 MAX_LIMIT, DEFAULT_LIMIT, MAX_WORDS = 200, 50, 10
 MAX_TAG_LENGTH = 50  # as a task's tags (domain.validation)
@@ -103,7 +103,7 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
         errors.append(FieldError("priority", f"unknown priority {bad[0]!r}"))
     fields["priorities"] = priorities
     tags = tuple(t.strip().lower() for t in args.get("tag") or () if t.strip())
-    if any(len(t) > MAX_TAG_LENGTH or not t.isprintable() for t in tags):
+    if any(len(t) > MAX_TAG_LENGTH or not printable(t) for t in tags):
         errors.append(FieldError("tag", f"must be printable, at most {MAX_TAG_LENGTH} characters"))
     fields["tags"] = tags
     for name in ("due_before", "due_after"):

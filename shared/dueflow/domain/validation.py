@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,10 @@ from dueflow.domain.timefmt import parse_instant, parse_timezone
 MAX_TITLE, MAX_DESCRIPTION = 500, 10_000
 MAX_TAGS, MAX_TAG_LENGTH = 20, 50
 MAX_REMINDERS, MAX_EXDATES = 10, 100
+
+# What no title or tag may hold: control characters (Unicode Cc), line and paragraph separators,
+# lone surrogates (no UTF-8 for them). The OpenAPI document states it as this pattern.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 #: What a merge patch's `null` resets each field to.
 DEFAULTS: dict[str, Any] = {
@@ -83,7 +87,7 @@ def _title(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad("title", "must be a non-empty string")
     value = value.strip()
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+    if not printable(value):
         raise _bad("title", "must not contain control characters or lone surrogates")
     if len(value) > MAX_TITLE:
         raise _bad("title", f"must be at most {MAX_TITLE} characters")
@@ -115,7 +119,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     for i, tag in enumerate(value):
         if not isinstance(tag, str) or not tag.strip():
             errors.append(FieldError(f"tags.{i}", "must be a non-empty string"))
-        elif len(tag.strip()) > MAX_TAG_LENGTH or not tag.isprintable():
+        elif len(tag.strip()) > MAX_TAG_LENGTH or not printable(tag):
             errors.append(
                 FieldError(f"tags.{i}", f"must be printable, at most {MAX_TAG_LENGTH} characters")
             )
@@ -195,6 +199,11 @@ def _reminders(value: Any) -> tuple[ReminderInput, ...]:
     if errors:
         raise ValidationFailed(errors)
     return tuple(out)
+
+
+def printable(text: str) -> bool:
+    """No control characters, line or paragraph separators, or lone surrogates."""
+    return _UNPRINTABLE.search(text) is None
 
 
 def has_surrogate(text: str) -> bool:

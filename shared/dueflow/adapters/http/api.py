@@ -124,7 +124,12 @@ class TasksApi:
         except AuthError as exc:
             return problem(401, str(exc), instance=path, headers={"WWW-Authenticate": "Bearer"})
         except AuthUnavailable as exc:
-            return problem(503, f"cannot verify tokens now: {exc}", instance=path)
+            return problem(
+                503,
+                f"cannot verify tokens now: {exc}",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )
         except BadBody as exc:
             return problem(exc.status, exc.detail, instance=path)
         except ValidationFailed as exc:

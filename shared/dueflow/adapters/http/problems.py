@@ -60,8 +60,8 @@ def _standard_title(status: int) -> tuple[str, str]:
 
 
 #: An `X-Request-Id` the client sends is echoed when it matches this (else one is generated).
-REQUEST_ID_PATTERN = r"^[\w.:-]{1,128}$"
-_REQUEST_ID = re.compile(REQUEST_ID_PATTERN, re.ASCII)
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 # RFC 3986 pchar and "/": what a path may hold unencoded
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
