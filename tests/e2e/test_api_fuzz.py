@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import ROOT, SECRET, token
 from tests.e2e.schemathesis_hooks import NAMED_RULES
+from tests.support.served_function import served_function
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +31,9 @@ REPLACED_CHECKS = {"positive_data_acceptance": "positive_data_acceptance_but_nam
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def tasks_server(tmp_path):
-    """The tasks function as deployed: functions-framework serving functions/tasks/main.py."""
-    port = _free_port()
+    """The tasks function as deployed, on a new SQLite database, taking HS256 tokens."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
@@ -53,34 +44,8 @@ def tasks_server(tmp_path):
     }
     for name in ("DUEFLOW_JWKS_URL", "K_SINK"):
         env.pop(name, None)
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "functions-framework"), "--target", "tasks",
-         "--source", str(ROOT / "functions/tasks/main.py"), "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or migrating on first use
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tasks did not start:\n{(tmp_path / 'server.log').read_text()}")
-        time.sleep(0.2)
-    try:
+    with served_function("tasks", env, tmp_path / "server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_schemathesis_finds_nothing_with_every_check(tasks_server, tmp_path):

@@ -88,7 +88,7 @@ def _title(value: Any) -> str:
         raise _bad("title", "must be a non-empty string")
     value = value.strip()
     if not printable(value):
-        raise _bad("title", "must not contain control characters or lone surrogates")
+        raise _bad("title", "must be printable: no control characters or lone surrogates")
     if len(value) > MAX_TITLE:
         raise _bad("title", f"must be at most {MAX_TITLE} characters")
     return value
