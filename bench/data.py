@@ -67,7 +67,8 @@ def list_query(rng: random.Random, now: datetime | None = None) -> str:
     """A filtered list page: priority and tag filters, a due-date window, a sort order."""
     now = now or datetime.now(UTC)
     before = (now + timedelta(days=rng.randint(1, 30))).strftime("%Y-%m-%dT%H:%M:%SZ")
-    sort = rng.choice(("due_at", "-priority", "title", "-created_at"))
+    # `priority` (low first since issue 11) runs the SQL that `-priority` ran before
+    sort = rng.choice(("due_at", "priority", "title", "-created_at"))
     return (
         f"/tasks?priority={rng.choice(PRIORITIES[1:])}&tag={rng.choice(TAGS)}"
         f"&due_before={before}&sort={sort}&limit=20"

@@ -7,8 +7,10 @@ import functions_framework
 
 from dueflow import bootstrap
 from dueflow.adapters.http.event_function import Routes
+from dueflow.adapters.http.problems import answer_errors_as_problems
 
 bootstrap.check_config("commands")  # producers are trusted by Kafka topic ACLs
+answer_errors_as_problems(flask.current_app)  # Flask's own 404/405/400 too
 
 
 def routes(rt: bootstrap.Runtime) -> Routes:

@@ -7,9 +7,11 @@ import functions_framework
 
 from dueflow import bootstrap
 from dueflow.adapters.http.event_function import Routes
+from dueflow.adapters.http.problems import answer_errors_as_problems
 from dueflow.domain import events
 
 bootstrap.check_config("deadletter")
+answer_errors_as_problems(flask.current_app)  # Flask's own 404/405/400 too
 
 PING = "dev.knative.sources.ping"
 #: the types dueflow emits, counted under their own name (any sender may dead-letter anything)

@@ -6,10 +6,12 @@ import functions_framework
 
 from dueflow import bootstrap
 from dueflow.adapters.http.event_function import Routes
+from dueflow.adapters.http.problems import answer_errors_as_problems
 from dueflow.domain import events
 from dueflow.service.ports import TransientEmailError
 
 bootstrap.check_config("notify")  # events carry no user tokens; e-mail settings checked
+answer_errors_as_problems(flask.current_app)  # Flask's own 404/405/400 too
 
 
 def routes(rt: bootstrap.Runtime) -> Routes:

@@ -7,9 +7,11 @@ import functions_framework
 
 from dueflow import bootstrap
 from dueflow.adapters.http.event_function import Routes
+from dueflow.adapters.http.problems import answer_errors_as_problems
 from dueflow.service.outcome import done
 
 bootstrap.check_config("reminders")  # events carry no user tokens
+answer_errors_as_problems(flask.current_app)  # Flask's own 404/405/400 too
 
 PING = "dev.knative.sources.ping"
 

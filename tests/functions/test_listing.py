@@ -386,10 +386,12 @@ def test_descending_due_at_keeps_undated_last(client, dated):
 
 
 def test_priority_sort_orders_by_importance_then_due_at(client, dated):
-    assert titles(client, sort="priority") == [
+    """`-priority` is descending by value (none < low < medium < high): most important first;
+    ties by due_at ascending (undated last) in both directions, then id."""
+    assert titles(client, sort="-priority") == [
         "day1 high", "undated high", "day1 medium", "day3 medium", "day1 low", "undated low",
         "day2 none"]
-    assert titles(client, sort="-priority") == [
+    assert titles(client, sort="priority") == [
         "day2 none", "day1 low", "undated low", "day1 medium", "day3 medium", "day1 high",
         "undated high"]
 
@@ -449,7 +451,7 @@ def _contract_key(sort: str, task: dict):
         stamp = due.timestamp() * sign if due else 0
         return (due is None, stamp, -rank)
     if sort.lstrip("-") == "priority":
-        return (-rank * sign, due is None, due.timestamp() if due else 0)
+        return (rank * sign, due is None, due.timestamp() if due else 0)
     if sort.lstrip("-") == "title":
         return (task["title"].casefold(),)
     return (datetime.fromisoformat(task[sort.lstrip("-")]).timestamp(),)

@@ -311,3 +311,17 @@ def test_due_at_cursor_round_trips(due, priority, task_id):
         priority,
         task_id,
     )
+
+
+@pytest.mark.parametrize("sort", ["priority", "-priority"])
+def test_a_priority_cursor_from_before_the_order_was_reversed_is_refused(sort):
+    """Issue 11 made `-priority` high-first: a cursor issued for the old order names the sort
+    without a version and would resume at the wrong place, so it is refused."""
+    old = raw_cursor([sort, [3, None, ID]])
+    assert error_fields({"sort": [sort], "cursor": [old]}) == ["cursor"]
+    assert decode_cursor(encode_cursor(sort, [3, None, ID]), sort) == (3, None, ID)
+
+
+def test_priority_sorts_are_ascending_and_descending_by_value():
+    assert [k.descending for k in SORTS["priority"]] == [False, False, False]
+    assert [k.descending for k in SORTS["-priority"]] == [True, False, False]

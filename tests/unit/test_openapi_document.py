@@ -11,6 +11,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 
+from dueflow.domain.errors import ValidationFailed
+
 DOCUMENT = (
     Path(__file__).resolve().parents[2] / "shared/dueflow/adapters/http/openapi.json"
 )
@@ -236,3 +238,134 @@ def test_422_examples_name_the_fields(doc, path, fields):
     for example in examples:
         validator.validate(example)
     assert {e["field"] for example in examples for e in example["errors"]} == fields
+
+
+# -- issue 11: the document states what the server does -----------------------------------------
+
+
+def test_create_fields_are_nullable_meaning_the_default(doc):
+    validator = _validator(doc, "TaskCreate")
+    nulls = {f: None for f in ("description", "priority", "tags", "due_at", "timezone",
+                               "recurrence", "reminders")}
+    assert validator.is_valid({"title": "t", **nulls})
+    assert validator.is_valid({"title": "t", "due_at": "2026-12-01T09:00:00Z",
+                               "recurrence": {"rrule": "FREQ=DAILY", "basis": None,
+                                              "exdates": None}})
+    assert not validator.is_valid({"title": None})
+
+
+def _pattern(doc, *path) -> re.Pattern:
+    node = doc
+    for part in path:
+        node = _resolve(doc, node[part]) if isinstance(node[part], dict) else node[part]
+    return re.compile(node["pattern"])
+
+
+def test_text_patterns_agree_with_the_server(doc):
+    from dueflow.domain.validation import parse_create
+
+    def server_accepts(body) -> bool:
+        try:
+            parse_create({"title": "t", **body})
+        except ValidationFailed:
+            return False
+        return True
+
+    title = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "title")
+    tag = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "tags", "items")
+    description = _pattern(doc, "components", "schemas", "TaskCreate", "properties",
+                           "description")
+    for text in ("Buy milk", " padded ", "é ü 漢字 🎉", "a\tb", "a\nb", "a\x00b", "a\x7fb",
+                 "a\x85b", "a\u2028b", "a\u2029b", "   ", "\u00a0x"):
+        assert bool(title.search(text)) == server_accepts({"title": text}), repr(text)
+        assert bool(tag.search(text)) == server_accepts({"tags": [text]}), repr(text)
+    for text in ("free\ntext\twith tabs", "", "a\x00b"):
+        assert bool(description.search(text)) == server_accepts({"description": text}), text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-01T09:00:00Z", "2026-12-01t09:00:00+01:00", "1900-01-01T00:00:00+01:00",
+     "9000-12-31T23:59:59-05:00", "1899-12-31T23:59:59Z", "9001-01-01T00:00:00Z",
+     "2026-12-01T09:00:00.123456789Z", "2026-12-01", "2026-12-01T09:00:00", "0001-01-01T00:00:00Z"],
+)
+def test_date_time_pattern_agrees_with_the_server(doc, value):
+    from dueflow.domain.timefmt import parse_instant
+
+    pattern = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "due_at")
+    try:
+        parse_instant(value, "due_at")
+        accepted = True
+    except ValidationFailed:
+        accepted = False
+    assert bool(pattern.search(value)) == accepted
+
+
+def test_every_duration_the_pattern_admits_is_accepted_by_the_server(doc):
+    from dueflow.domain.durations import parse_duration
+
+    before = re.compile(doc["components"]["schemas"]["ReminderInput"]["oneOf"][0]["properties"][
+        "before"]["pattern"])
+    snooze = re.compile(doc["components"]["schemas"]["Snooze"]["oneOf"][0]["properties"]["for"][
+        "pattern"])
+    assert before.pattern == snooze.pattern
+    longest = ["P99W", "P8Y9M99DT999H9999M99999S", "P9M99DT999H", "P99DT99999S", "PT999H9999M"]
+    for value in ["PT15M", "P1D", "P1W", "P1M", "P1Y", "PT0S", "P1DT2H", *longest]:
+        assert before.search(value), value
+        parse_duration(value, "before")  # raises when the server refuses it
+    for value in ["P", "PT", "P1DT", "15M", "P1.5D", "-P1D", "P10Y"]:
+        assert not before.search(value), value
+
+
+def test_exdates_are_bounded_like_the_server(doc):
+    from dueflow.domain.validation import MAX_EXDATES
+
+    schemas = doc["components"]["schemas"]
+    assert schemas["RecurrenceInput"]["properties"]["exdates"]["maxItems"] == MAX_EXDATES
+    assert schemas["TaskPatch"]["properties"]["recurrence"]["properties"]["exdates"][
+        "maxItems"] == MAX_EXDATES
+
+
+def test_request_examples_do_not_expire(doc):
+    """An instant a request must give in the future is far in the future in every example."""
+    snooze = doc["components"]["schemas"]["Snooze"]
+    untils = [e["until"] for e in snooze["examples"] if "until" in e]
+    untils += snooze["oneOf"][1]["properties"]["until"]["examples"]
+    assert untils and all(u >= "2090" for u in untils)
+
+
+def test_headers_are_declared(doc):
+    from dueflow.adapters.http.problems import REQUEST_ID_PATTERN
+
+    headers = doc["components"]["headers"]
+    assert headers["X-Request-Id"]["schema"]["pattern"] == REQUEST_ID_PATTERN
+    assert REQUEST_ID_PATTERN in doc["components"]["parameters"]["RequestId"]["description"]
+    responses = doc["components"]["responses"]
+    assert "WWW-Authenticate" in responses["Unauthorized"]["headers"]
+    assert "Retry-After" in responses["ServiceUnavailable"]["headers"]
+    for path, method, op in _operations(doc):
+        for status, response in op["responses"].items():
+            response = _resolve(doc, response)
+            if status == "401":
+                assert "WWW-Authenticate" in response["headers"], f"{method} {path}"
+            if status == "503":
+                assert "Retry-After" in response["headers"], f"{method} {path}"
+            if status == "204":
+                assert "content" not in response, f"{method} {path}"
+
+
+def test_links_lead_from_a_created_task_to_every_operation_on_it(doc):
+    links = doc["paths"]["/tasks"]["post"]["responses"]["201"]["links"]
+    ids = {op["operationId"]: (path, op) for path, _, op in _operations(doc)}
+    targets = {link["operationId"] for link in links.values()}
+    by_id = {op_id for op_id, (path, _) in ids.items() if path.startswith("/tasks/{id}")}
+    assert targets == by_id
+    for link in links.values():
+        path, _ = ids[link["operationId"]]
+        assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path))
+        assert link["parameters"]["id"] == "$response.body#/id"
+
+
+def test_sort_documents_priority_by_value(doc):
+    sort = next(p for p in doc["paths"]["/tasks"]["get"]["parameters"] if p.get("name") == "sort")
+    assert "`-priority` is most important first" in sort["description"]

@@ -161,8 +161,13 @@ def _verify(token: str, settings: AuthSettings) -> tuple[Principal, int]:
     except jwt.PyJWTError as e:  # bad signature, missing claim, aud/iss mismatch, ...
         raise AuthError("invalid token") from e
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 255 or any(c.isspace() for c in sub):
+    # sub and email reach the database: printable text only (no NUL, no lone surrogate)
+    if not isinstance(sub, str) or not sub or len(sub) > 255 or not sub.isprintable():
+        raise AuthError("invalid subject")
+    if " " in sub:  # every other space character is not printable
         raise AuthError("invalid subject")
     email = claims.get("email")
+    if isinstance(email, str) and (len(email) > 320 or not email.isprintable()):
+        raise AuthError("invalid email claim")
     principal = Principal(user_id=sub, email=email if isinstance(email, str) else None)
     return principal, int(claims["exp"])

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.task import PRIORITIES
 from dueflow.domain.timefmt import parse_instant
+from dueflow.domain.validation import printable, printable_name
 
 MAX_LIMIT, DEFAULT_LIMIT, MAX_WORDS = 200, 50, 10
+MAX_TAG_LENGTH = 50  # as a task's tags (domain.validation)
 PARAMS = {
     "q",
     "status",
@@ -38,12 +40,13 @@ class SortKey:
 
 
 # Each sort order ends with `id` so that every position is unique (needed by keyset paging).
+# `-` is descending by the field's value; priority's values rank none < low < medium < high.
 _DUE = SortKey("due_at", nullable=True)
 SORTS: dict[str, tuple[SortKey, ...]] = {
     "due_at": (_DUE, SortKey("priority", True), SortKey("id")),
     "-due_at": (SortKey("due_at", True, True), SortKey("priority", True), SortKey("id")),
-    "priority": (SortKey("priority", True), _DUE, SortKey("id")),
-    "-priority": (SortKey("priority"), _DUE, SortKey("id")),
+    "priority": (SortKey("priority"), _DUE, SortKey("id")),
+    "-priority": (SortKey("priority", True), _DUE, SortKey("id")),
     "title": (SortKey("title_sort"), SortKey("id")),
     "-title": (SortKey("title_sort", True), SortKey("id")),
     "created_at": (SortKey("created_at"), SortKey("id")),
@@ -85,7 +88,7 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
 
     for name in args:
         if name not in PARAMS:
-            errors.append(FieldError(name, "unknown query parameter"))
+            errors.append(FieldError(printable_name(name), "unknown query parameter"))
     if (q := one("q")) is not None:
         words = search_words(q)
         if len(words) > MAX_WORDS or any(len(w) > 64 for w in words):
@@ -99,7 +102,10 @@ def parse_list_query(args: Mapping[str, Sequence[str]]) -> ListQuery:
     if bad := [p for p in priorities if p not in PRIORITIES]:
         errors.append(FieldError("priority", f"unknown priority {bad[0]!r}"))
     fields["priorities"] = priorities
-    fields["tags"] = tuple(t.strip().lower() for t in args.get("tag") or () if t.strip())
+    tags = tuple(t.strip().lower() for t in args.get("tag") or () if t.strip())
+    if any(len(t) > MAX_TAG_LENGTH or not printable(t) for t in tags):
+        errors.append(FieldError("tag", f"must be printable, at most {MAX_TAG_LENGTH} characters"))
+    fields["tags"] = tags
     for name in ("due_before", "due_after"):
         if (raw := one(name)) is not None:
             try:
@@ -149,10 +155,19 @@ def search_words(q: str) -> tuple[str, ...]:
     return tuple(w for i, w in enumerate(words) if w not in STOP_WORDS or i == len(words) - 1)
 
 
+# The sort order a cursor names. The priority orders changed direction in issue 11 (`priority`
+# was high-first): their new name makes a cursor issued before refused, not misread.
+_CURSOR_NAMES = {"priority": "priority.v2", "-priority": "-priority.v2"}
+
+
+def _signature(sort: str) -> str:
+    return _CURSOR_NAMES.get(sort, sort)
+
+
 def encode_cursor(sort: str, values: Sequence) -> str:
     """An opaque, URL-safe cursor holding the sort order and the last row's sort values."""
     plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    raw = json.dumps([sort, plain], separators=(",", ":")).encode()
+    raw = json.dumps([_signature(sort), plain], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -164,7 +179,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple:
     except (ValueError, TypeError, binascii.Error, RecursionError):
         raise bad from None
     keys = SORTS[sort]
-    if cursor_sort != sort or not isinstance(values, list) or len(values) != len(keys):
+    if cursor_sort != _signature(sort) or not isinstance(values, list) or len(values) != len(keys):
         raise bad
     try:
         return tuple(_cursor_value(k, v) for k, v in zip(keys, values, strict=True))

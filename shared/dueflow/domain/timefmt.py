@@ -12,7 +12,7 @@ from dueflow.domain.errors import invalid
 MIN_YEAR, MAX_YEAR = 1900, 9000
 # Full date-time with an explicit offset: fromisoformat alone would accept dates and naive times.
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
 )
 
 
@@ -25,13 +25,12 @@ def parse_instant(value: object, field: str) -> datetime:
         head, _, rest = text.partition(".")
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    if not MIN_YEAR <= int(text[:4]) <= MAX_YEAR:  # the year as written: a pattern can say it
+        raise invalid(field, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
     try:
-        parsed = datetime.fromisoformat(text).astimezone(UTC)
+        return datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError):
         raise invalid(field, "is not a valid calendar date-time") from None
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise invalid(field, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
-    return parsed
 
 
 def format_instant(value: datetime | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,10 @@ from dueflow.domain.timefmt import parse_instant, parse_timezone
 MAX_TITLE, MAX_DESCRIPTION = 500, 10_000
 MAX_TAGS, MAX_TAG_LENGTH = 20, 50
 MAX_REMINDERS, MAX_EXDATES = 10, 100
+
+# What no title or tag may hold: control characters (Unicode Cc), line and paragraph separators,
+# lone surrogates (no UTF-8 for them). The OpenAPI document states it as this pattern.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 #: What a merge patch's `null` resets each field to.
 DEFAULTS: dict[str, Any] = {
@@ -60,7 +64,7 @@ def _parse(body: Any, *, partial: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in body:
         if name not in EDITABLE_FIELDS:
-            errors.append(FieldError(str(name), "unknown field"))
+            errors.append(FieldError(printable_name(name), "unknown field"))
     if not partial and "title" not in body:
         errors.append(FieldError("title", "is required"))
     for name in EDITABLE_FIELDS:
@@ -83,8 +87,8 @@ def _title(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad("title", "must be a non-empty string")
     value = value.strip()
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise _bad("title", "must not contain control characters")
+    if not printable(value):
+        raise _bad("title", "must be printable: no control characters or lone surrogates")
     if len(value) > MAX_TITLE:
         raise _bad("title", f"must be at most {MAX_TITLE} characters")
     return value
@@ -93,8 +97,9 @@ def _title(value: Any) -> str:
 def _description(value: Any) -> str:
     if not isinstance(value, str):
         raise _bad("description", "must be a string or null")
-    if "\x00" in value:  # no database stores NUL in text, and no person types it
-        raise _bad("description", "must not contain NUL characters")
+    # no database stores NUL or a lone surrogate (no UTF-8 for it) in text, and no person types it
+    if "\x00" in value or has_surrogate(value):
+        raise _bad("description", "must not contain NUL characters or lone surrogates")
     if len(value) > MAX_DESCRIPTION:
         raise _bad("description", f"must be at most {MAX_DESCRIPTION} characters")
     return value
@@ -114,7 +119,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     for i, tag in enumerate(value):
         if not isinstance(tag, str) or not tag.strip():
             errors.append(FieldError(f"tags.{i}", "must be a non-empty string"))
-        elif len(tag.strip()) > MAX_TAG_LENGTH or not tag.isprintable():
+        elif len(tag.strip()) > MAX_TAG_LENGTH or not printable(tag):
             errors.append(
                 FieldError(f"tags.{i}", f"must be printable, at most {MAX_TAG_LENGTH} characters")
             )
@@ -139,10 +144,12 @@ def _recurrence(value: Any) -> Recurrence:
     if not isinstance(value, dict):
         raise _bad("recurrence", "must be an object with rrule, basis and exdates, or null")
     errors = [
-        FieldError(f"recurrence.{k}", "unknown field")
+        FieldError(f"recurrence.{printable_name(k)}", "unknown field")
         for k in value
         if k not in ("rrule", "basis", "exdates")
     ]
+    # RFC 7396: a null member is no member (its default), on create and patch alike
+    value = {k: v for k, v in value.items() if v is not None}
     rrule = basis = None
     exdates: list[datetime] = []
     try:
@@ -192,6 +199,21 @@ def _reminders(value: Any) -> tuple[ReminderInput, ...]:
     if errors:
         raise ValidationFailed(errors)
     return tuple(out)
+
+
+def printable(text: str) -> bool:
+    """No control characters, line or paragraph separators, or lone surrogates."""
+    return _UNPRINTABLE.search(text) is None
+
+
+def has_surrogate(text: str) -> bool:
+    """A lone surrogate (JSON's `"\\ud800"`) has no UTF-8: no database can store it."""
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def printable_name(name: str) -> str:
+    """A client's field or parameter name, safe to echo: lone surrogates become U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in str(name))
 
 
 def _bad(field: str, message: str) -> ValidationFailed:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-import uuid
 from collections.abc import Callable
 from importlib import resources
 
@@ -19,14 +17,13 @@ from werkzeug.wrappers import Request, Response
 from dueflow import logs, metrics, observability
 from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, Principal, authenticate
 from dueflow.adapters.http import cors
-from dueflow.adapters.http.problems import problem
+from dueflow.adapters.http.problems import instance_of, problem, request_id
 from dueflow.domain.errors import Conflict, NotFound, ValidationFailed
 from dueflow.service.tasks import TaskService
 
 log = logging.getLogger("dueflow.http")
 MAX_BODY = 1024 * 1024
 _JSON_TYPES = {"application/json", "application/merge-patch+json"}
-_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
 
 ROUTES = Map(
     [
@@ -72,8 +69,7 @@ class TasksApi:
         self._known_users: dict[str, str | None] = {}
 
     def handle(self, request: Request) -> Response:
-        rid = request.headers.get("X-Request-Id", "")
-        rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        rid = request_id(request)
         token = logs.request_id.set(rid)
         started = time.perf_counter()
         routes = ROUTES.bind_to_environ(request.environ)  # once: it parses the host and path
@@ -84,6 +80,8 @@ class TasksApi:
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-Id"] = rid
+        if response.status_code == 204:  # no content, so no Content-Type either
+            del response.headers["Content-Type"]
         cors.decorate(request, response, self.cors_origins)
         elapsed = time.perf_counter() - started
         method = request.method if request.method in _METHODS else "other"
@@ -104,7 +102,7 @@ class TasksApi:
     def _dispatch(self, request: Request, routes: MapAdapter) -> Response:
         if cors.is_preflight(request):
             return cors.preflight(request, self.cors_origins)
-        path = request.path
+        path = instance_of(request)
         try:
             endpoint, args = routes.match()
         except NoRoute:
@@ -126,7 +124,12 @@ class TasksApi:
         except AuthError as exc:
             return problem(401, str(exc), instance=path, headers={"WWW-Authenticate": "Bearer"})
         except AuthUnavailable as exc:
-            return problem(503, f"cannot verify tokens now: {exc}", instance=path)
+            return problem(
+                503,
+                f"cannot verify tokens now: {exc}",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )
         except BadBody as exc:
             return problem(exc.status, exc.detail, instance=path)
         except ValidationFailed as exc:

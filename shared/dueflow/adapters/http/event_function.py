@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
-from dueflow.adapters.http.problems import problem
+from dueflow.adapters.http.problems import instance_of, problem, request_id
 from dueflow.domain.delivery import InboundEvent
 from dueflow.domain.errors import DomainError, ValidationFailed
 from dueflow.service.outcome import Outcome
@@ -88,6 +88,11 @@ class EventFunction:
         self.known_types = frozenset(routes.handlers) | frozenset(routes.known_types)
 
     def handle(self, request: Request) -> Response:
+        response = self._answer(request)
+        response.headers["X-Request-Id"] = request_id(request)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         if request.method == "OPTIONS":  # Dapr probes an app's binding routes before delivering
             return Response(status=200)
         if request.method == "GET" and request.path in ("/healthz", "/readyz"):
@@ -95,13 +100,18 @@ class EventFunction:
                 try:
                     self.ready()
                 except OperationalError:
-                    return problem(503, "the database is unavailable", instance=request.path)
+                    return problem(
+                        503,
+                        "the database is unavailable",
+                        instance=instance_of(request),
+                        headers={"Retry-After": "1"},
+                    )
             return Response(json.dumps({"status": "ok"}), content_type="application/json")
         if request.method != "POST":
             return problem(
                 405,
                 "deliver events with POST",
-                instance=request.path,
+                instance=instance_of(request),
                 headers={"Allow": "POST, OPTIONS"},
             )
         started = time.perf_counter()
@@ -109,7 +119,7 @@ class EventFunction:
             delivery = read_delivery(request)
         except CloudEventError as exc:
             metrics.EVENTS_HANDLED.labels(self.name, "other", "malformed").inc()
-            return problem(400, f"not a valid CloudEvent: {exc}", instance=request.path)
+            return problem(400, f"not a valid CloudEvent: {exc}", instance=instance_of(request))
         type_label = self._type_label(delivery.type)
         # the event's own context first: the HTTP header is only the last hop's (the Broker's)
         carrier = observability.trace_carrier(delivery.attributes) or observability.trace_carrier(
@@ -124,7 +134,7 @@ class EventFunction:
         with observability.child_span(
             f"{self.name} {type_label}", carrier, SpanKind.CONSUMER, span_attributes
         ) as span:
-            status, label, outcome = self._dispatch(delivery, request.path)
+            status, label, outcome = self._dispatch(delivery, instance_of(request))
             elapsed = time.perf_counter() - started
             span.set_attribute("dueflow.outcome", label)
             span.set_attribute("http.response.status_code", status.status_code)

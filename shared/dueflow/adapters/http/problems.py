@@ -1,10 +1,15 @@
-"""RFC 9457 problem details responses."""
+"""RFC 9457 problem details responses, and the request id every response carries."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from urllib.parse import quote
 
-from werkzeug.wrappers import Response
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request, Response
 
 from dueflow.domain.errors import FieldError
 
@@ -30,7 +35,7 @@ def problem(
     errors: list[FieldError] | None = None,
     headers: dict | None = None,
 ) -> Response:
-    slug, title = TITLES[status]
+    slug, title = TITLES.get(status) or _standard_title(status)
     body: dict = {
         "type": f"urn:dueflow:problem:{slug}",
         "title": title,
@@ -46,3 +51,48 @@ def problem(
     return Response(
         json.dumps(body), status=status, headers=headers, content_type="application/problem+json"
     )
+
+
+def _standard_title(status: int) -> tuple[str, str]:
+    """Slug and title of a status the API itself never answers (Flask's 414, 431, ...)."""
+    name = HTTP_STATUS_CODES.get(status, "Error")
+    return re.sub(r"[^a-z]+", "-", name.lower()).strip("-"), name.capitalize()
+
+
+#: An `X-Request-Id` the client sends is echoed when it matches this (else one is generated).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+# RFC 3986 pchar and "/": what a path may hold unencoded
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def request_id(request: Request) -> str:
+    """The request's correlation id: the client's `X-Request-Id` when well-formed, else new."""
+    rid = request.headers.get("X-Request-Id", "")
+    return rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+
+
+def instance_of(request: Request) -> str:
+    """The request path for a problem's `instance`, percent-encoded as requested (werkzeug
+    decodes it): a valid `uri-reference` even when the path held `%0A` or `%25`."""
+    return quote(request.path, safe=_PATH_SAFE)
+
+
+def http_error(exc: HTTPException) -> Response:
+    """Flask's own answers (no route matched, a malformed request) as problem+json: register it
+    on a function's Flask app for `HTTPException` and 500."""
+    from flask import request  # the function's Flask app is the only caller
+
+    status = exc.code if isinstance(exc, HTTPException) and exc.code else 500
+    detail = exc.description if status < 500 else "an unexpected error occurred"
+    headers = {"X-Request-Id": request_id(request)}
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return problem(status, detail, instance=instance_of(request), headers=headers)
+
+
+def answer_errors_as_problems(app) -> None:
+    """Make a function's Flask app answer its own errors (404 for a path its routes do not
+    match, 405, 400, an unhandled 500) as problem+json with `X-Request-Id`."""
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(500, http_error)
