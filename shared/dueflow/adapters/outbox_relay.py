@@ -21,6 +21,7 @@ import logging
 import random
 import select
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,11 +41,20 @@ from dueflow.adapters.db.schema import dead_letters, leases, outbox
 
 log = logging.getLogger("dueflow.outbox")
 LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+# While the sink is down the relay sends one event at a time as a probe, 0.25 s after the last
+# failure and doubling up to PROBE_MAX: a returning Broker is found within a second, and the
+# backlog then drains at full speed (a 30 s outage's backlog within 5 s, docs/operations.md).
+PROBE_FIRST, PROBE_MAX = 0.25, 1.0
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
 
 
 class DeliveryError(Exception):
-    """The sink did not accept an event (it will be retried)."""
+    """The sink did not accept an event (it will be retried). `sink_down`: the sink itself is
+    unreachable or unwell (no answer, a 5xx, a 429), not refusing this one event."""
+
+    def __init__(self, message: str, *, sink_down: bool = False):
+        super().__init__(message)
+        self.sink_down = sink_down
 
 
 class HttpSink:
@@ -73,9 +83,12 @@ class HttpSink:
         try:
             response = self.session.post(self.url, headers=headers, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", sink_down=True) from exc
         if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"sink answered {response.status_code}: {response.text[:200]}")
+            raise DeliveryError(
+                f"sink answered {response.status_code}: {response.text[:200]}",
+                sink_down=response.status_code >= 500 or response.status_code == 429,
+            )
 
 
 class OutboxRelay:
@@ -110,10 +123,19 @@ class OutboxRelay:
         self._listener: threading.Thread | None = None
         self._holding = threading.Event()  # this relay holds the lease (so it listens)
         self._lease_tried = False  # until the first try, a kick means "try now"
+        self._probe_delay: float | None = None  # set while the sink is down
+        self._probe_at = 0.0  # time.monotonic() of the next probe while it is down
 
     def run_once(self) -> int:
-        """Deliver what is due now, in order; returns how many events were delivered."""
+        """Deliver what is due now, in order; returns how many events were delivered.
+
+        While the sink is down (the last pass met only failures of the sink itself, not
+        rejections of an event), a pass sends a single event as a probe, and only when the
+        probe is due; the first success ends that, makes every postponed event due at once and
+        wakes the next pass, so the backlog drains without waiting out per-event backoffs."""
         if not self._take_lease():
+            return 0
+        if self._probe_delay is not None and time.monotonic() < self._probe_at:
             return 0
         lease_taken = now = self.clock()
         waiting = outbox.alias("waiting")
@@ -146,6 +168,8 @@ class OutboxRelay:
             partitions.setdefault(row.partition_key, []).append(row)
         lease = _LeaseClock(lease_taken)
         groups = list(partitions.values())
+        if self._probe_delay is not None and groups:
+            groups = [groups[0][:1]]  # the probe: the oldest due event
         if len(groups) <= 1 or self.concurrency == 1:
             done = [self._deliver_in_order(group, lease) for group in groups]
         else:
@@ -158,11 +182,28 @@ class OutboxRelay:
         if delivered:
             with self.engine.begin() as conn:
                 conn.execute(outbox.delete().where(outbox.c.seq.in_(delivered)))
+        self._track_sink(bool(delivered), any(f is not None and f[3] for _, f in done), now)
         return len(delivered)
+
+    def _track_sink(self, delivered: bool, sink_failed: bool, now: datetime) -> None:
+        """Enter, stay in or leave the probing state after a pass (see run_once)."""
+        if delivered and self._probe_delay is not None:
+            self._probe_delay = None
+            log.info("event sink answers again; draining the outbox")
+            with self.engine.begin() as conn:  # what waited out the outage is due now
+                postponed = outbox.update().where(outbox.c.next_attempt_at > now)
+                conn.execute(postponed.values(next_attempt_at=now))
+            self._wake.set()
+        elif sink_failed and not delivered:
+            if self._probe_delay is None:
+                metrics.OUTBOX_SINK_DOWN.inc()
+                log.warning("event sink down; probing it with one event at a time")
+            self._probe_delay = min(PROBE_MAX, 2 * (self._probe_delay or PROBE_FIRST / 2))
+            self._probe_at = time.monotonic() + self._probe_delay
 
     def _deliver_in_order(self, rows: list, lease: _LeaseClock) -> tuple[list[int], tuple | None]:
         """One partition's rows, in order, until one fails; returns the delivered seqs and the
-        failed row's (seq, attempts, error), if any."""
+        failed row's (seq, attempts, error, sink_down), if any."""
         delivered: list[int] = []
         for row in rows:
             if not self._keep_lease(lease):
@@ -171,7 +212,8 @@ class OutboxRelay:
                 self._send(json.loads(row.payload), row.seq, row.attempts)
             except Exception as exc:  # any failure: keep the row, retry later
                 metrics.OUTBOX_DELIVERIES.labels("failed").inc()
-                return delivered, (row.seq, row.attempts + 1, str(exc))
+                sink_down = getattr(exc, "sink_down", False)
+                return delivered, (row.seq, row.attempts + 1, str(exc), sink_down)
             metrics.OUTBOX_DELIVERIES.labels("ok").inc()
             delivered.append(row.seq)
         return delivered, None
@@ -314,9 +356,12 @@ class OutboxRelay:
         last = self._measured_at
         return last is None or (self.clock() - last).total_seconds() >= self.poll_interval
 
-    def _postpone(self, seq: int, attempts: int, error: str) -> None:
-        # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait
-        delay = min(self.max_backoff, 0.5 * 2 ** min(attempts, 20) * random.uniform(0.8, 1.2))
+    def _postpone(self, seq: int, attempts: int, error: str, sink_down: bool = False) -> None:
+        # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait; when the
+        # sink is down, the relay's probing paces the retries, so the event waits PROBE_MAX at
+        # most and goes out as soon as the sink answers again
+        cap = min(self.max_backoff, PROBE_MAX) if sink_down else self.max_backoff
+        delay = min(cap, 0.5 * 2 ** min(attempts, 20) * random.uniform(0.8, 1.2))
         log.warning(
             "event delivery failed; will retry",
             extra={

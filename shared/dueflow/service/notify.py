@@ -96,8 +96,15 @@ class NotifyService:
         under its unique (reminder, remind_at). A permanent failure fails that reminder only. A
         transient one leaves its reminder unrecorded (and, when the backend itself is in
         trouble, the rest of the batch unsent): what went out is committed, then the caller
-        answers 5xx and the redelivered batch sends only what is left."""
+        answers 5xx and the redelivered batch sends only what is left.
+
+        That holds for a backend that cannot send twice (`idempotent`: the .eml outbox). A
+        mail server or API can: a crash after it accepted e-mails and before the commit would
+        send them all again, so for those each reminder is sent and recorded in a transaction
+        of its own (see `_send_one_by_one`)."""
         dues = parse_reminders_due(data)
+        if dues and not getattr(self.backend(), "idempotent", False):
+            return self._send_one_by_one(dues, self.backend())
         transient: TransientEmailError | None = None
         with self.uow_factory() as uow:
             current = uow.reminders.lock_many([d.reminder_id for d in dues])
@@ -105,14 +112,7 @@ class NotifyService:
             todo, skipped = [], 0
             for due in dues:
                 row = current.get(due.reminder_id)
-                stale = (
-                    row is None
-                    or row["task_status"] != "open"
-                    or row["remind_at"] != due.remind_at
-                    or row["status"] == "canceled"
-                    or (due.reminder_id, due.remind_at) in done
-                )
-                if stale:
+                if _stale(due, row, done):
                     skipped += 1
                 else:
                     todo.append((due, row))
@@ -123,11 +123,8 @@ class NotifyService:
             sent_or_failed = dict(zip([d.key for d, _ in addressed], results, strict=False))
             outcomes: list[dict] = []
             for due, row in todo:
-                outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
                 if not row["email"]:
-                    error: Exception | None = PermanentEmailError(
-                        "the user's profile has no e-mail address"
-                    )
+                    error: Exception | None = PermanentEmailError(NO_ADDRESS)
                 elif due.key not in sent_or_failed:
                     continue  # not tried: an earlier e-mail met a transient failure
                 else:
@@ -136,18 +133,7 @@ class NotifyService:
                     metrics.EMAILS.labels(backend.name, "retry").inc()
                     transient = error
                     continue
-                if error is not None:
-                    outcome.update(status="failed", error=_redact(str(error)))
-                    log.warning(
-                        "reminder e-mail failed for good",
-                        extra={"key": due.key, "error": outcome["error"]},
-                    )
-                else:
-                    metrics.REMINDER_LATENESS.observe(
-                        max(0.0, (now - due.remind_at).total_seconds())
-                    )
-                metrics.EMAILS.labels(backend.name, outcome["status"]).inc()
-                outcomes.append(outcome)
+                outcomes.append(_settled(due, row, error, backend.name, now))
             if outcomes:
                 uow.reminders.record_notifications(outcomes, backend.name, now)
                 uow.outbox.add(
@@ -161,6 +147,53 @@ class NotifyService:
         sent = sum(o["status"] == "sent" for o in outcomes)
         return f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped"
 
+    def _send_one_by_one(self, dues: list[ReminderDue], backend: EmailBackend) -> str:
+        """A batch for a backend that may send twice: each reminder is locked, checked, sent
+        and recorded in a transaction of its own, so an accepted e-mail is committed before
+        the next one goes out and a crash re-sends at most the one in flight (with the same
+        Message-ID, for the receiver to drop). One connection serves the whole batch
+        (`session()`, SMTP); a transient failure stops the batch unless the connection still
+        answers (then it was that recipient's 4xx), and is raised after what went out is
+        recorded, so the redelivered batch sends only what is left."""
+        sent = failed = skipped = 0
+        transient: TransientEmailError | None = None
+        session = backend.session() if hasattr(backend, "session") else _OneByOne(backend)
+        try:
+            for due in dues:
+                with self.uow_factory() as uow:
+                    row = uow.reminders.lock_many([due.reminder_id]).get(due.reminder_id)
+                    instance = (due.reminder_id, due.remind_at)
+                    if _stale(due, row, uow.reminders.notified_many([instance])):
+                        skipped += 1
+                        continue
+                    now = self.clock()
+                    error: Exception | None = None
+                    try:
+                        if not row["email"]:
+                            raise PermanentEmailError(NO_ADDRESS)
+                        session.send(self._email(due, row["email"], now))
+                    except PermanentEmailError as exc:
+                        error = exc
+                    except TransientEmailError as exc:
+                        metrics.EMAILS.labels(backend.name, "retry").inc()
+                        transient = exc
+                        if session.usable():
+                            continue
+                        break
+                    outcome = _settled(due, row, error, backend.name, now)
+                    uow.reminders.record_notifications([outcome], backend.name, now)
+                    uow.outbox.add(
+                        events.notifications_recorded_event([outcome], backend.name, now), now
+                    )
+                    uow.commit()
+                self.on_commit()
+                sent, failed = sent + (error is None), failed + (error is not None)
+        finally:
+            session.close()
+        if transient is not None:
+            raise transient
+        return f"{sent} sent, {failed} failed, {skipped} skipped"
+
     def _email(self, due: ReminderDue, address: str, now: datetime) -> Email:
         # late when the tick saw it late, or when retries delayed it since
         subject, text = compose(due, due.late or now - due.remind_at > self.late_after)
@@ -172,6 +205,52 @@ class NotifyService:
             message_id=due.message_id,
             key=due.key,
         )
+
+
+NO_ADDRESS = "the user's profile has no e-mail address"
+
+
+def _stale(due: ReminderDue, row: dict | None, done: dict) -> bool:
+    """Nothing to send: the reminder or its task is gone, done, moved or canceled, or this
+    instance has an outcome already (`done`, from notified_many)."""
+    return (
+        row is None
+        or row["task_status"] != "open"
+        or row["remind_at"] != due.remind_at
+        or row["status"] == "canceled"
+        or (due.reminder_id, due.remind_at) in done
+    )
+
+
+def _settled(
+    due: ReminderDue, row: dict, error: Exception | None, backend: str, now: datetime
+) -> dict:
+    """The outcome to record for a reminder sent (`error` None) or failed for good, counted."""
+    outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
+    if error is not None:
+        outcome.update(status="failed", error=_redact(str(error)))
+        log.warning(
+            "reminder e-mail failed for good", extra={"key": due.key, "error": outcome["error"]}
+        )
+    else:
+        # an early send (clock skew) counts as on time: a histogram's sum must not shrink
+        metrics.REMINDER_LATENESS.observe(max(0.0, (now - due.remind_at).total_seconds()))
+    metrics.EMAILS.labels(backend, outcome["status"]).inc()
+    return outcome
+
+
+class _OneByOne:
+    """The session of a backend without one (SendGrid, Dapr): a request per e-mail; after a
+    transient failure the rest waits for the retry (the service is likely in trouble)."""
+
+    def __init__(self, backend: EmailBackend):
+        self.send = backend.send
+
+    def usable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
 
 
 def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | None]:
