@@ -21,7 +21,6 @@ import logging
 import random
 import select
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -124,7 +123,7 @@ class OutboxRelay:
         self._holding = threading.Event()  # this relay holds the lease (so it listens)
         self._lease_tried = False  # until the first try, a kick means "try now"
         self._probe_delay: float | None = None  # set while the sink is down
-        self._probe_at = 0.0  # time.monotonic() of the next probe while it is down
+        self._probe_at: datetime | None = None  # when the next probe is due while it is down
 
     def run_once(self) -> int:
         """Deliver what is due now, in order; returns how many events were delivered.
@@ -135,7 +134,7 @@ class OutboxRelay:
         wakes the next pass, so the backlog drains without waiting out per-event backoffs."""
         if not self._take_lease():
             return 0
-        if self._probe_delay is not None and time.monotonic() < self._probe_at:
+        if self._probe_at is not None and self.clock() < self._probe_at:
             return 0
         lease_taken = now = self.clock()
         waiting = outbox.alias("waiting")
@@ -182,24 +181,27 @@ class OutboxRelay:
         if delivered:
             with self.engine.begin() as conn:
                 conn.execute(outbox.delete().where(outbox.c.seq.in_(delivered)))
-        self._track_sink(bool(delivered), any(f is not None and f[3] for _, f in done), now)
+        if self._track_sink(bool(delivered), any(f is not None and f[3] for _, f in done), now):
+            return len(delivered) + self.run_once()  # the probe went through: drain now
         return len(delivered)
 
-    def _track_sink(self, delivered: bool, sink_failed: bool, now: datetime) -> None:
-        """Enter, stay in or leave the probing state after a pass (see run_once)."""
+    def _track_sink(self, delivered: bool, sink_failed: bool, now: datetime) -> bool:
+        """Enter, stay in or leave the probing state after a pass (see run_once); True when
+        the pass's probe went through (the sink is back)."""
         if delivered and self._probe_delay is not None:
-            self._probe_delay = None
+            self._probe_delay = self._probe_at = None
             log.info("event sink answers again; draining the outbox")
             with self.engine.begin() as conn:  # what waited out the outage is due now
                 postponed = outbox.update().where(outbox.c.next_attempt_at > now)
                 conn.execute(postponed.values(next_attempt_at=now))
-            self._wake.set()
-        elif sink_failed and not delivered:
+            return True
+        if sink_failed and not delivered:
             if self._probe_delay is None:
                 metrics.OUTBOX_SINK_DOWN.inc()
                 log.warning("event sink down; probing it with one event at a time")
             self._probe_delay = min(PROBE_MAX, 2 * (self._probe_delay or PROBE_FIRST / 2))
-            self._probe_at = time.monotonic() + self._probe_delay
+            self._probe_at = self.clock() + timedelta(seconds=self._probe_delay)
+        return False
 
     def _deliver_in_order(self, rows: list, lease: _LeaseClock) -> tuple[list[int], tuple | None]:
         """One partition's rows, in order, until one fails; returns the delivered seqs and the

@@ -98,33 +98,49 @@ class NotifyService:
         trouble, the rest of the batch unsent): what went out is committed, then the caller
         answers 5xx and the redelivered batch sends only what is left.
 
-        That holds for a backend that cannot send twice (`idempotent`: the .eml outbox). A
-        mail server or API can: a crash after it accepted e-mails and before the commit would
-        send them all again, so for those each reminder is sent and recorded in a transaction
-        of its own (see `_send_one_by_one`)."""
+        A mail server can send twice, so with SMTP, SendGrid or Dapr each accepted e-mail is
+        recorded at once, before the next goes out, on a connection of its own (committed while
+        this transaction keeps the locks; PostgreSQL only, SQLite has one writer): a crash then
+        re-sends at most the one e-mail in flight, and the redelivery finishes what the crashed
+        delivery recorded (the reminder's status, the event). The .eml outbox cannot send twice
+        and needs none of this."""
         dues = parse_reminders_due(data)
-        if dues and not getattr(self.backend(), "idempotent", False):
-            return self._send_one_by_one(dues, self.backend())
         transient: TransientEmailError | None = None
         with self.uow_factory() as uow:
             current = uow.reminders.lock_many([d.reminder_id for d in dues])
             done = uow.reminders.notified_many([(d.reminder_id, d.remind_at) for d in dues])
             todo, skipped = [], 0
+            outcomes: list[dict] = []
             for due in dues:
                 row = current.get(due.reminder_id)
-                if _stale(due, row, done):
+                stale = (
+                    row is None
+                    or row["task_status"] != "open"
+                    or row["remind_at"] != due.remind_at
+                    or row["status"] == "canceled"
+                )
+                instance = (due.reminder_id, due.remind_at)
+                if not stale and instance in done and row["status"] == "scheduled":
+                    # recorded by a delivery that crashed before its commit: finish it
+                    outcomes.append(_recorded(due, row, done[instance]))
+                elif stale or instance in done:
                     skipped += 1
                 else:
                     todo.append((due, row))
             now = self.clock()
-            backend = self.backend() if todo else None
+            backend = self.backend() if todo or outcomes else None
             addressed = [(due, row) for due, row in todo if row["email"]]
-            results = send_all(backend, [self._email(d, r["email"], now) for d, r in addressed])
+            on_accepted = self._recorder(addressed, backend, now, uow)
+            results = send_all(
+                backend, [self._email(d, r["email"], now) for d, r in addressed], on_accepted
+            )
             sent_or_failed = dict(zip([d.key for d, _ in addressed], results, strict=False))
-            outcomes: list[dict] = []
             for due, row in todo:
+                outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
                 if not row["email"]:
-                    error: Exception | None = PermanentEmailError(NO_ADDRESS)
+                    error: Exception | None = PermanentEmailError(
+                        "the user's profile has no e-mail address"
+                    )
                 elif due.key not in sent_or_failed:
                     continue  # not tried: an earlier e-mail met a transient failure
                 else:
@@ -133,7 +149,20 @@ class NotifyService:
                     metrics.EMAILS.labels(backend.name, "retry").inc()
                     transient = error
                     continue
-                outcomes.append(_settled(due, row, error, backend.name, now))
+                if error is not None:
+                    outcome.update(status="failed", error=_redact(str(error)))
+                    log.warning(
+                        "reminder e-mail failed for good",
+                        extra={"key": due.key, "error": outcome["error"]},
+                    )
+                else:
+                    metrics.REMINDER_LATENESS.observe(
+                        max(0.0, (now - due.remind_at).total_seconds())
+                    )
+                metrics.EMAILS.labels(backend.name, outcome["status"]).inc()
+                if on_accepted is not None and due.key in on_accepted.recorded:
+                    outcome["recorded"] = True
+                outcomes.append(outcome)
             if outcomes:
                 uow.reminders.record_notifications(outcomes, backend.name, now)
                 uow.outbox.add(
@@ -147,52 +176,14 @@ class NotifyService:
         sent = sum(o["status"] == "sent" for o in outcomes)
         return f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped"
 
-    def _send_one_by_one(self, dues: list[ReminderDue], backend: EmailBackend) -> str:
-        """A batch for a backend that may send twice: each reminder is locked, checked, sent
-        and recorded in a transaction of its own, so an accepted e-mail is committed before
-        the next one goes out and a crash re-sends at most the one in flight (with the same
-        Message-ID, for the receiver to drop). One connection serves the whole batch
-        (`session()`, SMTP); a transient failure stops the batch unless the connection still
-        answers (then it was that recipient's 4xx), and is raised after what went out is
-        recorded, so the redelivered batch sends only what is left."""
-        sent = failed = skipped = 0
-        transient: TransientEmailError | None = None
-        session = backend.session() if hasattr(backend, "session") else _OneByOne(backend)
-        try:
-            for due in dues:
-                with self.uow_factory() as uow:
-                    row = uow.reminders.lock_many([due.reminder_id]).get(due.reminder_id)
-                    instance = (due.reminder_id, due.remind_at)
-                    if _stale(due, row, uow.reminders.notified_many([instance])):
-                        skipped += 1
-                        continue
-                    now = self.clock()
-                    error: Exception | None = None
-                    try:
-                        if not row["email"]:
-                            raise PermanentEmailError(NO_ADDRESS)
-                        session.send(self._email(due, row["email"], now))
-                    except PermanentEmailError as exc:
-                        error = exc
-                    except TransientEmailError as exc:
-                        metrics.EMAILS.labels(backend.name, "retry").inc()
-                        transient = exc
-                        if session.usable():
-                            continue
-                        break
-                    outcome = _settled(due, row, error, backend.name, now)
-                    uow.reminders.record_notifications([outcome], backend.name, now)
-                    uow.outbox.add(
-                        events.notifications_recorded_event([outcome], backend.name, now), now
-                    )
-                    uow.commit()
-                self.on_commit()
-                sent, failed = sent + (error is None), failed + (error is not None)
-        finally:
-            session.close()
-        if transient is not None:
-            raise transient
-        return f"{sent} sent, {failed} failed, {skipped} skipped"
+    def _recorder(self, addressed: list, backend, now: datetime, uow) -> _Recorder | None:
+        """What records each accepted e-mail at once (see on_reminders_due), or None when
+        nothing needs it: a backend that cannot send twice, or a database with one writer."""
+        if not addressed or getattr(backend, "idempotent", False):
+            return None
+        if not uow.reminders.concurrent_writers():
+            return None
+        return _Recorder(self.uow_factory, {d.key: (d, r) for d, r in addressed}, backend, now)
 
     def _email(self, due: ReminderDue, address: str, now: datetime) -> Email:
         # late when the tick saw it late, or when retries delayed it since
@@ -207,62 +198,52 @@ class NotifyService:
         )
 
 
-NO_ADDRESS = "the user's profile has no e-mail address"
+class _Recorder:
+    """`on_accepted` for send_all: writes the `sent` outcome of each accepted e-mail in a
+    transaction of its own, committed before the next e-mail goes out. Only the notification
+    row: the batch's transaction holds the reminders' locks and sets their status with the
+    rest (the notifications table has no foreign key, so this insert waits for no lock)."""
 
-
-def _stale(due: ReminderDue, row: dict | None, done: dict) -> bool:
-    """Nothing to send: the reminder or its task is gone, done, moved or canceled, or this
-    instance has an outcome already (`done`, from notified_many)."""
-    return (
-        row is None
-        or row["task_status"] != "open"
-        or row["remind_at"] != due.remind_at
-        or row["status"] == "canceled"
-        or (due.reminder_id, due.remind_at) in done
-    )
-
-
-def _settled(
-    due: ReminderDue, row: dict, error: Exception | None, backend: str, now: datetime
-) -> dict:
-    """The outcome to record for a reminder sent (`error` None) or failed for good, counted."""
-    outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
-    if error is not None:
-        outcome.update(status="failed", error=_redact(str(error)))
-        log.warning(
-            "reminder e-mail failed for good", extra={"key": due.key, "error": outcome["error"]}
+    def __init__(self, uow_factory: Callable, addressed: dict, backend: EmailBackend, now):
+        self.uow_factory, self.addressed, self.backend, self.now = (
+            uow_factory,
+            addressed,
+            backend,
+            now,
         )
-    else:
-        # an early send (clock skew) counts as on time: a histogram's sum must not shrink
-        metrics.REMINDER_LATENESS.observe(max(0.0, (now - due.remind_at).total_seconds()))
-    metrics.EMAILS.labels(backend, outcome["status"]).inc()
-    return outcome
+        self.recorded: set[str] = set()
+
+    def __call__(self, email: Email) -> None:
+        due, row = self.addressed[email.key]
+        outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
+        with self.uow_factory() as aside:
+            aside.reminders.insert_notifications([outcome], self.backend.name, self.now)
+            aside.commit()
+        self.recorded.add(email.key)
 
 
-class _OneByOne:
-    """The session of a backend without one (SendGrid, Dapr): a request per e-mail; after a
-    transient failure the rest waits for the retry (the service is likely in trouble)."""
-
-    def __init__(self, backend: EmailBackend):
-        self.send = backend.send
-
-    def usable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
+def _recorded(due: ReminderDue, row: dict, status: str) -> dict:
+    """The outcome a crashed delivery recorded for `due` (its notification row exists)."""
+    return {**due.as_dict(), "user_id": row["user_id"], "status": status, "recorded": True}
 
 
-def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | None]:
+def send_all(
+    backend: EmailBackend,
+    emails: list[Email],
+    on_accepted: Callable[[Email], None] | None = None,
+) -> list[Exception | None]:
     """Each e-mail's outcome in order: None (sent) or the PermanentEmailError or
     TransientEmailError it met. The list may be shorter than `emails`: the e-mails after it
     were not tried. Sending one by one stops after the first transient failure (the server is
     likely in trouble: the rest waits for the retry); a backend with `send_many` sends the
-    whole batch its own way (SMTP goes on past one recipient's 4xx on a live connection)."""
+    whole batch its own way (SMTP goes on past one recipient's 4xx on a live connection).
+    `on_accepted(email)` runs for each accepted e-mail before the next is sent."""
     if not emails:
         return []
     if hasattr(backend, "send_many"):
-        return backend.send_many(emails)
+        if on_accepted is None:
+            return backend.send_many(emails)
+        return backend.send_many(emails, on_accepted)
     results: list[Exception | None] = []
     for email in emails:
         try:
@@ -273,6 +254,8 @@ def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | Non
         except TransientEmailError as exc:
             results.append(exc)
             break
+        if on_accepted is not None:
+            on_accepted(email)
         results.append(None)
     return results
 

@@ -137,11 +137,15 @@ class Reminders:
         ).all()
         return {(r, at): s for r, at, s in rows if (r, at) in wanted}
 
-    def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
-        """Record each outcome (reminder_id, remind_at, user_id, status, error) and set each
-        reminder's status: two statements per status, however many reminders."""
-        if not outcomes:
-            return
+    def concurrent_writers(self) -> bool:
+        """Whether another connection can write while this transaction holds its locks (so
+        notify can record each accepted e-mail at once): PostgreSQL yes, SQLite no (one
+        writer at a time)."""
+        return self.conn.dialect.name != "sqlite"
+
+    def insert_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
+        """The outcome rows alone (reminder_id, remind_at, user_id, status, error); the
+        reminders' status is set by `record_notifications`."""
         self.conn.execute(
             notifications.insert(),
             [
@@ -157,6 +161,15 @@ class Reminders:
                 for o in outcomes
             ],
         )
+
+    def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
+        """Record each outcome (reminder_id, remind_at, user_id, status, error) and set each
+        reminder's status: two statements per status, however many reminders. An outcome
+        marked `recorded` has its row already (written as soon as its e-mail was accepted)."""
+        if not outcomes:
+            return
+        if new := [o for o in outcomes if not o.get("recorded")]:
+            self.insert_notifications(new, backend, now)
         for status in sorted({o["status"] for o in outcomes}):
             ids = [o["reminder_id"] for o in outcomes if o["status"] == status]
             self.conn.execute(

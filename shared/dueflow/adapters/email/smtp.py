@@ -13,9 +13,9 @@ server or the connection is transient.
 
 from __future__ import annotations
 
-import contextlib
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -78,31 +78,40 @@ class SmtpBackend:
         smtp = self._guarded(email, self._open)
         self._guarded(email, self._send_one, smtp, email, close=True)
 
-    def send_many(self, emails: list[Email]) -> list[EmailError | None]:
+    def send_many(
+        self, emails: list[Email], on_accepted: Callable[[Email], None] | None = None
+    ) -> list[EmailError | None]:
         """Each e-mail's outcome, in order, over one connection (see notify.send_all): a
         transient failure of one message (a 4xx for its recipient) does not stop the others,
-        one of the connection or the server (no answer to NOOP) stops the batch there."""
+        one of the connection or the server (no answer to NOOP) stops the batch there.
+        `on_accepted(email)` runs as soon as the server accepted an e-mail, before the next
+        is sent (notify records it there, so a crash re-sends at most the one in flight)."""
         results: list[EmailError | None] = []
-        with contextlib.closing(self.session()) as session:
+        smtp = None
+        try:
             for email in emails:
                 try:
-                    session.send(email)
+                    if smtp is None:
+                        smtp = self._guarded(email, self._open)
+                    self._guarded(email, self._send_one, smtp, email, close=False)
+                    if on_accepted is not None:
+                        on_accepted(email)
                 except PermanentEmailError as exc:
                     results.append(exc)
                     continue
                 except TransientEmailError as exc:
                     results.append(exc)
-                    if session.usable():
+                    if smtp is not None and _still_talking(smtp):
                         continue  # this message's trouble (a 4xx for its recipient): go on
                     break
                 results.append(None)
+        finally:
+            if smtp is not None:
+                try:
+                    smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    smtp.close()
         return results
-
-    def session(self) -> SmtpSession:
-        """One connection for e-mails sent one at a time, opened on the first: notify records
-        each accepted e-mail before it sends the next, and a batch still costs one TLS
-        handshake and one login."""
-        return SmtpSession(self)
 
     def _open(self) -> smtplib.SMTP:
         smtp = self._connect()
@@ -151,36 +160,6 @@ class SmtpBackend:
             # without STARTTLS/AUTH, 4xx/5xx greetings: the server or config, not this message.
             # (SMTPException is itself an OSError; both are named for the reader.)
             raise TransientEmailError(f"{where}: {type(exc).__name__}: {exc}") from exc
-
-
-class SmtpSession:
-    """`send` one e-mail after another over one connection; `usable` after a transient failure
-    says whether the next may be tried on it; `close` ends it."""
-
-    def __init__(self, backend: SmtpBackend):
-        self.backend = backend
-        self.smtp: smtplib.SMTP | None = None
-
-    def send(self, email: Email) -> None:
-        if self.smtp is None:
-            self.smtp = self.backend._guarded(email, self.backend._open)
-        self.backend._guarded(email, self.backend._send_one, self.smtp, email, close=False)
-
-    def usable(self) -> bool:
-        """After a transient failure: True if the connection still answers (the trouble was
-        this message's, a 4xx for its recipient); otherwise the session is closed."""
-        if self.smtp is not None and _still_talking(self.smtp):
-            return True
-        self.close()
-        return False
-
-    def close(self) -> None:
-        if self.smtp is not None:
-            smtp, self.smtp = self.smtp, None
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
 
 
 def _still_talking(smtp: smtplib.SMTP) -> bool:
