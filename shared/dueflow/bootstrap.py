@@ -100,6 +100,7 @@ class Runtime:
                     max_backoff=config.outbox_max_backoff(),
                     poll_interval=config.outbox_poll_interval(),
                     concurrency=config.outbox_concurrency(),
+                    reminders_overdue_after=config.reminder_reemit_after(),
                 )
                 relay.start()
                 _stop_relay_at_exit()

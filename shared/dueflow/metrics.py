@@ -64,7 +64,8 @@ OUTBOX_SINK_DOWN = Counter(
     "Times the outbox relay found the sink down (unreachable, 5xx or 429) and began probing it",
 )
 
-# Measured by the reminders tick; registered on its first measurement (the tick's process only).
+# Measured from the database by the outbox relay, like the backlog gauges below; registered on
+# its first measurement.
 REMINDERS_OVERDUE = Gauge(
     "dueflow_reminders_overdue",
     "Reminders of open tasks due longer than DUEFLOW_REMINDER_REEMIT_AFTER ago and not yet sent",

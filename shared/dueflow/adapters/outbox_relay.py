@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 from dueflow import metrics, observability
 from dueflow.adapters.db.engine import writer
+from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.db.schema import dead_letters, leases, outbox
 
 log = logging.getLogger("dueflow.outbox")
@@ -101,6 +102,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reminders_overdue_after: float | None = None,
     ):
         self.engine = writer(engine)
         self.reader = engine
@@ -111,6 +113,8 @@ class OutboxRelay:
             poll_interval,
         )
         self.clock = clock
+        # measure() also counts reminders due longer than this ago and still unsent
+        self.reminders_overdue_after = reminders_overdue_after
         self.concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self._lease_lock = threading.Lock()
@@ -243,9 +247,10 @@ class OutboxRelay:
             return conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
 
     def measure(self) -> tuple[int, float, int]:
-        """Set the backlog gauges: events waiting, the oldest one's age in seconds, and dead
-        letters not replayed. The relay measures because it is the one loop every function runs
-        on a connection of its own: the pod's connection budget (docs/architecture.md) stays."""
+        """Set the backlog gauges: events waiting, the oldest one's age in seconds, dead letters
+        not replayed (and reminders overdue, when `reminders_overdue_after` is set). The relay
+        measures because it is the one loop every function runs on a connection of its own:
+        the pod's connection budget (docs/architecture.md) stays."""
         with self.engine.connect() as conn:
             waiting, oldest = conn.execute(
                 sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).select_from(outbox)
@@ -255,6 +260,10 @@ class OutboxRelay:
                 .select_from(dead_letters)
                 .where(dead_letters.c.replayed_at.is_(None))
             ).scalar_one()
+            if self.reminders_overdue_after is not None:
+                bound = timedelta(seconds=self.reminders_overdue_after)
+                overdue = Reminders(conn).count_overdue(self.clock() - bound)
+                metrics.set_reminders_overdue(overdue)
         now = self.clock()
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         metrics.set_backlog(waiting, age, letters)

@@ -61,15 +61,7 @@ class ReminderService:
             self.on_commit()
             if len(due) < self.batch_size:
                 break
-        self.measure_overdue()
         return total
-
-    def measure_overdue(self) -> int:
-        """Set the overdue gauge: reminders due longer than `reemit_after` ago, still unsent."""
-        with self.uow_factory(write=False) as uow:
-            overdue = uow.reminders.count_overdue(self.clock() - self.reemit_after)
-        metrics.set_reminders_overdue(overdue)
-        return overdue
 
     def _events(self, due: list[dict], now: datetime) -> list[dict]:
         flagged = [(d, now - d["remind_at"] > self.late_after) for d in due]
