@@ -149,8 +149,8 @@ def reminder_late_after() -> float:
 
 def reminder_reemit_after() -> float:
     """DUEFLOW_REMINDER_REEMIT_AFTER: seconds after which the tick emits again a reminder that was
-    emitted but is still not recorded as sent (default 300: longer than the Broker's retries of a
-    failing notify, about two minutes, so a delivery still being retried is not doubled)."""
+    emitted but is still not recorded as sent (default 300: five PingSource ticks, so a healthy
+    system never re-emits, and far less than the Broker's half hour of retries for notify)."""
     return max(1.0, _float("DUEFLOW_REMINDER_REEMIT_AFTER", 300.0))
 
 

@@ -166,6 +166,11 @@ def scalar(database: str, sql: str) -> int:
         engine.dispose()
 
 
+def measured(what: str, seconds: float) -> None:
+    """Printed for docs/operations.md (`pytest -m faults -rP` shows it)."""
+    print(f"measured: {what}: {seconds:.1f} s")
+
+
 def wait_for(check, timeout: float, interval: float = 0.2):
     """Polls `check()` until it is truthy or `timeout` passes (a bounded wait)."""
     deadline = time.monotonic() + timeout
@@ -247,7 +252,9 @@ def test_mail_server_down_then_back_sends_every_reminder_without_a_replay(
             assert wait_for(lambda: scalar(database, "SELECT count(*) FROM dead_letters"), 60)
             assert statuses(database)["scheduled"] == 60
             server.up()  # the mail server is back; nobody replays anything
+            back = time.monotonic()
             assert wait_for(lambda: statuses(database) == {"sent": 60}, 60), statuses(database)
+            measured("mail server back -> all 60 reminders sent", time.monotonic() - back)
         assert server.mailbox.count() == 60 and server.mailbox.duplicates() == 0
         assert scalar(database, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL")
         assert set(api.statuses) <= {200}, api.statuses
@@ -265,7 +272,11 @@ def test_notify_killed_mid_batch_is_restarted_and_resends_at_most_one_email(
             notify = function_pids(proc.pid, "notify")
             assert notify, "no notify process found"
             sigkill(notify)
+            killed = time.monotonic()
+            assert wait_for(lambda: function_pids(proc.pid, "notify"), 30)
+            measured("notify killed -> restarted", time.monotonic() - killed)
             assert wait_for(lambda: statuses(database) == {"sent": 100}, 90), statuses(database)
+            measured("notify killed -> all 100 reminders sent", time.monotonic() - killed)
         log = proc.log.read_text(errors="replace")
         assert "notify exited" in log and "notify restarted" in log, log[-3000:]
         restarted = function_pids(proc.pid, "notify")
@@ -284,9 +295,12 @@ def test_stack_killed_mid_batch_and_restarted_resends_at_most_one_email(tmp_path
         assert wait_for(lambda: server.mailbox.count() >= 30, 60)
         processes.kill_group(proc)  # SIGKILL to the runner and every function at once
     assert server.mailbox.count() < 100
+    killed = time.monotonic()
     with running_stack(tmp_path, **env):
+        measured("stack killed -> restarted stack ready", time.monotonic() - killed)
         # the killed relay's lease expires after 15 s; then everything goes out
         assert wait_for(lambda: statuses(database) == {"sent": 100}, 90), statuses(database)
+        measured("stack killed -> all 100 reminders sent", time.monotonic() - killed)
     assert server.mailbox.count() == 100
     assert server.mailbox.duplicates() <= 1
 
@@ -345,6 +359,7 @@ def test_broker_outage_backlog_drains_within_five_seconds_in_order(
         back = time.monotonic()
         drained = wait_for(lambda: scalar(database, "SELECT count(*) FROM outbox") == 0, 60, 0.1)
         took = time.monotonic() - back
+        measured(f"broker back after {OUTAGE_S} s -> backlog of {backlog} delivered", took)
         assert statuses_seen == {200: n}  # the API never waited on the broker
         assert backlog > 100
         assert drained and took <= 5.0, f"backlog of {backlog} drained after {took:.1f} s"
