@@ -8,13 +8,18 @@ Helpers and fixtures come from test_event_functions.py and test_reminder_batches
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
+from dueflow.adapters.db.schema import notifications
 from dueflow.adapters.outbox_relay import OutboxRelay
 from dueflow.domain import events as ev
 from tests.functions import test_event_functions as single
+from tests.functions import test_reminder_batches as batches
+from tests.functions.conftest import T0
 from tests.functions.test_event_functions import (
     ALICE_MAIL,
     deliver,
@@ -28,6 +33,7 @@ from tests.functions.test_event_functions import (
 )
 
 mode = single.mode
+smtp_server = single.smtp_server
 REEMIT_AFTER = 300  # the default of DUEFLOW_REMINDER_REEMIT_AFTER
 
 
@@ -116,3 +122,85 @@ def _relayed_and_lost(engine) -> None:
     them, which leaves no trace in dueflow's tables but the dead letter."""
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM outbox"))
+
+
+# -- notify: an accepted e-mail is recorded before the next one is sent ---------------------------
+
+
+class RecordsBeforeNext(batches.SmtpRecorder):
+    """Looks into the database as each message arrives: how many outcomes were committed
+    (seen from a connection of its own) before this message was sent."""
+
+    def __init__(self, database_url: str):
+        super().__init__()
+        self.engine = sa.create_engine(database_url)
+        self.committed_before: list[int] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.engine.connect() as conn:
+            self.committed_before.append(
+                conn.execute(sa.text("SELECT count(*) FROM notifications")).scalar_one()
+            )
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_each_accepted_smtp_email_is_committed_before_the_next_is_sent(
+    client, engine, clock, event_client, reconfigure, smtp_server, database_url, mode
+):
+    reconfigure(DUEFLOW_REMINDER_EVENT_BATCH=None)  # the default: batches of 100
+    server = RecordsBeforeNext(database_url)
+    batches.use_smtp(reconfigure, smtp_server(server))
+    s = batches.emit_batch(client, engine, event_client, mode)
+
+    assert outcome(deliver(event_client("notify"), s.batch, mode)) == batches.ALL_SENT
+
+    server.engine.dispose()
+    if engine.dialect.name == "postgresql":
+        assert server.committed_before == [0, 1, 2, 3, 4, 5]  # a crash re-sends one at most
+    else:  # one writer: the batch's outcomes are committed together, after the last e-mail
+        assert server.committed_before == [0] * 6
+    [event] = batches.recorded(engine)  # still one event for the batch, listing all six
+    assert len(event["data"]["notifications"]) == 6
+    assert {batches.statuses(engine)[i["reminder_id"]] for i in s.items} == {"sent"}
+
+
+def test_a_redelivery_finishes_what_a_crashed_delivery_recorded(
+    client, engine, clock, event_client, reconfigure, smtp_server, mode
+):
+    """The state a crash leaves (SIGKILL in tests/e2e/test_faults.py): two e-mails accepted
+    and their rows committed, the batch's own transaction gone. The redelivery sends the other
+    four, sets all six reminders `sent` and lists all six in its one event."""
+    reconfigure(DUEFLOW_REMINDER_EVENT_BATCH=None)  # the default: batches of 100
+    server = batches.SmtpRecorder()
+    batches.use_smtp(reconfigure, smtp_server(server))
+    s = batches.emit_batch(client, engine, event_client, mode)
+    crashed = s.items[:2]
+    with engine.begin() as conn:
+        conn.execute(
+            notifications.insert(),
+            [
+                {
+                    "reminder_id": item["reminder_id"],
+                    "remind_at": datetime.fromisoformat(item["remind_at"]),
+                    "user_id": item["user_id"],
+                    "status": "sent",
+                    "backend": "smtp",
+                    "created_at": T0,
+                }
+                for item in crashed
+            ],
+        )
+
+    assert outcome(deliver(event_client("notify"), s.batch, mode)) == batches.ALL_SENT
+
+    assert len(server.delivered) == 4
+    assert {m.message["Message-ID"] for m in server.delivered}.isdisjoint(
+        {s.message_id(s.name_of[i["reminder_id"]]) for i in crashed}
+    )
+    assert {batches.statuses(engine)[i["reminder_id"]] for i in s.items} == {"sent"}
+    [event] = batches.recorded(engine)
+    assert sorted(n["reminder_id"] for n in event["data"]["notifications"]) == sorted(
+        i["reminder_id"] for i in s.items
+    )
+    assert len(notification_rows(engine)) == 6
+    assert outcome(deliver(event_client("notify"), s.batch, mode)) == batches.ALL_SKIPPED

@@ -205,13 +205,11 @@ class _Recorder:
     rest (the notifications table has no foreign key, so this insert waits for no lock)."""
 
     def __init__(self, uow_factory: Callable, addressed: dict, backend: EmailBackend, now):
-        self.uow_factory, self.addressed, self.backend, self.now = (
-            uow_factory,
-            addressed,
-            backend,
-            now,
-        )
-        self.recorded: set[str] = set()
+        self.uow_factory = uow_factory
+        self.addressed = addressed  # e-mail key -> (due, locked reminder row)
+        self.backend = backend
+        self.now = now
+        self.recorded: set[str] = set()  # keys of the e-mails recorded so far
 
     def __call__(self, email: Email) -> None:
         due, row = self.addressed[email.key]
