@@ -216,6 +216,18 @@ def function_pids(supervisor: int, name: str) -> list[int]:
     return found
 
 
+def _ready(pids: list[int], killed: list[int]) -> bool:
+    """A new function process (none of `killed`) answers /readyz on its port."""
+    if not pids or pids[0] in killed:
+        return False
+    args = _cmdline(pids[0]).split("\0")
+    port = args[args.index("--port") + 1]
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -273,8 +285,8 @@ def test_notify_killed_mid_batch_is_restarted_and_resends_at_most_one_email(
             assert notify, "no notify process found"
             sigkill(notify)
             killed = time.monotonic()
-            assert wait_for(lambda: function_pids(proc.pid, "notify"), 30)
-            measured("notify killed -> restarted", time.monotonic() - killed)
+            assert wait_for(lambda: _ready(function_pids(proc.pid, "notify"), notify), 60)
+            measured("notify killed -> a new notify ready", time.monotonic() - killed)
             assert wait_for(lambda: statuses(database) == {"sent": 100}, 90), statuses(database)
             measured("notify killed -> all 100 reminders sent", time.monotonic() - killed)
         log = proc.log.read_text(errors="replace")
