@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -214,10 +215,15 @@ class _Recorder:
     def __call__(self, email: Email) -> None:
         due, row = self.addressed[email.key]
         outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
-        with self.uow_factory() as aside:
+        # one such write at a time in the process: a pod needs one connection more, not one
+        # more per batch in flight (docs/architecture.md, the connection budget)
+        with _ONE_ASIDE, self.uow_factory() as aside:
             aside.reminders.insert_notifications([outcome], self.backend.name, self.now)
             aside.commit()
         self.recorded.add(email.key)
+
+
+_ONE_ASIDE = threading.Lock()
 
 
 def _recorded(due: ReminderDue, row: dict, status: str) -> dict:
