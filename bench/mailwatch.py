@@ -106,3 +106,47 @@ class MailWatch:
             key = name[: -len(".eml")]
             if name.endswith(".eml") and not name.startswith(".") and key not in self.first_seen:
                 self._record(name, now)
+
+
+class SmtpWatch:
+    """The same record as MailWatch for the `smtp` backend: an SMTP server (aiosmtpd) on a free
+    loopback port that accepts every message and notes its Message-ID's key
+    (`<r-...-...@dueflow>` -> `r-...-...`) when the message arrives; a key that arrives twice
+    is a duplicate."""
+
+    sees_duplicates, overflowed = True, False
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from bench.stack import free_port
+
+        self.first_seen: dict[str, float] = {}
+        self.writes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
+        for line in envelope.original_content.splitlines():
+            if line.lower().startswith(b"message-id:"):
+                key = line.split(b":", 1)[1].strip().decode().strip("<>").split("@", 1)[0]
+                self._record(key, time.time())
+                break
+        return "250 accepted"
+
+    def _record(self, key: str, when: float) -> None:
+        with self._lock:
+            self.first_seen.setdefault(key, when)
+            self.writes[key] = self.writes.get(key, 0) + 1
+
+    def distinct(self) -> int:
+        with self._lock:
+            return len(self.first_seen)
+
+    def start(self) -> SmtpWatch:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()

@@ -13,6 +13,7 @@ local runner's function processes belong to it).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -206,6 +207,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _alive.add(self)
         return self
 
     @property
@@ -239,6 +241,7 @@ class Process:
             if self.proc.poll() is None:
                 self.proc.wait(10)
             self.proc = None
+        _alive.discard(self)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -255,6 +258,20 @@ class Process:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+_alive: set[Process] = set()
+
+
+@atexit.register
+def _kill_all() -> None:
+    """Whatever a failed or interrupted bench left running: its process groups, SIGKILLed."""
+    for process in list(_alive):
+        if process.proc is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def wait_http(

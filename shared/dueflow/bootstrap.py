@@ -330,6 +330,7 @@ def _reminder_service(rt: Runtime) -> ReminderService:
         batch_size=config.reminder_batch_size(),
         event_batch=config.reminder_event_batch(),
         late_after=config.reminder_late_after(),
+        reemit_after=config.reminder_reemit_after(),
         clock=rt.clock,
         on_commit=rt.kick,
     )

@@ -174,6 +174,13 @@ def reminder_late_after() -> float:
     return _float("DUEFLOW_REMINDER_LATE_AFTER", 120.0)
 
 
+def reminder_reemit_after() -> float:
+    """DUEFLOW_REMINDER_REEMIT_AFTER: seconds after which the tick emits again a reminder that was
+    emitted but is still not recorded as sent (default 300: five PingSource ticks, so a healthy
+    system never re-emits, and far less than the Broker's half hour of retries for notify)."""
+    return max(1.0, _float("DUEFLOW_REMINDER_REEMIT_AFTER", 300.0))
+
+
 def reminder_batch_size() -> int:
     """DUEFLOW_REMINDER_BATCH: due reminders claimed per transaction (default 1000)."""
     return _int("DUEFLOW_REMINDER_BATCH", 1000, low=1)

@@ -54,6 +54,23 @@ DEAD_LETTERS = Counter(
     "dueflow_dead_letters",
     "Events the deadletter function stored (duplicates of a stored one not counted)",
 )
+REMINDERS_REEMITTED = Counter(
+    "dueflow_reminders_reemitted",
+    "Reminders the tick emitted again: emitted before, still not sent after "
+    "DUEFLOW_REMINDER_REEMIT_AFTER",
+)
+OUTBOX_SINK_DOWN = Counter(
+    "dueflow_outbox_sink_down",
+    "Times the outbox relay found the sink down (unreachable, 5xx or 429) and began probing it",
+)
+
+# Measured from the database by the outbox relay, like the backlog gauges below; registered on
+# its first measurement.
+REMINDERS_OVERDUE = Gauge(
+    "dueflow_reminders_overdue",
+    "Reminders of open tasks due longer than DUEFLOW_REMINDER_REEMIT_AFTER ago and not yet sent",
+    registry=None,
+)
 
 # Measured from the database by the outbox relay. Registered on the first measurement, so a
 # process whose relay never measured (no K_SINK) reports nothing rather than a false zero.
@@ -72,6 +89,7 @@ MEASURED = (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, DEAD_LETTERS_PENDING)
 
 _lock = threading.Lock()
 _measured = False
+_overdue_measured = False
 _served_on: int | None = None
 
 
@@ -85,6 +103,15 @@ def set_backlog(backlog: int, oldest_age: float, dead_letters: int) -> None:
     OUTBOX_BACKLOG.set(backlog)
     OUTBOX_OLDEST_AGE.set(max(0.0, oldest_age))
     DEAD_LETTERS_PENDING.set(dead_letters)
+
+
+def set_reminders_overdue(count: int) -> None:
+    global _overdue_measured
+    with _lock:
+        if not _overdue_measured:
+            REGISTRY.register(REMINDERS_OVERDUE)
+            _overdue_measured = True
+    REMINDERS_OVERDUE.set(count)
 
 
 def serve(port: int) -> int | None:

@@ -87,6 +87,7 @@ class RelayLifecycle:
                     max_backoff=config.outbox_max_backoff(),
                     poll_interval=config.outbox_poll_interval(),
                     concurrency=config.outbox_concurrency(),
+                    reminders_overdue_after=config.reminder_reemit_after(),
                 )
                 relay.start()
                 self._on_start()

@@ -72,10 +72,11 @@ def test_event_path_measures_both_routings(scenarios):
 
 def test_reminder_storm_counts_losses_and_duplicates_with_and_without_the_kill(scenarios):
     runs = scenarios["storm"]["runs"]
-    assert set(runs) == {"plain", "killed"}
+    assert set(runs) == {"plain", "killed", "smtp"}  # smtp: the same storm over SMTP
     for run in runs.values():
         assert {"e_mails", "lost", "duplicates", "reminders_per_s", "complete"} <= set(run)
     assert "killed_at_s" in runs["killed"] and "killed_at_s" not in runs["plain"]
+    assert "killed_at_s" not in runs["smtp"] and runs["smtp"]["duplicates_visible"]
 
 
 def test_recurrence_cost_compares_first_and_ten_thousandth_instance(scenarios):

@@ -8,7 +8,6 @@ import email.policy
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ import requests
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import token
+from tests.support import processes
 
 pytestmark = pytest.mark.e2e
 
@@ -45,34 +45,23 @@ def running_stack(tmp_path, **extra_env: str):
     }
     for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
         env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dueflow_local.run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    # its own process group: stopped with its function processes whatever happens, even when
+    # starting fails or the test is interrupted; its output goes to a file (a pipe nobody reads
+    # would fill up and block every process of the stack that logs)
+    log = tmp_path / "localrun.log"
+    with open(log, "ab") as out:
+        proc = processes.start(
+            [sys.executable, "-m", "dueflow_local.run"], env=env, stdout=out, stderr=out
+        )
+    proc.log = log
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"local stack did not start:\n{proc.stdout.read().decode()}")
-        time.sleep(0.2)
     try:
+        if not processes.wait_ready(f"{base}/readyz", proc, timeout=90):
+            processes.stop(proc)
+            pytest.fail(f"local stack did not start:\n{log.read_text(errors='replace')[-5000:]}")
         yield base, proc, env
     finally:
-        if proc.poll() is None:
-            proc.terminate()  # the supervisor stops its function processes; a kill orphans them
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        processes.stop(proc)  # SIGTERM: the supervisor stops its functions; then the group
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -31,6 +30,7 @@ from dueflow import dlq
 from dueflow.adapters.outbox_relay import DeliveryError
 from dueflow.domain import events as ev
 from tests.conftest import ROOT, auth
+from tests.support import processes
 from tests.support.events import as_http, deliver, outcome
 from tests.support.http import Answer, RecordingServer, Request, free_port
 
@@ -553,22 +553,14 @@ def served_commands(function_env):
     args = [executable, "--source", str(source), "--target", "commands"]
     args += ["--host", "127.0.0.1", "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
-    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own process group, stopped (gunicorn's worker too) whatever happens
+    server = processes.start(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "did not start"
-            time.sleep(0.2)
+        assert processes.wait_ready(f"{url}/readyz", server, timeout=60), "did not start"
         yield url
     finally:
-        server.terminate()
-        server.wait(30)
+        processes.stop(server)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -29,7 +29,7 @@ from dueflow import bootstrap
 from dueflow.adapters.db.engine import make_engine
 from dueflow.adapters.db.schema import leases, outbox
 from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
-from dueflow.adapters.outbox_relay import LEASE_NAME, HttpSink, OutboxRelay
+from dueflow.adapters.outbox_relay import LEASE_NAME, PROBE_MAX, HttpSink, OutboxRelay
 from dueflow.domain import events
 from dueflow.service.tasks import TaskService
 from tests.conftest import auth
@@ -250,17 +250,20 @@ def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, e
 
 
 # -- 2. sink down: nothing lost, backoff grows, order kept ----------------------------------------
-def test_sink_down_keeps_rows_backs_off_and_delivers_in_order_when_back(
+def test_sink_down_keeps_rows_probes_often_and_delivers_in_order_when_back(
         engine, service, clock, sink):
+    """A sink that is down (connection refused, 503) is not waited out with growing backoff:
+    the relay probes it with one event, at most PROBE_MAX apart, and the first success lets
+    everything go (issue 17: a broker's return is found within a second)."""
     task = service.create("alice", {"title": "v0"})
     service.update("alice", task.id, {"title": "v1"})
     service.update("alice", task.id, {"title": "v2"})
+    other = service.create("bob", {"title": "another task"})
     ids = outbox_ids(engine)
-    assert len(ids) == 3
+    assert len(ids) == 4
 
     http = HttpSink(closed_port_url(), timeout=2)
     relay = OutboxRelay(engine, http, max_backoff=60, clock=clock)
-    delays: list[float] = []
     due_times: list[datetime] = []
 
     def fail_once_more(expected_attempts: int) -> None:
@@ -268,69 +271,85 @@ def test_sink_down_keeps_rows_backs_off_and_delivers_in_order_when_back(
         assert relay.run_once() == 0
         rows = outbox_rows(engine)
         assert [row.event_id for row in rows] == ids  # nothing lost, nothing reordered
-        head, rest = rows[0], rows[1:]
-        assert head.event_id == ids[0]
-        assert head.attempts == expected_attempts
-        assert head.last_error
-        assert all(row.attempts == 0 and row.last_error is None for row in rest)
-        assert head.next_attempt_at > failed_at
+        head = rows[0]
+        assert head.attempts == expected_attempts and head.last_error
+        behind = [row for row in rows[1:] if row.partition_key == task.id]
+        assert all(row.attempts == 0 and row.last_error is None for row in behind)
         delay = (head.next_attempt_at - failed_at).total_seconds()
-        low, high = backoff_bounds(expected_attempts, 60)
-        assert low - 0.01 <= delay <= high + 0.01, (expected_attempts, delay)
-        delays.append(delay)
+        assert 0 < delay <= PROBE_MAX + 0.001, (expected_attempts, delay)  # not 60 s
         due_times.append(head.next_attempt_at)
-
         # not retried before it is due: same clock, no new attempt, nothing else goes out
         assert relay.run_once() == 0
         assert outbox_rows(engine)[0].attempts == expected_attempts
 
-    # closed port: connection refused, twice
-    fail_once_more(1)
-    clock.set(due_times[-1] + EPS)
-    fail_once_more(2)
+    # closed port: connection refused; both tasks were tried at first, then only a probe
+    first = clock()
+    assert relay.run_once() == 0
+    assert {r.attempts for r in outbox_rows(engine) if r.event_id in (ids[0], ids[3])} == {1}
+    clock.set(max(r.next_attempt_at for r in outbox_rows(engine)) + EPS)
+    assert relay.run_once() == 0  # one probe: the oldest due event
+    assert [r.attempts for r in outbox_rows(engine)] == [2, 0, 0, 1]
+    assert (clock() - first).total_seconds() <= 2 * PROBE_MAX + 0.01
 
-    # a sink that answers 503
+    # a sink that answers 503 is down too
     sink.down(503)
     http.url = sink.url
-    before_due = clock.set(due_times[-1] - timedelta(milliseconds=100))
-    assert before_due < due_times[-1]
+    clock.set(outbox_rows(engine)[0].next_attempt_at + EPS)
     assert relay.run_once() == 0
-    assert sink.requests() == []  # still backing off: the sink is not even asked
-    clock.set(due_times[-1] + EPS)
-    fail_once_more(3)
-    assert [r.ce_id for r in sink.requests()] == [ids[0]]  # only the head was tried
+    assert [r.ce_id for r in sink.requests()] == [ids[0]]  # a probe: only the head was tried
     assert [r.status for r in sink.requests()] == [503]
+    assert outbox_rows(engine)[0].attempts == 3
 
     # a change committed while the sink is down queues behind the failed head
     service.update("alice", task.id, {"title": "v3"})
     ids = outbox_ids(engine)
-    assert len(ids) == 4
-    clock.set(due_times[-1] + EPS)
+    assert len(ids) == 5
+    clock.set(outbox_rows(engine)[0].next_attempt_at + EPS)
     fail_once_more(4)
-    assert [r.ce_id for r in sink.requests()] == [ids[0], ids[0]]
-
-    assert delays == sorted(delays) and len(set(delays)) == len(delays)  # growing backoff
     assert due_times == sorted(due_times)  # next_attempt_at moves forward
 
-    # the sink comes back; nothing goes out until the clock passes next_attempt_at
+    # the sink comes back: the next probe succeeds and the same pass sends the rest at once
+    # (bob's event was postponed by its failure: due now too)
     sink.up()
-    clock.set(due_times[-1] - timedelta(milliseconds=100))
-    assert relay.run_once() == 0
-    assert sink.accepted() == []
     clock.set(due_times[-1] + EPS)
-    assert relay.run_once() == 4
-    assert sink.accepted_ids() == ids
-    assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == \
-        ["v0", "v1", "v2", "v3"]
-    for r in sink.accepted():
+    assert relay.run_once() == 5
+    accepted = sink.accepted()
+    titles = [r.structured()["data"]["task"]["title"] for r in accepted
+              if r.structured()["subject"] == task.id]
+    assert titles == ["v0", "v1", "v2", "v3"]
+    assert sorted(sink.accepted_ids()) == sorted(ids)
+    assert any(r.structured()["subject"] == other.id for r in accepted)
+    for r in accepted:
         validate_event(r.structured())
     assert outbox_rows(engine) == []
 
 
-def test_backoff_is_capped_near_max_backoff(engine, service, clock):
+def test_a_rejected_event_backs_off_but_does_not_stop_the_others(engine, service, clock, sink):
+    """A 4xx is about the event, not the sink: that event backs off (growing, up to
+    max_backoff) while the other tasks' events go on at once, and no probing starts."""
+    bad = service.create("alice", {"title": "rejected"})
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), max_backoff=60, clock=clock)
+    sink.answer(400)
+    assert relay.run_once() == 0
+    service.create("bob", {"title": "fine"})
+    assert relay.run_once() == 1  # bob's goes out in the very next pass: no probing
+    delays = []
+    for attempts in (2, 3):
+        (head,) = outbox_rows(engine)
+        assert head.partition_key == bad.id and head.attempts == attempts - 1
+        failed_at = clock.set(head.next_attempt_at + EPS)
+        sink.answer(400)
+        assert relay.run_once() == 0
+        (head,) = outbox_rows(engine)
+        delays.append((head.next_attempt_at - failed_at).total_seconds())
+    low, high = backoff_bounds(3, 60)
+    assert low - 0.01 <= delays[-1] <= high + 0.01 and delays[-1] > PROBE_MAX
+
+
+def test_backoff_is_capped_near_max_backoff(engine, service, clock, sink):
     service.create("alice", {"title": "capped"})
-    relay = OutboxRelay(engine, HttpSink(closed_port_url(), timeout=2), max_backoff=2.0,
-                        clock=clock)
+    sink.down(400)  # the event is rejected: its own backoff, up to max_backoff
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), max_backoff=2.0, clock=clock)
     for attempts in range(1, 9):
         failed_at = clock()
         assert relay.run_once() == 0

@@ -54,6 +54,8 @@ def test_the_metrics_the_issue_names_are_exported():
         "dueflow_emails",
         "dueflow_dead_letters",
         "dueflow_dead_letters_pending",
+        "dueflow_reminders_overdue",
+        "dueflow_reminders_reemitted",
     ):
         assert name in names
 
@@ -81,9 +83,14 @@ def test_the_dashboard_is_importable_grafana_json():
     assert variables == {"datasource", "namespace"}
 
 
-def test_the_alerts_are_the_three_of_the_issue_on_exported_series():
+def test_the_alerts_are_the_four_of_the_issues_on_exported_series():
     found = alerts()
-    assert set(found) == {"DeadLettersPresent", "OutboxBacklogGrowing", "ReminderLatenessHigh"}
+    assert set(found) == {
+        "DeadLettersPresent",
+        "OutboxBacklogGrowing",
+        "ReminderLatenessHigh",
+        "RemindersStuck",  # issue 17: reminders emitted again and still not sent
+    }
     known = set().union(*exported().values())
     for name, rule in found.items():
         assert set(SERIES.findall(rule["expr"])) <= known, name

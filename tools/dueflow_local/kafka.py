@@ -44,6 +44,9 @@ PRODUCER_SETTINGS = {
     # each sender waits for its record's acknowledgement, so lingering only adds latency; records
     # sent while a request is in flight still travel together in the next one
     "linger.ms": 0,
+    # after an outage the broker is found again within a second (librdkafka's default backs off
+    # reconnects up to 10 s: the outbox's catch-up would wait for it)
+    "reconnect.backoff.max.ms": 1000,
 }
 CONSUMER_SETTINGS = {
     "auto.offset.reset": "earliest",
@@ -58,6 +61,7 @@ CONSUMER_SETTINGS = {
     "enable.auto.commit": True,
     "enable.auto.offset.store": False,
     "auto.commit.interval.ms": 1000,
+    "reconnect.backoff.max.ms": 1000,  # as the producer's: back within a second of Kafka
 }
 
 

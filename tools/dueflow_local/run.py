@@ -4,7 +4,9 @@ Each function runs in its own process exactly as its container runs it (function
 own port); a local broker routes events by the Triggers in eventing/ (each process's outbox relay
 posts to it through K_SINK, as Knative's SinkBinding would arrange), and a ticker stands in for
 the PingSource every DUEFLOW_REMINDER_TICK seconds. The tasks API on PORT starts last, so it
-answers only once the rest of the stack is ready. Ctrl-C or SIGTERM stops everything.
+answers only once the rest of the stack is ready. A function process that dies is started again
+after a backoff, as Knative restarts a pod, while the others serve on; Ctrl-C or SIGTERM stops
+everything, and so does a crash loop.
 """
 
 from __future__ import annotations
@@ -74,10 +76,19 @@ def main() -> int:
         )
         ticker.start()
         _say(_ready_message(endpoints, broker.url, bootstrap if kafka is not None else None))
-        while not stop.wait(0.5):
-            if dead := [n for n, p in processes.items() if p.poll() is not None]:
-                _say(f"{', '.join(dead)} stopped unexpectedly; stopping the stack")
-                return 1
+        restarts = _Restarts()
+        while not stop.wait(0.2):
+            for name, process in processes.items():
+                if process.poll() is None or not restarts.due(name, process.returncode):
+                    continue
+                if restarts.crash_looping(name):
+                    _say(
+                        f"{name} exited {CRASH_LOOP[0]} times within {CRASH_LOOP[1]} s "
+                        "(a crash loop); stopping the stack"
+                    )
+                    return 1
+                processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
+                restarts.started(name)
         return 0
     finally:
         stop.set()
@@ -101,6 +112,50 @@ def _ready_message(endpoints: dict[str, str], broker_url: str, kafka: str | None
     lines.append(f"  database   {config.database_url()}")
     lines.append(f"  e-mail     {config.email_backend()} -> {config.outbox_dir()}")
     return "\n".join(lines)
+
+
+# What Knative does for a pod whose container dies, in small: the dead function is started again
+# after a backoff (0.5 s, doubling to 8 s; back to 0.5 s once it has run for a minute) while the
+# rest serve on; only a crash loop, CRASH_LOOP[0] exits within CRASH_LOOP[1] seconds, stops the
+# stack, since restarting cannot fix what kills it at once (a bad config, a broken import).
+RESTART_FIRST, RESTART_MAX, RESTART_RESET = 0.5, 8.0, 60.0
+CRASH_LOOP = (5, 60)
+
+
+class _Restarts:
+    """When each dead function process may be started again, and whether it is crash looping."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.exits: dict[str, list[float]] = {}
+        self.started_at: dict[str, float] = {}
+        self.delay: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}
+
+    def due(self, name: str, status: int | None) -> bool:
+        """Called while `name` is dead: True once its restart is due (the first call logs the
+        exit and sets the backoff)."""
+        now = self.clock()
+        if name not in self.restart_at:
+            ran = now - self.started_at.get(name, 0.0)
+            previous = self.delay.get(name)
+            delay = RESTART_FIRST if previous is None or ran >= RESTART_RESET else previous * 2
+            self.delay[name] = min(RESTART_MAX, delay)
+            self.restart_at[name] = now + self.delay[name]
+            self.exits.setdefault(name, []).append(now)
+            _say(f"{name} exited (status {status}); restarting it in {self.delay[name]:g} s")
+        return now >= self.restart_at[name]
+
+    def crash_looping(self, name: str) -> bool:
+        count, window = CRASH_LOOP
+        recent = [t for t in self.exits.get(name, []) if self.clock() - t <= window]
+        self.exits[name] = recent
+        return len(recent) >= count
+
+    def started(self, name: str) -> None:
+        self.started_at[name] = self.clock()
+        self.restart_at.pop(name, None)
+        _say(f"{name} restarted")
 
 
 def _embedded_defaults() -> None:

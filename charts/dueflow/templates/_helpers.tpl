@@ -81,10 +81,12 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- if and (eq $scale.metric "concurrency") (gt (float64 $scale.target) (float64 $slots)) -}}
 {{- fail (printf "functions.%s: target %v is above containerConcurrency %d, so it is never reached" $name $scale.target $slots) -}}
 {{- end -}}
-{{- $connections = add $connections (mul $high (add $slots 3)) -}}
+{{- /* notify: one more per pod, on which a batch records each accepted e-mail at once */ -}}
+{{- $perPod := add $slots (ternary 4 3 (eq $name "notify")) -}}
+{{- $connections = add $connections (mul $high $perPod) -}}
 {{- end -}}
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
-{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
+{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
 {{- end -}}
 {{- if and (eq $root.Values.email.backend "outbox") (not (hasPrefix "/tmp" $root.Values.email.outboxDir)) -}}
 {{- fail "email.outboxDir must be under /tmp, the only writable path" -}}

@@ -12,7 +12,12 @@ from opentelemetry import propagate
 
 
 class DeliveryError(Exception):
-    """The sink did not accept an event (it will be retried)."""
+    """The sink did not accept an event (it will be retried). `sink_down`: the sink itself is
+    unreachable or unwell (no answer, a 5xx, a 429), not refusing this one event."""
+
+    def __init__(self, message: str, *, sink_down: bool = False):
+        super().__init__(message)
+        self.sink_down = sink_down
 
 
 class HttpSink:
@@ -41,6 +46,9 @@ class HttpSink:
         try:
             response = self.session.post(self.url, headers=headers, data=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", sink_down=True) from exc
         if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"sink answered {response.status_code}: {response.text[:200]}")
+            raise DeliveryError(
+                f"sink answered {response.status_code}: {response.text[:200]}",
+                sink_down=response.status_code >= 500 or response.status_code == 429,
+            )

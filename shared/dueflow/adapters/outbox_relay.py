@@ -33,12 +33,17 @@ from dueflow import metrics, observability
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
 from dueflow.adapters.db.outbox_store import Outbox
+from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.http_sink import DeliveryError, HttpSink
 from dueflow.adapters.relay_lease import LEASE_NAME, LEASE_TTL, Lease
 
 __all__ = ["LEASE_NAME", "LEASE_TTL", "DeliveryError", "HttpSink", "OutboxRelay"]
 
 log = logging.getLogger("dueflow.outbox")
+# While the sink is down the relay sends one event at a time as a probe, 0.25 s after the last
+# failure and doubling up to PROBE_MAX: a returning Broker is found within a second, and the
+# backlog then drains at full speed (a 30 s outage's backlog within 5 s, docs/operations.md).
+PROBE_FIRST, PROBE_MAX = 0.25, 1.0
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
 
 
@@ -53,6 +58,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reminders_overdue_after: float | None = None,
     ):
         self.engine = writer(engine)
         self.reader = engine
@@ -63,6 +69,8 @@ class OutboxRelay:
             poll_interval,
         )
         self.clock = clock
+        # measure() also counts reminders due longer than this ago and still unsent
+        self.reminders_overdue_after = reminders_overdue_after
         self.concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self._lease_lock = threading.Lock()
@@ -75,10 +83,19 @@ class OutboxRelay:
         self._listener: threading.Thread | None = None
         self._holding = threading.Event()  # this relay holds the lease (so it listens)
         self._lease_tried = False  # until the first try, a kick means "try now"
+        self._probe_delay: float | None = None  # set while the sink is down
+        self._probe_at: datetime | None = None  # when the next probe is due while it is down
 
     def run_once(self) -> int:
-        """Deliver what is due now, in order; returns how many events were delivered."""
+        """Deliver what is due now, in order; returns how many events were delivered.
+
+        While the sink is down (the last pass met only failures of the sink itself, not
+        rejections of an event), a pass sends a single event as a probe, and only when the
+        probe is due; the first success ends that, makes every postponed event due at once and
+        wakes the next pass, so the backlog drains without waiting out per-event backoffs."""
         if not self._take_lease():
+            return 0
+        if self._probe_at is not None and self.clock() < self._probe_at:
             return 0
         lease_taken = now = self.clock()
         with self.engine.connect() as conn:
@@ -94,6 +111,8 @@ class OutboxRelay:
             partitions.setdefault(row.partition_key, []).append(row)
         lease = _LeaseClock(lease_taken)
         groups = list(partitions.values())
+        if self._probe_delay is not None and groups:
+            groups = [groups[0][:1]]  # the probe: the oldest due event
         if len(groups) <= 1 or self.concurrency == 1:
             done = [self._deliver_in_order(group, lease) for group in groups]
         else:
@@ -106,11 +125,30 @@ class OutboxRelay:
         if delivered:
             with self.engine.begin() as conn:
                 Outbox(conn).delete(delivered)
+        if self._track_sink(bool(delivered), any(f is not None and f[3] for _, f in done), now):
+            return len(delivered) + self.run_once()  # the probe went through: drain now
         return len(delivered)
+
+    def _track_sink(self, delivered: bool, sink_failed: bool, now: datetime) -> bool:
+        """Enter, stay in or leave the probing state after a pass (see run_once); True when
+        the pass's probe went through (the sink is back)."""
+        if delivered and self._probe_delay is not None:
+            self._probe_delay = self._probe_at = None
+            log.info("event sink answers again; draining the outbox")
+            with self.engine.begin() as conn:  # what waited out the outage is due now
+                Outbox(conn).make_due(now)
+            return True
+        if sink_failed and not delivered:
+            if self._probe_delay is None:
+                metrics.OUTBOX_SINK_DOWN.inc()
+                log.warning("event sink down; probing it with one event at a time")
+            self._probe_delay = min(PROBE_MAX, 2 * (self._probe_delay or PROBE_FIRST / 2))
+            self._probe_at = self.clock() + timedelta(seconds=self._probe_delay)
+        return False
 
     def _deliver_in_order(self, rows: list, lease: _LeaseClock) -> tuple[list[int], tuple | None]:
         """One partition's rows, in order, until one fails; returns the delivered seqs and the
-        failed row's (seq, attempts, error), if any."""
+        failed row's (seq, attempts, error, sink_down), if any."""
         delivered: list[int] = []
         for row in rows:
             if not self._keep_lease(lease):
@@ -119,7 +157,8 @@ class OutboxRelay:
                 self._send(json.loads(row.payload), row.seq, row.attempts)
             except Exception as exc:  # any failure: keep the row, retry later
                 metrics.OUTBOX_DELIVERIES.labels("failed").inc()
-                return delivered, (row.seq, row.attempts + 1, str(exc))
+                sink_down = getattr(exc, "sink_down", False)
+                return delivered, (row.seq, row.attempts + 1, str(exc), sink_down)
             metrics.OUTBOX_DELIVERIES.labels("ok").inc()
             delivered.append(row.seq)
         return delivered, None
@@ -147,12 +186,17 @@ class OutboxRelay:
             return Outbox(conn).count()
 
     def measure(self) -> tuple[int, float, int]:
-        """Set the backlog gauges: events waiting, the oldest one's age in seconds, and dead
-        letters not replayed. The relay measures because it is the one loop every function runs
-        on a connection of its own: the pod's connection budget (docs/architecture.md) stays."""
+        """Set the backlog gauges: events waiting, the oldest one's age in seconds, dead letters
+        not replayed (and reminders overdue, when `reminders_overdue_after` is set). The relay
+        measures because it is the one loop every function runs on a connection of its own:
+        the pod's connection budget (docs/architecture.md) stays."""
         with self.engine.connect() as conn:
             waiting, oldest = Outbox(conn).backlog()
             letters = DeadLetters(conn).pending()
+            if self.reminders_overdue_after is not None:
+                bound = timedelta(seconds=self.reminders_overdue_after)
+                overdue = Reminders(conn).count_overdue(self.clock() - bound)
+                metrics.set_reminders_overdue(overdue)
         now = self.clock()
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         metrics.set_backlog(waiting, age, letters)
@@ -256,9 +300,12 @@ class OutboxRelay:
         last = self._measured_at
         return last is None or (self.clock() - last).total_seconds() >= self.poll_interval
 
-    def _postpone(self, seq: int, attempts: int, error: str) -> None:
-        # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait
-        delay = min(self.max_backoff, 0.5 * 2 ** min(attempts, 20) * random.uniform(0.8, 1.2))
+    def _postpone(self, seq: int, attempts: int, error: str, sink_down: bool = False) -> None:
+        # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait; when the
+        # sink is down, the relay's probing paces the retries, so the event waits PROBE_MAX at
+        # most and goes out as soon as the sink answers again
+        cap = min(self.max_backoff, PROBE_MAX) if sink_down else self.max_backoff
+        delay = min(cap, 0.5 * 2 ** min(attempts, 20) * random.uniform(0.8, 1.2))
         log.warning(
             "event delivery failed; will retry",
             extra={

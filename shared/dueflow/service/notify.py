@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -107,13 +108,21 @@ class NotifyService:
         under its unique (reminder, remind_at). A permanent failure fails that reminder only. A
         transient one leaves its reminder unrecorded (and, when the backend itself is in
         trouble, the rest of the batch unsent): what went out is committed, then the caller
-        answers 5xx and the redelivered batch sends only what is left."""
+        answers 5xx and the redelivered batch sends only what is left.
+
+        A mail server can send twice, so with SMTP, SendGrid or Dapr each accepted e-mail is
+        recorded at once, before the next goes out, on a connection of its own (committed while
+        this transaction keeps the locks; PostgreSQL only, SQLite has one writer): a crash then
+        re-sends at most the one e-mail in flight, and the redelivery finishes what the crashed
+        delivery recorded (the reminder's status, the event). The .eml outbox cannot send twice
+        and needs none of this."""
         dues = parse_reminders_due(data)
         transient: TransientEmailError | None = None
         with self.uow_factory() as uow:
             current = uow.reminders.lock_many([d.reminder_id for d in dues])
             done = uow.reminders.notified_many([(d.reminder_id, d.remind_at) for d in dues])
             todo, skipped = [], 0
+            outcomes: list[dict] = []
             for due in dues:
                 row = current.get(due.reminder_id)
                 stale = (
@@ -121,18 +130,23 @@ class NotifyService:
                     or row["task_status"] != "open"
                     or row["remind_at"] != due.remind_at
                     or row["status"] == "canceled"
-                    or (due.reminder_id, due.remind_at) in done
                 )
-                if stale:
+                instance = (due.reminder_id, due.remind_at)
+                if not stale and instance in done and row["status"] == "scheduled":
+                    # recorded by a delivery that crashed before its commit: finish it
+                    outcomes.append(_recorded(due, row, done[instance]))
+                elif stale or instance in done:
                     skipped += 1
                 else:
                     todo.append((due, row))
             now = self.clock()
-            backend = self.backend() if todo else None
+            backend = self.backend() if todo or outcomes else None
             addressed = [(due, row) for due, row in todo if row["email"]]
-            results = send_all(backend, [self._email(d, r["email"], now) for d, r in addressed])
+            on_accepted = self._recorder(addressed, backend, now, uow)
+            results = send_all(
+                backend, [self._email(d, r["email"], now) for d, r in addressed], on_accepted
+            )
             sent_or_failed = dict(zip([d.key for d, _ in addressed], results, strict=False))
-            outcomes: list[dict] = []
             for due, row in todo:
                 outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
                 if not row["email"]:
@@ -158,6 +172,8 @@ class NotifyService:
                         max(0.0, (now - due.remind_at).total_seconds())
                     )
                 self.metrics.email(backend.name, outcome["status"])
+                if on_accepted is not None and due.key in on_accepted.recorded:
+                    outcome["recorded"] = True
                 outcomes.append(outcome)
             if outcomes:
                 uow.reminders.record_notifications(outcomes, backend.name, now)
@@ -172,6 +188,15 @@ class NotifyService:
         sent = sum(o["status"] == "sent" for o in outcomes)
         return Outcome(f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped")
 
+    def _recorder(self, addressed: list, backend, now: datetime, uow) -> _Recorder | None:
+        """What records each accepted e-mail at once (see on_reminders_due), or None when
+        nothing needs it: a backend that cannot send twice, or a database with one writer."""
+        if not addressed or getattr(backend, "idempotent", False):
+            return None
+        if not uow.reminders.concurrent_writers():
+            return None
+        return _Recorder(self.uow_factory, {d.key: (d, r) for d, r in addressed}, backend, now)
+
     def _email(self, due: ReminderDue, address: str, now: datetime) -> Email:
         # late when the tick saw it late, or when retries delayed it since
         subject, text = compose(due, due.late or now - due.remind_at > self.late_after)
@@ -185,16 +210,55 @@ class NotifyService:
         )
 
 
-def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | None]:
+class _Recorder:
+    """`on_accepted` for send_all: writes the `sent` outcome of each accepted e-mail in a
+    transaction of its own, committed before the next e-mail goes out. Only the notification
+    row: the batch's transaction holds the reminders' locks and sets their status with the
+    rest (the notifications table has no foreign key, so this insert waits for no lock)."""
+
+    def __init__(self, uow_factory: Callable, addressed: dict, backend: EmailBackend, now):
+        self.uow_factory = uow_factory
+        self.addressed = addressed  # e-mail key -> (due, locked reminder row)
+        self.backend = backend
+        self.now = now
+        self.recorded: set[str] = set()  # keys of the e-mails recorded so far
+
+    def __call__(self, email: Email) -> None:
+        due, row = self.addressed[email.key]
+        outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
+        # one such write at a time in the process: a pod needs one connection more, not one
+        # more per batch in flight (docs/architecture.md, the connection budget)
+        with _ONE_ASIDE, self.uow_factory() as aside:
+            aside.reminders.insert_notifications([outcome], self.backend.name, self.now)
+            aside.commit()
+        self.recorded.add(email.key)
+
+
+_ONE_ASIDE = threading.Lock()
+
+
+def _recorded(due: ReminderDue, row: dict, status: str) -> dict:
+    """The outcome a crashed delivery recorded for `due` (its notification row exists)."""
+    return {**due.as_dict(), "user_id": row["user_id"], "status": status, "recorded": True}
+
+
+def send_all(
+    backend: EmailBackend,
+    emails: list[Email],
+    on_accepted: Callable[[Email], None] | None = None,
+) -> list[Exception | None]:
     """Each e-mail's outcome in order: None (sent) or the PermanentEmailError or
     TransientEmailError it met. The list may be shorter than `emails`: the e-mails after it
     were not tried. Sending one by one stops after the first transient failure (the server is
     likely in trouble: the rest waits for the retry); a backend with `send_many` sends the
-    whole batch its own way (SMTP goes on past one recipient's 4xx on a live connection)."""
+    whole batch its own way (SMTP goes on past one recipient's 4xx on a live connection).
+    `on_accepted(email)` runs for each accepted e-mail before the next is sent."""
     if not emails:
         return []
     if hasattr(backend, "send_many"):
-        return backend.send_many(emails)
+        if on_accepted is None:
+            return backend.send_many(emails)
+        return backend.send_many(emails, on_accepted)
     results: list[Exception | None] = []
     for email in emails:
         try:
@@ -205,6 +269,8 @@ def send_all(backend: EmailBackend, emails: list[Email]) -> list[Exception | Non
         except TransientEmailError as exc:
             results.append(exc)
             break
+        if on_accepted is not None:
+            on_accepted(email)
         results.append(None)
     return results
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from dueflow import metrics
 from dueflow.domain import events
 from dueflow.service.ports import UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
@@ -19,6 +20,7 @@ class ReminderService:
         batch_size: int = 1000,
         event_batch: int = 100,
         late_after: float = 120,
+        reemit_after: float = 300,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
     ):
@@ -26,6 +28,7 @@ class ReminderService:
         self.batch_size = batch_size
         self.event_batch = event_batch
         self.late_after = timedelta(seconds=late_after)
+        self.reemit_after = timedelta(seconds=reemit_after)
         self.clock = clock
         self.on_commit = on_commit
 
@@ -38,18 +41,25 @@ class ReminderService:
 
         Reminders go out `event_batch` to a dev.dueflow.reminders.due event (one delivery, one
         notify transaction for up to that many e-mails); with event_batch 1, one
-        dev.dueflow.reminder.due event each."""
+        dev.dueflow.reminder.due event each.
+
+        A reminder emitted more than `reemit_after` ago and still not sent is emitted again:
+        its event may have ended in the dead-letter store (notify's retries ran out while the
+        mail server was down) or be lost with a broker, and a reminder must not wait for
+        someone to replay it. notify sends each reminder instance once however often it comes.
+        """
         total = 0
         while True:
             now = self.clock()
             with self.uow_factory() as uow:
-                due = uow.reminders.claim_due(now, self.batch_size)
+                due = uow.reminders.claim_due(now, self.batch_size, now - self.reemit_after)
                 if not due:
                     break
                 uow.outbox.add_many(self._events(due, now), now)
                 uow.reminders.mark_emitted([d["reminder_id"] for d in due], now)
                 uow.commit()
             total += len(due)
+            metrics.REMINDERS_REEMITTED.inc(sum(bool(d["reemitted"]) for d in due))
             self.on_commit()
             if len(due) < self.batch_size:
                 break

@@ -78,6 +78,12 @@ class Outbox:
             .values(attempts=attempts, last_error=error[:2000], next_attempt_at=next_attempt_at)
         )
 
+    def make_due(self, now: datetime) -> None:
+        """Every postponed event is due at `now` (the sink answers again after an outage)."""
+        self.conn.execute(
+            outbox.update().where(outbox.c.next_attempt_at > now).values(next_attempt_at=now)
+        )
+
     def count(self) -> int:
         return self.conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
 

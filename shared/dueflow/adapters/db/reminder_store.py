@@ -8,7 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dueflow.adapters.db.schema import notifications, reminders, tasks, users
+from dueflow.adapters.db.schema import notifications, outbox, reminders, tasks, users
+from dueflow.domain import events
 
 
 class Reminders:
@@ -17,8 +18,16 @@ class Reminders:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def claim_due(self, now: datetime, limit: int) -> list[dict]:
-        """Scheduled, not yet emitted reminders of open tasks due by `now`, oldest first.
+    def claim_due(
+        self, now: datetime, limit: int, reemit_before: datetime | None = None
+    ) -> list[dict]:
+        """Scheduled reminders of open tasks due by `now`, oldest first: those not yet emitted,
+        and those emitted before `reemit_before` but still not sent (their event left the
+        outbox and was lost downstream, e.g. to the dead-letter store: notify is idempotent,
+        so emitting again is safe). Each row says whether it was emitted before (`reemitted`).
+        While reminder events written before `reemit_before` still wait in the outbox, nothing
+        is emitted again: the relay has not delivered them yet (the sink is down), and more
+        events behind the same sink would only grow the backlog it must catch up on.
 
         On PostgreSQL the rows stay locked until commit and rows locked by a concurrent tick are
         skipped (FOR UPDATE SKIP LOCKED), so ticks and replicas share the work; SQLite's single
@@ -32,11 +41,20 @@ class Reminders:
                 tasks.c.title,
                 tasks.c.due_at,
                 tasks.c.timezone,
+                reminders.c.emitted_at.is_not(None).label("reemitted"),
             )
             .join(tasks, tasks.c.id == reminders.c.task_id)
             .where(
                 reminders.c.status == "scheduled",
-                reminders.c.emitted_at.is_(None),
+                reminders.c.emitted_at.is_(None)
+                if reemit_before is None
+                else sa.or_(
+                    reminders.c.emitted_at.is_(None),
+                    sa.and_(
+                        reminders.c.emitted_at < reemit_before,
+                        ~_reminder_events_waiting(reemit_before),
+                    ),
+                ),
                 reminders.c.remind_at <= now,
                 tasks.c.status == "open",
             )
@@ -46,6 +64,19 @@ class Reminders:
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=reminders)
         return [dict(row) for row in self.conn.execute(stmt).mappings()]
+
+    def count_overdue(self, due_before: datetime) -> int:
+        """Reminders of open tasks due before `due_before` and still not sent: what the stuck
+        reminder alert watches (one index range scan on status, emitted_at, remind_at)."""
+        return self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(reminders.join(tasks, tasks.c.id == reminders.c.task_id))
+            .where(
+                reminders.c.status == "scheduled",
+                reminders.c.remind_at < due_before,
+                tasks.c.status == "open",
+            )
+        ).scalar_one()
 
     def mark_emitted(self, reminder_ids: list[str], now: datetime) -> None:
         self.conn.execute(
@@ -106,11 +137,15 @@ class Reminders:
         ).all()
         return {(r, at): s for r, at, s in rows if (r, at) in wanted}
 
-    def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
-        """Record each outcome (reminder_id, remind_at, user_id, status, error) and set each
-        reminder's status: two statements per status, however many reminders."""
-        if not outcomes:
-            return
+    def concurrent_writers(self) -> bool:
+        """Whether another connection can write while this transaction holds its locks (so
+        notify can record each accepted e-mail at once): PostgreSQL yes, SQLite no (one
+        writer at a time)."""
+        return self.conn.dialect.name != "sqlite"
+
+    def insert_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
+        """The outcome rows alone (reminder_id, remind_at, user_id, status, error); the
+        reminders' status is set by `record_notifications`."""
         self.conn.execute(
             notifications.insert(),
             [
@@ -126,8 +161,25 @@ class Reminders:
                 for o in outcomes
             ],
         )
+
+    def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None:
+        """Record each outcome (reminder_id, remind_at, user_id, status, error) and set each
+        reminder's status: two statements per status, however many reminders. An outcome
+        marked `recorded` has its row already (written as soon as its e-mail was accepted)."""
+        if not outcomes:
+            return
+        if new := [o for o in outcomes if not o.get("recorded")]:
+            self.insert_notifications(new, backend, now)
         for status in sorted({o["status"] for o in outcomes}):
             ids = [o["reminder_id"] for o in outcomes if o["status"] == status]
             self.conn.execute(
                 reminders.update().where(reminders.c.id.in_(ids)).values(status=status)
             )
+
+
+def _reminder_events_waiting(written_before: datetime):
+    """EXISTS: a reminder event written before `written_before` is still in the outbox."""
+    return sa.exists().where(
+        outbox.c.event_type.in_([events.REMINDER_DUE, events.REMINDERS_DUE]),
+        outbox.c.created_at < written_before,
+    )

@@ -33,6 +33,9 @@ _SAFE_KEY = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
 
 class OutboxBackend:
     name = "outbox"
+    # a redelivered e-mail finds its file and writes nothing: sending twice cannot duplicate, so
+    # notify may record a whole batch's outcomes after sending it (one transaction)
+    idempotent = True
 
     def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -77,10 +78,14 @@ class SmtpBackend:
         smtp = self._guarded(email, self._open)
         self._guarded(email, self._send_one, smtp, email, close=True)
 
-    def send_many(self, emails: list[Email]) -> list[EmailError | None]:
+    def send_many(
+        self, emails: list[Email], on_accepted: Callable[[Email], None] | None = None
+    ) -> list[EmailError | None]:
         """Each e-mail's outcome, in order, over one connection (see notify.send_all): a
         transient failure of one message (a 4xx for its recipient) does not stop the others,
-        one of the connection or the server (no answer to NOOP) stops the batch there."""
+        one of the connection or the server (no answer to NOOP) stops the batch there.
+        `on_accepted(email)` runs as soon as the server accepted an e-mail, before the next
+        is sent (notify records it there, so a crash re-sends at most the one in flight)."""
         results: list[EmailError | None] = []
         smtp = None
         try:
@@ -89,6 +94,8 @@ class SmtpBackend:
                     if smtp is None:
                         smtp = self._guarded(email, self._open)
                     self._guarded(email, self._send_one, smtp, email, close=False)
+                    if on_accepted is not None:
+                        on_accepted(email)
                 except PermanentEmailError as exc:
                     results.append(exc)
                     continue
