@@ -167,8 +167,13 @@ def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DE
     """The first occurrence of `rrule` at or after `after`, expanded from that local day at `at`
     (the rule's BYHOUR/BYMINUTE win); None if the rule never occurs again. For a task that has a
     recurrence but no due date yet (quick add of "every day")."""
-    spec = _RuleSpec(parts=parse_rule(rrule), anchored=True, time=at, rrule_given=True)
-    return spec.first(after, tz)
+    parts = parse_rule(rrule)
+    anchored = any(k in parts for k in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYYEARDAY", "BYWEEKNO"))
+    spec = _RuleSpec(parts=parts, anchored=anchored, time=at, rrule_given=True)
+    try:
+        return spec.first(after, tz)
+    except _Reject as exc:
+        raise ValidationFailed([FieldError("recurrence.rrule", str(exc))]) from None
 
 
 # --- examples (suggestions come from these, and the docs and tests use them) ----------------
@@ -336,6 +341,7 @@ class _RuleSpec:
     start: _When | None = None
     anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
     rrule_given: bool = False
+    first_wall: datetime | None = None  # the wall-clock time of the last `first` found
 
     def resolve(self, now: datetime, tz: ZoneInfo, field_name: str, phrase: str):
         try:
@@ -357,7 +363,22 @@ class _RuleSpec:
             if first is None:
                 suggestions = _suggest(phrase, RECURRENCE_EXAMPLES)
                 raise PhraseNotUnderstood(field_name, phrase, suggestions, detail)
+            rrule = self._keep_wall_time(first, tz) or rrule
         return RecurrencePhrase(rrule, self.basis, first)
+
+    def _keep_wall_time(self, first: datetime, tz: ZoneInfo) -> str | None:
+        """A first occurrence inside a spring-forward gap (02:30 on the day clocks skip to 03:00)
+        is due at 03:30, and a task anchors its series on its due date's wall-clock time: the
+        phrase's time of day then goes into the rule (BYHOUR/BYMINUTE) so the later occurrences
+        keep 02:30. Otherwise the time of day lives in the due date, as RFC 5545 takes it from
+        DTSTART."""
+        wall = self.first_wall
+        if wall is None or first.replace(tzinfo=None) == wall:
+            return None
+        if self.parts["FREQ"] in ("HOURLY", "MINUTELY") or "BYHOUR" in self.parts:
+            return None
+        self.parts = {**self.parts, "BYHOUR": str(wall.hour), "BYMINUTE": str(wall.minute)}
+        return canonical(parse_rule(canonical(self.parts)))
 
     def first(self, after: datetime, tz: ZoneInfo) -> datetime | None:
         """The first occurrence at or after `after` (or the start date), expanded by dateutil
@@ -389,15 +410,15 @@ class _RuleSpec:
             rule = build(search, start, bounds=False)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             raise _Reject(f"cannot expand the rule: {exc}") from None
-        limit = int(self.parts["COUNT"]) if "COUNT" in self.parts else None
         until = until_instant(self.parts, tz.key)
         for position, wall in enumerate(rule, start=1):
-            if position > 5000 or (limit is not None and position > limit):
+            if position > 100_000:
                 return None
             instant = to_utc(wall, tz.key)
             if until is not None and instant > until:
                 return None
             if instant >= lower_bound:
+                self.first_wall = wall
                 return instant.astimezone(tz)
         return None
 
@@ -929,6 +950,7 @@ class _Parser:
             if self.peek().text in ("at", "@", "starting", "until", "for", "from", "after"):
                 self.pos = saved
                 break
+        items = self._distribute(items)
         if not items:
             return None
         kinds = {k for k, _ in items}
@@ -950,6 +972,33 @@ class _Parser:
         spec.anchored = True
         return True
 
+    @staticmethod
+    def _distribute(items: list) -> list | None:
+        """Bare ordinals take the kind of the item after them ("2nd and 4th thursday"); at the
+        end of the list they are month days, if written as numbers ("1st and 15th")."""
+        out: list = []
+        pending: list = []
+        for kind, value in [*items, ("end", None)]:
+            if kind == "bare":
+                pending.append(value)
+                continue
+            for n, numeric in pending:
+                if kind == "weekday":
+                    out.append(("weekday", f"{n}{value.lstrip('+-0123456789')}"))
+                elif kind in ("setpos", "monthday") or numeric:
+                    out.append((kind if kind != "end" else "monthday", n))
+                else:
+                    return None  # "every last", "every first": no day named
+            pending = []
+            if kind != "end":
+                out.append((kind, value))
+        for kind, value in out:
+            limit = {"monthday": 31, "setpos": 23, "weekday": 5}[kind]
+            n = abs(int(value[:-2])) if kind == "weekday" else abs(value)
+            if not 1 <= n <= limit:
+                raise _Reject(f"{n} is out of range: a month has at most {limit} of those")
+        return out
+
     def _monthly_item(self):
         self.word("the")
         tok = self.peek()
@@ -966,18 +1015,12 @@ class _Parser:
                 return ("monthday", n)
             return None
         if self.word(*_WORKDAY_WORDS) or self.words("working|business", "day"):
-            if not 1 <= abs(n) <= 23:
-                raise _Reject("a month has at most 23 workdays")
             return ("setpos", n)
         wd = self.weekday()
         if wd is not None:
-            if not 1 <= abs(n) <= 5:
-                raise _Reject("a month has at most five of each weekday")
             return ("weekday", f"{n}{_RRULE_DAYS[wd]}")
-        if self.word("day") is None and not (tok.kind == "num" and tok.ordinal):
-            return None  # "every last" and "every first" name no day
-        if not 1 <= abs(n) <= 31:
-            raise _Reject(f"{tok.text} is not a day of the month")
+        if self.word("day") is None:  # "2nd" in "2nd and 4th thursday": the list decides
+            return ("bare", (n, tok.kind == "num" and tok.ordinal))
         return ("monthday", n)
 
     def modifier(self, spec: _RuleSpec) -> bool:
