@@ -8,11 +8,15 @@ Times are local wall-clock times with their offset, so DST changes show in the t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dueflow.domain.durations import parse_duration
+from dueflow.domain.errors import ValidationFailed
 from dueflow.domain.natural_language import (
     PhraseNotUnderstood,
     first_occurrence,
@@ -39,6 +43,7 @@ NOWS = {"b": (NOW_B, BERLIN), "bs": (NOW_SPRING_B, BERLIN), "bf": (NOW_FALL_B, B
         "bg": (NOW_GAP_B, BERLIN), "ny": (NOW_NY, NY), "nyf": (NOW_FALL_NY, NY),
         "j": (NOW_JAN31, UTC_ZONE), "syd": (NOW_SYDNEY, SYDNEY),
         "kol": (NOW_KOLKATA, "Asia/Kolkata")}  # fmt: skip
+FULL_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 def local(instant: datetime, zone: str) -> str:
@@ -528,17 +533,94 @@ def test_recurrence_phrase(phrase, now, rrule, basis, has_first, dates):
 
 DUES = [
     ("today", "b", "2026-12-02T23:59+01:00"),
+    ("tod", "b", "2026-12-02T23:59+01:00"),
+    ("today at 21:00", "b", "2026-12-02T21:00+01:00"),
+    ("today 9am", "b", "2026-12-02T09:00+01:00"),
     ("tomorrow", "b", "2026-12-03T09:00+01:00"),
-    ("tonight", "b", "2026-12-02T20:00+01:00"),
+    ("tmrw", "b", "2026-12-03T09:00+01:00"),
     ("tomorrow 9am", "b", "2026-12-03T09:00+01:00"),
+    ("tomorrow at 17:30", "b", "2026-12-03T17:30+01:00"),
+    ("tomorrow morning", "b", "2026-12-03T09:00+01:00"),
+    ("tomorrow morning at 8", "b", "2026-12-03T08:00+01:00"),
+    ("tomorrow evening", "b", "2026-12-03T19:00+01:00"),
+    ("tomorrow at noon", "b", "2026-12-03T12:00+01:00"),
+    ("tonight", "b", "2026-12-02T20:00+01:00"),
+    ("tonight at 9", "b", "2026-12-02T21:00+01:00"),
+    ("at 9 tonight", "b", "2026-12-02T21:00+01:00"),
+    ("this evening", "b", "2026-12-02T19:00+01:00"),
+    ("this friday", "b", "2026-12-04T09:00+01:00"),
+    ("this wednesday", "b", "2026-12-02T23:59+01:00"),
+    ("next week", "b", "2026-12-07T09:00+01:00"),
+    ("next month", "b", "2027-01-01T09:00+01:00"),
+    ("next year", "b", "2027-01-01T09:00+01:00"),
     ("next monday", "b", "2026-12-07T09:00+01:00"),
+    ("next wednesday", "b", "2026-12-09T09:00+01:00"),
+    ("next friday at noon", "b", "2026-12-04T12:00+01:00"),
+    ("friday", "b", "2026-12-04T09:00+01:00"),
+    ("fri 17:00", "b", "2026-12-04T17:00+01:00"),
+    ("wednesday", "b", "2026-12-09T09:00+01:00"),
+    ("monday at 17:30", "b", "2026-12-07T17:30+01:00"),
+    ("on monday", "b", "2026-12-07T09:00+01:00"),
+    ("by friday 5pm", "b", "2026-12-04T17:00+01:00"),
+    ("due sunday", "b", "2026-12-06T09:00+01:00"),
     ("in 2 hours", "b", "2026-12-02T20:30+01:00"),
+    ("in 30 minutes", "b", "2026-12-02T19:00+01:00"),
+    ("in an hour", "b", "2026-12-02T19:30+01:00"),
+    ("in 90 min", "b", "2026-12-02T20:00+01:00"),
+    ("in 3 days", "b", "2026-12-05T09:00+01:00"),
+    ("in 3 days at 18:00", "b", "2026-12-05T18:00+01:00"),
+    ("in a week", "b", "2026-12-09T09:00+01:00"),
+    ("in 2 weeks", "b", "2026-12-16T09:00+01:00"),
+    ("in 1 month", "b", "2027-01-02T09:00+01:00"),
+    ("in 2 years", "b", "2028-12-02T09:00+01:00"),
+    ("3 days from now", "b", "2026-12-05T09:00+01:00"),
+    ("2 hours from now", "b", "2026-12-02T20:30+01:00"),
+    ("dec 24", "b", "2026-12-24T09:00+01:00"),
     ("dec 24 18:00", "b", "2026-12-24T18:00+01:00"),
+    ("december 24th at 6pm", "b", "2026-12-24T18:00+01:00"),
+    ("24 dec", "b", "2026-12-24T09:00+01:00"),
+    ("24th of december", "b", "2026-12-24T09:00+01:00"),
     ("24 december 2027", "b", "2027-12-24T09:00+01:00"),
+    ("dec 24, 2027", "b", "2027-12-24T09:00+01:00"),
+    ("jan 5", "b", "2027-01-05T09:00+01:00"),
+    ("dec 2", "b", "2026-12-02T23:59+01:00"),
     ("2026-12-24", "b", "2026-12-24T09:00+01:00"),
+    ("2026-12-24 18:00", "b", "2026-12-24T18:00+01:00"),
+    ("2026-12-24T18:00", "b", "2026-12-24T18:00+01:00"),
+    ("2026-12-24T18:00:00Z", "b", "2026-12-24T19:00+01:00"),
+    ("2026-12-24T18:00:00+05:30", "b", "2026-12-24T13:30+01:00"),
     ("end of month", "b", "2026-12-31T09:00+01:00"),
+    ("end of the month", "b", "2026-12-31T09:00+01:00"),
     ("at 5pm", "b", "2026-12-03T17:00+01:00"),
+    ("5pm", "b", "2026-12-03T17:00+01:00"),
+    ("9:30am", "b", "2026-12-03T09:30+01:00"),
+    ("9:30 pm", "b", "2026-12-02T21:30+01:00"),
+    ("18:00", "b", "2026-12-03T18:00+01:00"),
+    ("at noon", "b", "2026-12-03T12:00+01:00"),
+    ("midnight", "b", "2026-12-03T00:00+01:00"),
+    ("@ 7", "b", "2026-12-03T07:00+01:00"),
+    ("the 15th", "b", "2026-12-15T09:00+01:00"),
+    ("on the 1st", "b", "2027-01-01T09:00+01:00"),
+    ("feb 29", "b", "2028-02-29T09:00+01:00"),
     ("tomorrow 2:30", "bs", "2027-03-27T02:30+01:00"),
+    ("sunday at 2:30", "bs", "2027-03-28T03:30+02:00"),
+    ("sunday at 9", "bs", "2027-03-28T09:00+02:00"),
+    ("sunday at 2:30", "bf", "2027-10-31T02:30+02:00"),
+    ("sunday at 2:30am", "ny", "2027-03-14T03:30-04:00"),
+    ("sunday 1:30am", "nyf", "2027-11-07T01:30-04:00"),
+    ("in 2 days at 9", "nyf", "2027-11-07T09:00-05:00"),
+    ("tomorrow", "j", "2028-02-01T09:00+00:00"),
+    ("end of month", "j", "2028-01-31T23:59+00:00"),
+    ("feb 29", "j", "2028-02-29T09:00+00:00"),
+    ("in 1 month", "j", "2028-02-29T09:00+00:00"),
+    ("next month", "j", "2028-02-01T09:00+00:00"),
+    ("tomorrow at 2:30", "syd", "2027-04-04T02:30+11:00"),
+    ("in 15 minutes", "kol", "2027-06-16T00:05+05:30"),
+    ("tomorrow", "kol", "2027-06-16T09:00+05:30"),
+    ("tonight", "kol", "2027-06-15T23:59+05:30"),
+    ("tomorrow evening at 8", "b", "2026-12-03T20:00+01:00"),
+    ("this afternoon at 3", "b", "2026-12-02T15:00+01:00"),
+    ("tonight at 11:30pm", "b", "2026-12-02T23:30+01:00"),
 ]
 
 
@@ -554,10 +636,38 @@ def test_due_phrase(phrase, now, expected):
 
 REMINDERS = [
     ("30 minutes before", "b", {"before": "PT30M"}),
+    ("30 min before", "b", {"before": "PT30M"}),
+    ("30m before", "b", {"before": "PT30M"}),
+    ("15 mins early", "b", {"before": "PT15M"}),
+    ("1 hour before", "b", {"before": "PT1H"}),
+    ("an hour before", "b", {"before": "PT1H"}),
+    ("2h before", "b", {"before": "PT2H"}),
+    ("half an hour before", "b", {"before": "PT30M"}),
+    ("1 hour 30 minutes before", "b", {"before": "PT1H30M"}),
+    ("1 hour and 30 minutes before", "b", {"before": "PT1H30M"}),
     ("1 day before", "b", {"before": "P1D"}),
+    ("a day before", "b", {"before": "P1D"}),
+    ("2 days before", "b", {"before": "P2D"}),
+    ("1 week before", "b", {"before": "P1W"}),
+    ("2 weeks before", "b", {"before": "P2W"}),
+    ("1 week 2 days before", "b", {"before": "P9D"}),
+    ("1 month before", "b", {"before": "P1M"}),
+    ("at due time", "b", {"before": "PT0M"}),
+    ("when due", "b", {"before": "PT0M"}),
+    ("on time", "b", {"before": "PT0M"}),
     ("PT30M", "b", {"before": "PT30M"}),
+    ("pt15m", "b", {"before": "PT15M"}),
+    ("P1D", "b", {"before": "P1D"}),
+    ("P1W", "b", {"before": "P1W"}),
     ("at 8am", "b", {"at": "2026-12-03T08:00:00+01:00"}),
+    ("8am", "b", {"at": "2026-12-03T08:00:00+01:00"}),
+    ("tomorrow at 8am", "b", {"at": "2026-12-03T08:00:00+01:00"}),
     ("dec 24 at 8am", "b", {"at": "2026-12-24T08:00:00+01:00"}),
+    ("in 2 hours", "b", {"at": "2026-12-02T20:30:00+01:00"}),
+    ("2026-12-24T08:00:00+01:00", "b", {"at": "2026-12-24T08:00:00+01:00"}),
+    ("2026-12-24T07:00:00Z", "b", {"at": "2026-12-24T08:00:00+01:00"}),
+    ("sunday at 2:30", "bs", {"at": "2027-03-28T03:30:00+02:00"}),
+    ("tomorrow at 9", "ny", {"at": "2027-03-13T09:00:00-05:00"}),
 ]
 
 
@@ -615,6 +725,267 @@ QUICK_ADDS = [
             "timezone": "Europe/Berlin",
         },
     ),
+    ("Buy milk", "b", {"title": "Buy milk"}),
+    (
+        "Buy milk, eggs and bread tomorrow",
+        "b",
+        {
+            "title": "Buy milk, eggs and bread",
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Submit report by friday 5pm !!",
+        "b",
+        {
+            "title": "Submit report",
+            "due_at": "2026-12-04T17:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "priority": "medium",
+        },
+    ),
+    (
+        "Standup every weekday at 9:30 #work p1",
+        "b",
+        {
+            "title": "Standup",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "basis": "due"},
+            "due_at": "2026-12-03T09:30:00+01:00",
+            "timezone": "Europe/Berlin",
+            "priority": "high",
+            "tags": ["work"],
+        },
+    ),
+    (
+        "Take out trash every tuesday evening",
+        "b",
+        {
+            "title": "Take out trash",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=TU", "basis": "due"},
+            "due_at": "2026-12-08T19:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Dentist dec 24 at 10:00 remind me 1 hour before remind me 1 day before",
+        "b",
+        {
+            "title": "Dentist",
+            "due_at": "2026-12-24T10:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "PT1H"}, {"before": "P1D"}],
+        },
+    ),
+    (
+        "Renew passport in 2 weeks !low",
+        "b",
+        {
+            "title": "Renew passport",
+            "due_at": "2026-12-16T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "priority": "low",
+        },
+    ),
+    (
+        "Pay taxes every year on apr 30 #admin !!!",
+        "b",
+        {
+            "title": "Pay taxes",
+            "recurrence": {"rrule": "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=30", "basis": "due"},
+            "due_at": "2027-04-30T09:00:00+02:00",
+            "timezone": "Europe/Berlin",
+            "priority": "high",
+            "tags": ["admin"],
+        },
+    ),
+    (
+        "Backup laptop every! 2 weeks",
+        "b",
+        {
+            "title": "Backup laptop",
+            "recurrence": {"rrule": "FREQ=WEEKLY;INTERVAL=2", "basis": "completion"},
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Call Anna next monday at 14:00 #work #calls",
+        "b",
+        {
+            "title": "Call Anna",
+            "due_at": "2026-12-07T14:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "tags": ["work", "calls"],
+        },
+    ),
+    (
+        "Review budget every last friday at 16:00",
+        "b",
+        {
+            "title": "Review budget",
+            "recurrence": {"rrule": "FREQ=MONTHLY;BYDAY=-1FR", "basis": "due"},
+            "due_at": "2026-12-25T16:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Team sync every other monday at 10",
+        "b",
+        {
+            "title": "Team sync",
+            "recurrence": {"rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", "basis": "due"},
+            "due_at": "2026-12-07T10:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    ("Write weekly report", "b", {"title": "Write weekly report"}),
+    (
+        "Write report weekly",
+        "b",
+        {
+            "title": "Write report",
+            "recurrence": {"rrule": "FREQ=WEEKLY", "basis": "due"},
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    ("Wear sun hat", "b", {"title": "Wear sun hat"}),
+    ("Fix C# bug!! p3", "b", {"title": "Fix C# bug!!", "priority": "low"}),
+    (
+        "Meet at Joe's tomorrow",
+        "b",
+        {
+            "title": "Meet at Joe's",
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Read chapter 3 on the 15th",
+        "b",
+        {
+            "title": "Read chapter 3",
+            "due_at": "2026-12-15T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    ("Buy 2 apples", "b", {"title": "Buy 2 apples"}),
+    ('"Monday" blues playlist', "b", {"title": "Monday blues playlist"}),
+    ("Pay invoice #42 !medium", "b", {"title": "Pay invoice #42", "priority": "medium"}),
+    (
+        "Send e-mail at 5pm",
+        "b",
+        {
+            "title": "Send e-mail",
+            "due_at": "2026-12-03T17:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Laundry daily at 20:00",
+        "b",
+        {
+            "title": "Laundry",
+            "recurrence": {"rrule": "FREQ=DAILY", "basis": "due"},
+            "due_at": "2026-12-02T20:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Check oven in 30 minutes",
+        "b",
+        {"title": "Check oven", "due_at": "2026-12-02T19:00:00+01:00", "timezone": "Europe/Berlin"},
+    ),
+    (
+        "Pay rent every 1st #home",
+        "b",
+        {
+            "title": "Pay rent",
+            "recurrence": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=1", "basis": "due"},
+            "due_at": "2027-01-01T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "tags": ["home"],
+        },
+    ),
+    (
+        "Call grandma every sunday at 11 remind me at due time",
+        "b",
+        {
+            "title": "Call grandma",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=SU", "basis": "due"},
+            "due_at": "2026-12-06T11:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "PT0M"}],
+        },
+    ),
+    (
+        "Book flights 24 december 2027 p4",
+        "b",
+        {
+            "title": "Book flights",
+            "due_at": "2027-12-24T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "priority": "none",
+        },
+    ),
+    (
+        "Go to gym every mon, wed & fri at 7am",
+        "b",
+        {
+            "title": "Go to gym",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR", "basis": "due"},
+            "due_at": "2026-12-04T07:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Water plants every 3 days at 8 p2 remind 30 min before",
+        "b",
+        {
+            "title": "Water plants",
+            "recurrence": {"rrule": "FREQ=DAILY;INTERVAL=3", "basis": "due"},
+            "due_at": "2026-12-03T08:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "PT30M"}],
+            "priority": "medium",
+        },
+    ),
+    (
+        "Book review every 2nd and 4th thursday",
+        "b",
+        {
+            "title": "Book review",
+            "recurrence": {"rrule": "FREQ=MONTHLY;BYDAY=2TH,4TH", "basis": "due"},
+            "due_at": "2026-12-10T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Renew car insurance every year on feb 29 remind 1 week before",
+        "b",
+        {
+            "title": "Renew car insurance",
+            "recurrence": {"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "basis": "due"},
+            "due_at": "2028-02-29T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "P1W"}],
+        },
+    ),
+    (
+        "Change clocks sunday at 2:30",
+        "bs",
+        {
+            "title": "Change clocks",
+            "due_at": "2027-03-28T03:30:00+02:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Pay card end of month",
+        "j",
+        {"title": "Pay card", "due_at": "2028-01-31T23:59:00+00:00", "timezone": "UTC"},
+    ),
 ]
 
 
@@ -632,11 +1003,70 @@ def test_quick_add_line(line, now, expected):
 REJECTED = [
     ("d banana", "b", "due", "today"),
     ("d feb 30", "b", "due", "today"),
+    ("d 2026-02-30", "b", "due", "2026-12-24"),
+    ("d 2026-13-01", "b", "due", "2026-12-24"),
     ("d at 25", "b", "due", "at 5pm"),
+    ("d 13pm", "b", "due", "at 5pm"),
+    ("d 9:75", "b", "due", "9:30am"),
+    ("d 12/24", "b", "due", "2026-12-24"),
+    ("d next", "b", "due", "next week"),
+    ("d in 3 parsecs", "b", "due", "in 3 days"),
+    ("d tomorrow tomorrow", "b", "due", "tomorrow 9am"),
+    ("d tomorrow at 9 at 10", "b", "due", "tomorrow at 17:30"),
+    ("d yesterday-ish", "b", "due", "today"),
+    ("d in 99999999 days", "b", "due", "in 3 days"),
+    ("d 24 december 1850", "b", "due", "24 december 2027"),
+    ("d ", "b", "due", "today"),
+    ("d every monday", "b", "due", "next monday"),
     ("r every blah", "b", "recurrence", "every day"),
     ("r every feb 30", "b", "recurrence", "every year"),
+    ("r every", "b", "recurrence", "every day"),
+    ("r every 0 days", "b", "recurrence", "every 3 days"),
+    ("r every 1000 days", "b", "recurrence", "every 3 days"),
+    ("r every 6th friday", "b", "recurrence", "every last friday"),
+    ("r every 24th workday", "b", "recurrence", "every 15th workday"),
+    ("r every 32nd", "b", "recurrence", "every day"),
+    ("r every last", "b", "recurrence", "every 1st"),
+    ("r biweekly", "b", "recurrence", "every weekday"),
+    ("r every day except sunday", "b", "recurrence", "every day at 9"),
+    ("r every day until yesterday", "b", "recurrence", "every monday, wednesday"),
+    ("r every day until 2026-01-01", "b", "recurrence", "every week until 2027-06-30"),
+    ("r every day at 9 at 10", "b", "recurrence", "every day at 9"),
+    ("r every day for 0 times", "b", "recurrence", "every day for 10 times"),
+    ("r every day for 3 times until dec 31", "b", "recurrence", "every day for 10 times"),
+    (
+        "r every monday starting tomorrow starting friday",
+        "b",
+        "recurrence",
+        "every day starting dec 1",
+    ),
+    ("r every 1st and monday", "b", "recurrence", "every monday"),
+    ("r every 2nd-to-last", "b", "recurrence", "every 2nd-to-last weekday"),
     ("m 5 parsecs before", "b", "reminders.0", "2 days before"),
-    ("q remind me whenever", "b", "text", "Call mom tomorrow at 6pm #family"),
+    ("m before", "b", "reminders.0", "1 day before"),
+    ("m 2 days after", "b", "reminders.0", "2 days before"),
+    ("m P", "b", "reminders.0", "30 minutes before"),
+    ("m sometime", "b", "reminders.0", "at due time"),
+    ("m 11 years before", "b", "reminders.0", "1 day before"),
+    (
+        "q remind me whenever",
+        "b",
+        "text",
+        "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
+    ),
+    (
+        "q #home !high",
+        "b",
+        "text",
+        "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
+    ),
+    ("q Pay rent !urgent", "b", "text", "!high"),
+    ("q Call mom tomorrow next friday", "b", "text", "next friday at noon"),
+    ("q Gym every monday every friday", "b", "text", "every day"),
+    ("q Deploy at 25:00", "b", "text", "at 5pm"),
+    ("q Pay rent p1 !high", "b", "text", "!high"),
+    ("q Check server every 6th friday", "b", "text", "every last friday"),
+    ("q Meet 2026-02-30", "b", "text", "2026-12-24"),
 ]
 PARSERS = {"d": parse_due, "r": parse_recurrence, "m": parse_reminder, "q": parse_quick_add}
 
@@ -653,3 +1083,122 @@ def test_rejected_phrase(case, now, field, suggestion):
     assert f'"{error.phrase}"' in error.errors[0].message
     assert suggestion in error.suggestions
     assert f'"{suggestion}"' in error.errors[0].message
+
+
+def test_a_malformed_rrule_gets_the_domain_error_on_the_given_field():
+    for rule in ("FREQ=SECONDLY", "FREQ=WEEKLY;BYDAY=XX", "RRULE:FREQ=DAILY;COUNT=0"):
+        with pytest.raises(ValidationFailed) as caught:
+            parse_recurrence(rule, now=NOW_B, tz=ZoneInfo(BERLIN), field="tasks.3.recurrence")
+        assert [e.field for e in caught.value.errors] == ["tasks.3.recurrence"]
+
+
+def test_not_understood_is_a_validation_error_naming_the_field():
+    with pytest.raises(ValidationFailed) as caught:
+        parse_due("the day after the party", now=NOW_B, tz=ZoneInfo(BERLIN), field="tasks.0.due")
+    error = caught.value
+    assert isinstance(error, PhraseNotUnderstood)
+    assert error.phrase == "the day after the party"
+    assert error.errors[0].field == "tasks.0.due"
+    assert error.errors[0].message.startswith('could not understand "the day after the party"')
+    assert 1 <= len(error.suggestions) <= 3
+
+
+# --- properties -------------------------------------------------------------------------------
+
+ZONE_NAMES = [BERLIN, NY, SYDNEY, "Asia/Kolkata", "America/Santiago", "UTC"]
+zones = st.sampled_from(ZONE_NAMES)
+nows = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2034, 12, 31), timezones=st.just(UTC)
+)
+PROPERTY = settings(max_examples=150, deadline=None)
+
+
+@PROPERTY
+@given(
+    n=st.integers(1, 999), hour=st.integers(0, 23), minute=st.integers(0, 59), zone=zones, now=nows
+)
+def test_every_n_days_at_a_time_round_trips(n, hour, minute, zone, now):
+    phrase = (
+        f"every {n} days at {hour}:{minute:02d}" if n > 1 else f"every day at {hour}:{minute:02d}"
+    )
+    result = parse_recurrence(phrase, now=now, tz=ZoneInfo(zone))
+    first = result.first_due
+    wall = first.astimezone(ZoneInfo(zone))
+    expected = "FREQ=DAILY" + (f";INTERVAL={n}" if n > 1 else "")
+    if (wall.hour, wall.minute) != (hour, minute):  # the time fell in a DST gap: kept in the rule
+        assert result.rrule == f"{expected};BYHOUR={hour};BYMINUTE={minute}"
+        assert wall.replace(tzinfo=None) - datetime.combine(
+            wall.date(), time(hour, minute)
+        ) <= timedelta(hours=1)
+    else:
+        assert result.rrule == expected
+    assert result.basis == "due"
+    assert now <= first < now + timedelta(days=1, hours=1)  # today or tomorrow, never later
+    after = following(result.rrule, zone, first, 1)[0]
+    assert datetime.fromisoformat(after).date() - wall.date() == timedelta(days=n)
+
+
+@PROPERTY
+@given(
+    days=st.lists(st.sampled_from(FULL_DAYS), min_size=1, max_size=7, unique=True),
+    zone=zones,
+    now=nows,
+)
+def test_every_listed_weekdays_hits_only_those_days(days, zone, now):
+    phrase = "every " + (", ".join(days[:-1]) + " and " + days[-1] if len(days) > 1 else days[0])
+    result = parse_recurrence(phrase, now=now, tz=ZoneInfo(zone))
+    codes = [d[:2].upper() for d in days]
+    assert result.rrule == "FREQ=WEEKLY;BYDAY=" + ",".join(codes)
+    dates = [result.first_due.isoformat(), *following(result.rrule, zone, result.first_due, 6)]
+    assert {FULL_DAYS[datetime.fromisoformat(d).weekday()] for d in dates} <= set(days)
+    assert result.first_due - now < timedelta(days=7, hours=1)
+
+
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+
+
+@PROPERTY
+@given(n=st.integers(1, 500), unit=st.sampled_from(sorted(UNIT_SECONDS)))
+def test_n_units_before_is_the_matching_iso_duration(n, unit):
+    reminder = parse_reminder(f"{n} {unit} before", now=NOW_B, tz=ZoneInfo(BERLIN))
+    duration = parse_duration(reminder["before"], "before")
+    assert (duration.days * 86400 + duration.exact.total_seconds()) == n * UNIT_SECONDS[unit]
+
+
+@PROPERTY
+@given(n=st.integers(1, 5000), unit=st.sampled_from(["minutes", "hours"]), zone=zones, now=nows)
+def test_in_n_minutes_or_hours_is_exact_time(n, unit, zone, now):
+    due = parse_due(f"in {n} {unit}", now=now, tz=ZoneInfo(zone))
+    expected = (now + timedelta(seconds=n * UNIT_SECONDS[unit])).replace(second=0, microsecond=0)
+    # compared in UTC: `==` across zones is False for a local time that occurs twice (PEP 495)
+    assert due.astimezone(UTC) == expected
+    assert due.tzinfo == ZoneInfo(zone)
+
+
+# "may", "sun", "3rd", "morning" are title words unless a date phrase needs them ("may 3rd" is one)
+VOCABULARY = "buy milk call bob fix the bike report sun hat 2 apples chapter 3rd floor morning run"
+VOCABULARY = [*VOCABULARY.split(), "i", "C#", "wow!", "e-mail", "don't"]
+
+
+@PROPERTY
+@given(words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=8))
+def test_plain_words_stay_the_title(words):
+    line = " ".join(words)
+    assert parse_quick_add(line, now=NOW_B, tz=ZoneInfo(BERLIN)) == {"title": line}
+
+
+TOKENS = """every at 9 9am monday last 2nd to day days in next dec 24 2027 ! , and starting until
+for times before tomorrow 30 minutes 15:00 2026-12-24 other workday of #x p1 remind""".split()
+
+
+@PROPERTY
+@given(words=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=7))
+def test_any_phrase_is_understood_or_rejected_never_a_crash(words):
+    phrase = " ".join(words)
+    for parse in PARSERS.values():
+        try:
+            result = parse(phrase, now=NOW_B, tz=ZoneInfo(BERLIN))
+        except ValidationFailed as exc:
+            assert exc.errors and all(e.message for e in exc.errors)
+        else:
+            assert result is not None

@@ -13,7 +13,7 @@ import calendar
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dueflow.domain.durations import parse_duration, to_utc
@@ -23,7 +23,8 @@ from dueflow.domain.timefmt import MAX_YEAR, MIN_YEAR, parse_instant
 
 #: The time a date without a time of day gets (local time in the user's zone).
 DEFAULT_TIME = time(9, 0)
-#: Times named by a word (Todoist's values; "tonight" is today's evening).
+#: Times named by a word (Todoist's values); "tonight" alone is today at TONIGHT.
+TONIGHT = time(20, 0)
 DAY_PARTS = {
     "morning": time(9, 0),
     "afternoon": time(12, 0),
@@ -87,7 +88,7 @@ _TOKEN = re.compile(
       | (?P<num>\d+)(?P<suffix>[a-z]+)?
       | (?P<word>[a-z]+(?:'[a-z]+)?)
       | (?P<bang>!+[a-z0-9]*)
-      | (?P<tag>\#[^\s#!"]+)
+      | (?P<tag>\#(?=[^\W\d_])[^\s#!"]+)
       | (?P<quote>"[^"]*")
       | (?P<mark>\S)
     """,
@@ -205,7 +206,7 @@ QUICK_ADD_EXAMPLES = [
     "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
     "Call mom tomorrow at 6pm #family",
     "Water plants every 3 days p2",
-    'Read "the next week" chapter today',
+    'Read "next week" magazine today',
 ]
 
 
@@ -330,7 +331,7 @@ class _When:
     day: date | None = None
     clock: time | None = None
     exact: datetime | None = None
-    tonight: bool = False
+    default: time = DEFAULT_TIME  # the time of day when none is named
 
 
 @dataclass
@@ -353,7 +354,7 @@ class _RuleSpec:
             ) from None
         self.parts = parts
         first = None
-        if self.time is not None or self.anchored or self.start is not None:
+        if self.time is not None or self.anchored or self.start is not None or "UNTIL" in parts:
             try:
                 first = self.first(now, tz)
             except _Reject as exc:
@@ -364,6 +365,8 @@ class _RuleSpec:
                 suggestions = _suggest(phrase, RECURRENCE_EXAMPLES)
                 raise PhraseNotUnderstood(field_name, phrase, suggestions, detail)
             rrule = self._keep_wall_time(first, tz) or rrule
+            if self.time is None and not self.anchored and self.start is None:
+                first = None  # only checked that the series has a date before UNTIL
         return RecurrencePhrase(rrule, self.basis, first)
 
     def _keep_wall_time(self, first: datetime, tz: ZoneInfo) -> str | None:
@@ -434,6 +437,7 @@ class _Parser:
         self.now = now.astimezone(tz)
         self.tz = tz
         self.today = self.now.date()
+        self.meridiem = False  # whether the last time read had am/pm
 
     # -- token helpers
     def done(self) -> bool:
@@ -581,6 +585,7 @@ class _Parser:
         else:
             return None
         suffix = self.word("am", "pm", "o'clock")
+        self.meridiem = suffix in ("am", "pm")
         if suffix in ("am", "pm"):
             if not 1 <= hour <= 12:
                 raise _Reject(f"{hour} {suffix} is not a time")
@@ -613,7 +618,7 @@ class _Parser:
             return _instant(self.today + timedelta(days=1), when.clock, self.tz)
         if when.clock is not None:
             return _instant(when.day, when.clock, self.tz)
-        result = _instant(when.day, DEFAULT_TIME, self.tz)
+        result = _instant(when.day, when.default, self.tz)
         if result <= self.now and when.day == self.today:
             return _instant(when.day, time(23, 59), self.tz)
         return result
@@ -634,14 +639,15 @@ class _Parser:
             return _When(clock=clock)
         if clock is None:
             clock = self.clock()
-            if clock is None and (part := self.day_part()) is not None:
-                clock = self.clock() or part  # "tomorrow morning at 8" is 08:00
-        if day.tonight:  # "tonight at 9", "at 9 tonight": 21:00
-            if clock is None:
-                clock = time(20, 0)
-            elif clock.hour < 12 and clock != time(0, 0):
-                clock = clock.replace(hour=clock.hour + 12)
-        return _When(day=day.day, clock=clock)
+            part = self.day_part() if clock is None else None
+            if part is not None:
+                clock = self.clock()
+                if clock is None:
+                    return _When(day=day.day, clock=part)
+                day.default = part
+        if clock and 1 <= clock.hour < 12 and day.default >= time(12) and not self.meridiem:
+            clock = clock.replace(hour=clock.hour + 12)  # "tonight at 9", "evening at 8": p.m.
+        return _When(day=day.day, clock=clock, default=day.default)
 
     def relative(self) -> datetime | None:
         """in 2 hours, in 30 minutes, in 3 days, 2 weeks from now, in an hour."""
@@ -662,7 +668,9 @@ class _Parser:
             step = timedelta(minutes=n) if freq == "MINUTELY" else timedelta(hours=n)
             if step > timedelta(days=3660):
                 raise _Reject("it is too far ahead")
-            return (self.now + step).replace(second=0, microsecond=0)
+            # exact time: add in UTC (adding to a zoned datetime would move its wall clock)
+            later = (self.now.astimezone(UTC) + step).replace(second=0, microsecond=0)
+            return later.astimezone(self.tz)
         day = self._shift(self.today, freq, n)
         clock = self.clock() or self.day_part()
         if clock is not None:
@@ -699,12 +707,12 @@ class _Parser:
             return _When(day=today + timedelta(days=simple[tok.text]))
         if tok.text == "tonight":
             self.pos += 1
-            return _When(day=today, tonight=True)
+            return _When(day=today, default=TONIGHT)
         if tok.text == "this":
             self.pos += 1
             part = self.day_part()
-            if part is not None:
-                return _When(day=today, clock=part)
+            if part is not None:  # "this evening": a default that an explicit time overrides
+                return _When(day=today, default=part)
             wd = self.weekday()
             if wd is None:
                 return None
@@ -1020,7 +1028,7 @@ class _Parser:
         if wd is not None:
             return ("weekday", f"{n}{_RRULE_DAYS[wd]}")
         if self.word("day") is None:  # "2nd" in "2nd and 4th thursday": the list decides
-            return ("bare", (n, tok.kind == "num" and tok.ordinal))
+            return ("bare", (n, tok.kind == "num" and tok.ordinal and n > 0))
         return ("monthday", n)
 
     def modifier(self, spec: _RuleSpec) -> bool:
@@ -1029,7 +1037,7 @@ class _Parser:
             return False
         saved = self.pos
         self.word(",")
-        clock = self.clock()
+        clock = self.clock() or self.day_part()
         if clock is not None:
             if spec.time is not None:
                 raise _Reject("it has two times of day")
@@ -1054,7 +1062,8 @@ class _Parser:
             if when is None or when.day is None:
                 self.pos = saved
                 return False
-            spec.parts.pop("COUNT", None)
+            if "COUNT" in spec.parts or "UNTIL" in spec.parts:
+                raise _Reject("give an end date or a number of times, once")
             spec.parts["UNTIL"] = when.day.strftime("%Y%m%d")
             return True
         self.word("for")
@@ -1062,6 +1071,8 @@ class _Parser:
         if n is not None and self.word("times", "time", "occurrences", "occurrence"):
             if not 1 <= n <= MAX_COUNT:
                 raise _Reject(f"the count must be 1 to {MAX_COUNT}")
+            if "COUNT" in spec.parts or "UNTIL" in spec.parts:
+                raise _Reject("give an end date or a number of times, once")
             spec.parts["COUNT"] = str(n)
             return True
         self.pos = saved
@@ -1142,6 +1153,7 @@ _PRIORITY_WORDS = {
     "!!!": "high", "!!": "medium", "!1": "high", "!2": "medium", "!3": "low", "!4": "none",
     "p1": "high", "p2": "medium", "p3": "low", "p4": "none",
 }  # fmt: skip
+_PRIORITY_EXAMPLES = ["!high", "!medium", "!low", "!!!", "!!", "p1", "p2", "p3", "p4"]
 _TIMEISH = re.compile(r"^(\d{1,2}:\d{2}|\d{1,2}\s?(am|pm))$")
 
 
@@ -1155,8 +1167,12 @@ class _QuickAdd:
         self.toks = _tokenize(phrase)
         self.parser = _Parser(phrase, now, tz, self.toks)
 
-    def fail(self, text: str, detail: str = "") -> PhraseNotUnderstood:
-        return PhraseNotUnderstood(self.field, text, _suggest(text, QUICK_ADD_EXAMPLES), detail)
+    def fail(self, text: str, detail: str = "", suggestions=None) -> PhraseNotUnderstood:
+        if suggestions is not None:
+            return PhraseNotUnderstood(self.field, text, suggestions, detail)
+        examples = DUE_EXAMPLES + RECURRENCE_EXAMPLES + [f"remind {r}" for r in REMINDER_EXAMPLES]
+        suggestions = _suggest(text, examples) if text != self.line else QUICK_ADD_EXAMPLES[:2]
+        return PhraseNotUnderstood(self.field, text, suggestions, detail)
 
     def span(self, start: int, end: int) -> str:
         return self.line[self.toks[start].start : self.toks[end - 1].end]
@@ -1217,7 +1233,7 @@ class _QuickAdd:
         if tok.kind == "bang" and tok.text != "!":
             priority = _PRIORITY_WORDS.get(tok.text)
             if priority is None:
-                raise self.fail(tok.text, "unknown priority: use !high, !medium, !low or p1..p4")
+                raise self.fail(tok.text, "unknown priority", _PRIORITY_EXAMPLES)
             width = 1
         nxt = p.peek(1)
         if tok.text == "p" and nxt is not None and nxt.start == tok.end:
@@ -1226,7 +1242,8 @@ class _QuickAdd:
         if priority is None:
             return False
         if "priority" in out:
-            raise self.fail(self.line[tok.start : p.peek(width - 1).end], "two priorities")
+            text = self.line[tok.start : p.peek(width - 1).end]
+            raise self.fail(text, "it has two priorities", _PRIORITY_EXAMPLES)
         out["priority"] = priority
         p.pos += width
         return True
