@@ -8,7 +8,10 @@ Times are local wall-clock times with their offset, so DST changes show in the t
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -1202,3 +1205,35 @@ def test_any_phrase_is_understood_or_rejected_never_a_crash(words):
             assert exc.errors and all(e.message for e in exc.errors)
         else:
             assert result is not None
+
+
+# --- the guide's tables are the code's answers -------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "natural-language.md"
+_ROW = re.compile(r"^\| `([^`]+)` \| (.+?) \|(?: (.+) \|)?$")
+
+
+def test_the_guide_shows_what_the_code_answers():
+    text = GUIDE.read_text()
+    tz = ZoneInfo(BERLIN)
+    checked = 0
+    for line in text.splitlines():
+        m = _ROW.match(line)
+        if not m or m.group(1).startswith(("parse_", "#", "!", "p1", "remind", '"')):
+            continue
+        phrase, second, third = m.groups()
+        if third is not None:  # phrase | `RRULE`[ (completion)] | first due or "—"
+            result = parse_recurrence(phrase, now=NOW_B, tz=tz)
+            basis = " (completion)" if result.basis == "completion" else ""
+            assert second == f"`{result.rrule}`{basis}", phrase
+            first = result.first_due.strftime("%a %Y-%m-%d %H:%M") if result.first_due else None
+            assert third == (first or "— (the task's due)"), phrase
+        elif second.startswith("`{"):  # reminder
+            assert json.loads(second.strip("`")) == parse_reminder(phrase, now=NOW_B, tz=tz)
+        else:  # due date
+            assert second == parse_due(phrase, now=NOW_B, tz=tz).strftime("%a %Y-%m-%d %H:%M")
+        checked += 1
+    assert checked >= 100
+    line = "Pay rent every month on the 1st at 9 #home !high remind 2 days before"
+    body = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    assert parse_quick_add(line, now=NOW_B, tz=tz) == body
