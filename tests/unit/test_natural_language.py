@@ -396,7 +396,7 @@ FREQ=WEEKLY;BYDAY=MO | b | FREQ=WEEKLY;BYDAY=MO | due
     2026-12-07T09:00+01:00  2026-12-14T09:00+01:00  2026-12-21T09:00+01:00
 RRULE:FREQ=MONTHLY;BYMONTHDAY=1 | b | FREQ=MONTHLY;BYMONTHDAY=1 | due
     2027-01-01T09:00+01:00  2027-02-01T09:00+01:00  2027-03-01T09:00+01:00
-freq=daily;interval=2 | b | FREQ=DAILY;INTERVAL=2 | due
+freq=daily;interval=2 | b | FREQ=DAILY;INTERVAL=2 | due | none
     2026-12-03T09:00+01:00  2026-12-05T09:00+01:00  2026-12-07T09:00+01:00
 FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU | b | FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU | due
     2027-03-28T09:00+02:00  2028-03-26T09:00+02:00  2029-03-25T09:00+02:00
@@ -493,6 +493,23 @@ every day for 1 time | j | FREQ=DAILY;COUNT=1 | due | none
     2028-02-01T09:00+00:00  end
 every 2nd and 4th thursday | j | FREQ=MONTHLY;BYDAY=2TH,4TH | due
     2028-02-10T09:00+00:00  2028-02-24T09:00+00:00  2028-03-09T09:00+00:00
+# ranges, spans
+every mon-fri | b | FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR | due
+    2026-12-03T09:00+01:00  2026-12-04T09:00+01:00  2026-12-07T09:00+01:00
+every monday to friday at 8 | b | FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR | due
+    2026-12-03T08:00+01:00  2026-12-04T08:00+01:00  2026-12-07T08:00+01:00
+every fri - mon | b | FREQ=WEEKLY;BYDAY=FR,SA,SU,MO | due
+    2026-12-04T09:00+01:00  2026-12-05T09:00+01:00  2026-12-06T09:00+01:00
+every 2nd - to - last friday | b | FREQ=MONTHLY;BYDAY=-2FR | due
+    2026-12-18T09:00+01:00  2027-01-22T09:00+01:00  2027-02-19T09:00+01:00
+every day for 2 weeks | b | FREQ=DAILY;UNTIL=20261216 | due | none
+    2026-12-03T09:00+01:00  2026-12-04T09:00+01:00  2026-12-05T09:00+01:00
+every monday for 3 months at 9 | b | FREQ=WEEKLY;BYDAY=MO;UNTIL=20270306 | due
+    2026-12-07T09:00+01:00  2026-12-14T09:00+01:00  2026-12-21T09:00+01:00
+every day for 1 month | j | FREQ=DAILY;UNTIL=20280229 | due | none
+    2028-02-01T09:00+00:00  2028-02-02T09:00+00:00  2028-02-03T09:00+00:00
+FREQ=DAILY;BYHOUR=7;BYMINUTE=0 | b | FREQ=DAILY;BYHOUR=7;BYMINUTE=0 | due
+    2026-12-03T07:00+01:00  2026-12-04T07:00+01:00  2026-12-05T07:00+01:00
 """
 
 
@@ -989,6 +1006,47 @@ QUICK_ADDS = [
         "j",
         {"title": "Pay card", "due_at": "2028-01-31T23:59:00+00:00", "timezone": "UTC"},
     ),
+    (
+        "remind me to pay rent every month on the 1st at 9, two days before",
+        "b",
+        {
+            "title": "pay rent",
+            "recurrence": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=1", "basis": "due"},
+            "due_at": "2027-01-01T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "P2D"}],
+        },
+    ),
+    ("Buy gift, 2 apples", "b", {"title": "Buy gift, 2 apples"}),
+    (
+        "Call bob tomorrow, 1 hour before",
+        "b",
+        {
+            "title": "Call bob",
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+            "reminders": [{"before": "PT1H"}],
+        },
+    ),
+    (
+        "Gym every mon-fri at 7am",
+        "b",
+        {
+            "title": "Gym",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "basis": "due"},
+            "due_at": "2026-12-03T07:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Call bob tomorrow - urgent",
+        "b",
+        {
+            "title": "Call bob - urgent",
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
 ]
 
 
@@ -1070,6 +1128,14 @@ REJECTED = [
     ("q Pay rent p1 !high", "b", "text", "!high"),
     ("q Check server every 6th friday", "b", "text", "every last friday"),
     ("q Meet 2026-02-30", "b", "text", "2026-12-24"),
+    (
+        "q Call bob remind 1 hour before",
+        "b",
+        "text",
+        "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
+    ),
+    ("r every day for 2 weeks until dec 31", "b", "recurrence", "every day starting dec 1"),
+    ("r every day for 3 hours", "b", "recurrence", "every day for 10 times"),
 ]
 PARSERS = {"d": parse_due, "r": parse_recurrence, "m": parse_reminder, "q": parse_quick_add}
 

@@ -137,7 +137,7 @@ def parse_recurrence(
             parts = parse_rule(phrase)
         except ValidationFailed as exc:
             raise ValidationFailed([FieldError(field, e.message) for e in exc.errors]) from None
-        spec = _RuleSpec(parts=parts, anchored=True, rrule_given=True)
+        spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts))
         return spec.resolve(now, tz, field, phrase)
     parser = _Parser(phrase, now, tz)
     spec = _whole(parser, parser.recurrence, field, RECURRENCE_EXAMPLES)
@@ -169,8 +169,7 @@ def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DE
     (the rule's BYHOUR/BYMINUTE win); None if the rule never occurs again. For a task that has a
     recurrence but no due date yet (quick add of "every day")."""
     parts = parse_rule(rrule)
-    anchored = any(k in parts for k in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYYEARDAY", "BYWEEKNO"))
-    spec = _RuleSpec(parts=parts, anchored=anchored, time=at, rrule_given=True)
+    spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts), time=at)
     try:
         return spec.first(after, tz)
     except _Reject as exc:
@@ -246,6 +245,11 @@ def _whole(parser: _Parser, rule, field_name: str, examples: list[str]):
     raise PhraseNotUnderstood(field_name, parser.text, _suggest(parser.text, examples), detail)
 
 
+def _names_a_day_or_time(parts: dict[str, str]) -> bool:
+    """Whether a rule fixes its own dates (BYDAY=MO) rather than taking them from its start."""
+    return any(k.startswith("BY") for k in parts)
+
+
 def _looks_rfc3339(phrase: str) -> bool:
     return bool(re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", phrase)) and bool(
         re.search(r"([Zz]|[+-]\d{2}:\d{2})$", phrase)
@@ -264,6 +268,21 @@ def _wall(day: date, clock: time) -> datetime:
 def _instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
     """A local date and time as an aware datetime in tz (a gap time moves forward, RFC 5545)."""
     return to_utc(_wall(day, clock), tz.key).astimezone(tz)
+
+
+def _shift(day: date, freq: str, n: int) -> date:
+    """Move a calendar date by n days, weeks, months or years (a month step clamps the day)."""
+    if freq == "DAILY":
+        day = day + timedelta(days=n)
+    elif freq == "WEEKLY":
+        day = day + timedelta(weeks=n)
+    else:
+        months = day.month - 1 + n * (12 if freq == "YEARLY" else 1)
+        year, month = day.year + months // 12, months % 12 + 1
+        _check_year(year)
+        day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    _check_year(day.year)
+    return day
 
 
 def _check_year(year: int) -> None:
@@ -312,8 +331,6 @@ def _tokenize(text: str) -> list[_Tok]:
                     out.append(_Tok("word", suffix, cut, m.end()))
         elif kind == "ampm":
             out.append(_Tok("word", m.group(0)[0] + "m", m.start(), m.end()))
-        elif kind == "mark" and m.group(0) == "-":
-            continue  # "2nd-to-last", "mon - fri": hyphens carry nothing the grammar reads
         else:
             word = m.group(0)
             value = _ORDINAL_WORDS.get(word)
@@ -341,10 +358,20 @@ class _RuleSpec:
     time: time | None = None
     start: _When | None = None
     anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
-    rrule_given: bool = False
     first_wall: datetime | None = None  # the wall-clock time of the last `first` found
+    lasting: tuple[str, int] | None = None  # "for 3 weeks": UNTIL from the first date
 
     def resolve(self, now: datetime, tz: ZoneInfo, field_name: str, phrase: str):
+        if self.lasting is not None:
+            try:
+                start = self.first(now, tz)
+            except _Reject as exc:
+                raise PhraseNotUnderstood(
+                    field_name, phrase, _suggest(phrase, RECURRENCE_EXAMPLES), str(exc)
+                ) from None
+            if start is not None:
+                last = _shift(start.date(), *self.lasting) - timedelta(days=1)
+                self.parts["UNTIL"] = last.strftime("%Y%m%d")
         try:
             parts = parse_rule(canonical(self.parts))
             rrule = canonical(parts)
@@ -500,8 +527,8 @@ class _Parser:
         if not tok.ordinal:
             return None
         self.pos += 1
-        if self.words("to", "last"):
-            return -tok.value
+        if self.words("to", "last") or self.words("-", "to", "-", "last"):
+            return -tok.value  # "2nd to last", "2nd-to-last"
         if self.peek() is not None and self.peek().text == "last" and tok.value >= 2:
             # "2nd last" is British for second to last
             self.pos += 1
@@ -520,12 +547,21 @@ class _Parser:
         return None
 
     def weekday_list(self) -> list[int] | None:
+        """mon, wed and fri | mon-fri | monday to friday (a range, wrapping past Sunday)."""
         first = self.weekday()
         if first is None:
             return None
         days = [first]
         while True:
             saved = self.pos
+            if self.word("-", "to", "through", "thru"):
+                last = self.weekday()
+                if last is None:
+                    self.pos = saved
+                    return days
+                span = range(days[-1] + 1, days[-1] + 1 + (last - days[-1]) % 7)
+                days += [d % 7 for d in span if d % 7 not in days]
+                continue
             self.word(",")
             self.word("and", "&")
             nxt = self.weekday()
@@ -671,24 +707,11 @@ class _Parser:
             # exact time: add in UTC (adding to a zoned datetime would move its wall clock)
             later = (self.now.astimezone(UTC) + step).replace(second=0, microsecond=0)
             return later.astimezone(self.tz)
-        day = self._shift(self.today, freq, n)
+        day = _shift(self.today, freq, n)
         clock = self.clock() or self.day_part()
         if clock is not None:
             return _instant(day, clock, self.tz)
         return _instant(day, DEFAULT_TIME, self.tz)
-
-    def _shift(self, day: date, freq: str, n: int) -> date:
-        if freq == "DAILY":
-            day = day + timedelta(days=n)
-        elif freq == "WEEKLY":
-            day = day + timedelta(weeks=n)
-        else:
-            months = day.month - 1 + n * (12 if freq == "YEARLY" else 1)
-            year, month = day.year + months // 12, months % 12 + 1
-            _check_year(year)
-            day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-        _check_year(day.year)
-        return day
 
     def date(self) -> _When | None:
         tok = self.peek()
@@ -722,7 +745,7 @@ class _Parser:
             if self.word("week"):
                 return _When(day=today + timedelta(days=7 - today.weekday()))
             if self.word("month"):
-                return _When(day=self._shift(today.replace(day=1), "MONTHLY", 1))
+                return _When(day=_shift(today.replace(day=1), "MONTHLY", 1))
             if self.word("year"):
                 return _When(day=_make_date(today.year + 1, 1, 1))
             wd = self.weekday()
@@ -1062,18 +1085,28 @@ class _Parser:
             if when is None or when.day is None:
                 self.pos = saved
                 return False
-            if "COUNT" in spec.parts or "UNTIL" in spec.parts:
+            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
                 raise _Reject("give an end date or a number of times, once")
             spec.parts["UNTIL"] = when.day.strftime("%Y%m%d")
             return True
-        self.word("for")
+        lead = self.word("for")
         n = self.number()
         if n is not None and self.word("times", "time", "occurrences", "occurrence"):
             if not 1 <= n <= MAX_COUNT:
                 raise _Reject(f"the count must be 1 to {MAX_COUNT}")
-            if "COUNT" in spec.parts or "UNTIL" in spec.parts:
+            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
                 raise _Reject("give an end date or a number of times, once")
             spec.parts["COUNT"] = str(n)
+            return True
+        unit = self.peek()
+        if lead and n is not None and unit is not None and unit.text in _UNITS:
+            freq = _UNITS[unit.text][0]  # "for 3 weeks": until the day before 3 weeks are up
+            if freq in ("MINUTELY", "HOURLY") or not 1 <= n <= MAX_INTERVAL:
+                raise _Reject("give a span of days, weeks, months or years (1 to 999)")
+            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
+                raise _Reject("give an end date or a number of times, once")
+            self.pos += 1
+            spec.lasting = (freq, n)
             return True
         self.pos = saved
         return False
@@ -1183,6 +1216,8 @@ class _QuickAdd:
         out: dict = {"reminders": [], "tags": []}
         due: datetime | None = None
         recurrence: tuple[_RuleSpec, str] | None = None
+        if p.words("remind", "me", "to"):  # "remind me to pay rent ...": the task is what follows
+            cut.append((0, self.toks[p.pos - 1].end))
         while not p.done():
             tok, start = p.peek(), p.pos
             if tok.kind == "quote":  # literal title words: only the quotes go
@@ -1201,6 +1236,9 @@ class _QuickAdd:
                         p.pos = len(self.toks)  # quote all that follows "remind"
                         raise _Reject("the reminder was not understood")
                     out["reminders"].append(reminder)
+                elif tok.text == "," and (before := p.attempt(self.before_after_comma)):
+                    cut.append((tok.start, tok.end))  # ", two days before": a reminder
+                    out["reminders"].append({"before": before})
                 elif (spec := self.recurrence(start)) is not None:
                     if recurrence is not None:
                         raise _Reject("it has two recurrences")
@@ -1219,6 +1257,17 @@ class _QuickAdd:
             cut.append((tok.start, self.toks[p.pos - 1].end))
         title = "".join(c for i, c in enumerate(self.line) if not any(a <= i < b for a, b in cut))
         return self.assemble(" ".join(title.split()), out, due, recurrence)
+
+    def before_after_comma(self) -> str | None:
+        """ ", 2 days before" (the issue's own phrasing): a relative reminder after a comma."""
+        p = self.parser
+        p.pos += 1
+        nxt = p.peek()
+        if nxt is None or not (
+            nxt.kind == "num" or nxt.text in _NUMBER_WORDS or nxt.text == "half"
+        ):
+            return None
+        return p.before()
 
     def marker(self, tok: _Tok, out: dict) -> bool:
         """A #tag or a priority (!high, !!, p1), standing alone after a space: consumed."""
@@ -1295,6 +1344,8 @@ class _QuickAdd:
             body["due_at"] = _rfc3339(due)
             body["timezone"] = self.tz.key
         if out["reminders"]:
+            if due is None and any("before" in r for r in out["reminders"]):
+                raise self.fail(self.line, "a reminder before the due date needs a due date")
             body["reminders"] = out["reminders"]
         if "priority" in out:
             body["priority"] = out["priority"]
