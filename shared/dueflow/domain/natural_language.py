@@ -169,7 +169,7 @@ def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DE
     (the rule's BYHOUR/BYMINUTE win); None if the rule never occurs again. For a task that has a
     recurrence but no due date yet (quick add of "every day")."""
     parts = parse_rule(rrule)
-    spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts), time=at)
+    spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts), clock=at)
     try:
         return spec.first(after, tz)
     except _Reject as exc:
@@ -355,7 +355,7 @@ class _When:
 class _RuleSpec:
     parts: dict[str, str] = field(default_factory=dict)
     basis: str = "due"
-    time: time | None = None
+    clock: time | None = None  # the phrase's time of day
     start: _When | None = None
     anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
     first_wall: datetime | None = None  # the wall-clock time of the last `first` found
@@ -381,7 +381,7 @@ class _RuleSpec:
             ) from None
         self.parts = parts
         first = None
-        if self.time is not None or self.anchored or self.start is not None or "UNTIL" in parts:
+        if self.clock is not None or self.anchored or self.start is not None or "UNTIL" in parts:
             try:
                 first = self.first(now, tz)
             except _Reject as exc:
@@ -391,9 +391,10 @@ class _RuleSpec:
             if first is None:
                 suggestions = _suggest(phrase, RECURRENCE_EXAMPLES)
                 raise PhraseNotUnderstood(field_name, phrase, suggestions, detail)
-            rrule = self._keep_wall_time(first, tz) or rrule
-            if self.time is None and not self.anchored and self.start is None:
+            if self.clock is None and not self.anchored and self.start is None:
                 first = None  # only checked that the series has a date before UNTIL
+            else:
+                rrule = self._keep_wall_time(first, tz) or rrule
         return RecurrencePhrase(rrule, self.basis, first)
 
     def _keep_wall_time(self, first: datetime, tz: ZoneInfo) -> str | None:
@@ -414,17 +415,17 @@ class _RuleSpec:
         """The first occurrence at or after `after` (or the start date), expanded by dateutil
         over wall-clock times as the domain's recurrence module does."""
         local_now = after.astimezone(tz)
-        clock = self.time or DEFAULT_TIME
+        clock = self.clock or DEFAULT_TIME
         from_day = local_now.date()
         lower_bound = after
         if self.start is not None:
-            if self.start.clock is not None and self.time is None:
+            if self.start.clock is not None and self.clock is None:
                 clock = self.start.clock
             if self.start.day is not None:
                 from_day = self.start.day
                 lower_bound = max(after, _instant(from_day, time(0, 0), tz))
         if self.parts.get("FREQ") in ("HOURLY", "MINUTELY"):
-            if self.time is None and (self.start is None or self.start.clock is None):
+            if self.clock is None and (self.start is None or self.start.clock is None):
                 clock = local_now.time().replace(second=0, microsecond=0)
         elif not self.anchored and (self.start is None or self.start.day is None):
             # "every 3 days at 9" said at 10:00 starts tomorrow, not in three days
@@ -573,7 +574,7 @@ class _Parser:
 
     def month(self) -> int | None:
         tok = self.peek()
-        if tok is not None and tok.kind == "word" and tok.text.rstrip(".") in _MONTHS:
+        if tok is not None and tok.kind == "word" and tok.text in _MONTHS:
             self.pos += 1
             return _MONTHS[tok.text]
         return None
@@ -768,22 +769,21 @@ class _Parser:
             day = self.day_of_month()
             if day is None:
                 return None
-            self.word(",")
-            year = self.year()
         else:
             self.word("the")
+            tok = self.peek()
             day = self.day_of_month()
             if day is None:
                 return None
+            after_day = self.pos
             self.word("of")
             month = self.month()
             if month is None:
-                tok = self.toks[self.pos - 1]
+                self.pos = after_day
                 if not tok.ordinal:
                     return None  # "15" alone is a number, "the 15th" is a day
                 return _When(day=self._next_month_day(day))
-            self.word(",")
-            year = self.year()
+        year = self.attempt(self._year_after_comma)
         if year is not None:
             return _When(day=_make_date(year, month, day))
         _check_month_day(month, day)
@@ -793,6 +793,10 @@ class _Parser:
                 if candidate >= self.today:
                     return _When(day=candidate)
         return None
+
+    def _year_after_comma(self) -> int | None:
+        self.word(",")
+        return self.year()
 
     def _next_month_day(self, day: int) -> date:
         y, m = self.today.year, self.today.month
@@ -875,7 +879,7 @@ class _Parser:
             return True
         part = self.day_part()
         if part is not None:
-            p["FREQ"], spec.time = "DAILY", part
+            p["FREQ"], spec.clock = "DAILY", part
             return True
         days = self.weekday_list()
         if days is not None:
@@ -1062,9 +1066,9 @@ class _Parser:
         self.word(",")
         clock = self.clock() or self.day_part()
         if clock is not None:
-            if spec.time is not None:
+            if spec.clock is not None:
                 raise _Reject("it has two times of day")
-            spec.time = clock
+            spec.clock = clock
             return True
         if self.words("after|from", "completion") or self.words("after", "done"):
             spec.basis = "completion"
