@@ -245,6 +245,10 @@ def _whole(parser: _Parser, rule, field_name: str, examples: list[str]):
     raise PhraseNotUnderstood(field_name, parser.text, _suggest(parser.text, examples), detail)
 
 
+def _byday(days: list[int]) -> str:
+    return ",".join(_RRULE_DAYS[d] for d in days)
+
+
 def _names_a_day_or_time(parts: dict[str, str]) -> bool:
     """Whether a rule fixes its own dates (BYDAY=MO) rather than taking them from its start."""
     return any(k.startswith("BY") for k in parts)
@@ -764,25 +768,15 @@ class _Parser:
 
     def calendar_date(self) -> _When | None:
         """dec 24 [2027] | 24 dec [2027] | 24th of december | the 15th."""
-        month = self.month()
-        if month is not None:
-            day = self.day_of_month()
-            if day is None:
-                return None
-        else:
+        month_day = self.attempt(self.month_and_day)
+        if month_day is None:
             self.word("the")
             tok = self.peek()
             day = self.day_of_month()
-            if day is None:
-                return None
-            after_day = self.pos
-            self.word("of")
-            month = self.month()
-            if month is None:
-                self.pos = after_day
-                if not tok.ordinal:
-                    return None  # "15" alone is a number, "the 15th" is a day
-                return _When(day=self._next_month_day(day))
+            if day is None or not tok.ordinal:
+                return None  # "15" alone is a number, "the 15th" is a day
+            return _When(day=self._next_month_day(day))
+        month, day = month_day
         year = self.attempt(self._year_after_comma)
         if year is not None:
             return _When(day=_make_date(year, month, day))
@@ -853,7 +847,7 @@ class _Parser:
                 p["FREQ"] = "WEEKLY"
                 if interval != 1:
                     p["INTERVAL"] = str(interval)
-                p["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                p["BYDAY"] = _byday(days)
                 spec.anchored = True
                 return True
             if interval != 1:
@@ -883,7 +877,7 @@ class _Parser:
             return True
         days = self.weekday_list()
         if days is not None:
-            p["FREQ"], p["BYDAY"] = "WEEKLY", ",".join(_RRULE_DAYS[d] for d in days)
+            p["FREQ"], p["BYDAY"] = "WEEKLY", _byday(days)
             spec.anchored = True
             return True
         if self.attempt(self.yearly_date, spec):
@@ -910,55 +904,51 @@ class _Parser:
         if freq == "WEEKLY":
             days = self.weekday_list()
             if days is not None:
-                spec.parts["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                spec.parts["BYDAY"] = _byday(days)
                 spec.anchored = True
                 return
-        elif freq == "MONTHLY":
+        elif freq in ("MONTHLY", "YEARLY"):
             probe = _RuleSpec(parts={})
-            if self.attempt(self.monthly_days, probe):
-                spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
-                spec.anchored = True
-                return
-        elif freq == "YEARLY":
-            probe = _RuleSpec(parts={})
-            if self.attempt(self.yearly_date, probe):
+            if self.attempt(self.monthly_days if freq == "MONTHLY" else self.yearly_date, probe):
                 spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
                 spec.anchored = True
                 return
         self.pos = saved
 
-    def yearly_date(self, spec: _RuleSpec) -> bool | None:
-        """jan 1, january 1st, 1 jan, 1st of january, 4th thursday of november."""
+    def month_and_day(self) -> tuple[int, int] | None:
+        """dec 24 | december 24th | 24 dec | the 24th of december."""
         month = self.month()
         if month is not None:
             day = self.day_of_month()
-            if day is None:
-                return None
-        else:
-            saved = self.pos
-            self.word("the")
-            n = self.ordinal()
-            wd = self.weekday() if n is not None else None
-            if wd is not None:
-                self.word("of", "in")
-                month = self.month()
-                if month is None:
-                    self.pos = saved
-                    return None
+            return None if day is None else (month, day)
+        self.word("the")
+        day = self.day_of_month()
+        if day is None:
+            return None
+        self.word("of")
+        month = self.month()
+        return None if month is None else (month, day)
+
+    def yearly_date(self, spec: _RuleSpec) -> bool | None:
+        """jan 1, january 1st, 1 jan, 1st of january, 4th thursday of november."""
+        saved = self.pos
+        self.word("the")
+        n = self.ordinal()
+        wd = self.weekday() if n is not None else None
+        if wd is not None:
+            self.word("of", "in")
+            month = self.month()
+            if month is not None:
                 if not 1 <= abs(n) <= 5:
                     raise _Reject("a month has at most five of each weekday")
                 spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYDAY=f"{n}{_RRULE_DAYS[wd]}")
                 spec.anchored = True
                 return True
-            self.pos = saved
-            self.word("the")
-            day = self.day_of_month()
-            if day is None:
-                return None
-            self.word("of")
-            month = self.month()
-            if month is None:
-                return None
+        self.pos = saved
+        month_day = self.attempt(self.month_and_day)
+        if month_day is None:
+            return None
+        month, day = month_day
         _check_month_day(month, day)
         spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYMONTHDAY=str(day))
         spec.anchored = True
