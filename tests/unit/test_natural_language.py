@@ -1136,6 +1136,10 @@ REJECTED = [
     ),
     ("r every day for 2 weeks until dec 31", "b", "recurrence", "every day starting dec 1"),
     ("r every day for 3 hours", "b", "recurrence", "every day for 10 times"),
+    # never occurs: rejected before dateutil would search to the year 9999
+    ("r FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30", "b", "recurrence", "FREQ=WEEKLY;BYDAY=MO"),
+    ("r FREQ=DAILY;BYMONTH=4,6;BYMONTHDAY=31", "b", "recurrence", "FREQ=WEEKLY;BYDAY=MO"),
+    ("r FREQ=YEARLY;BYMONTH=1;BYYEARDAY=100", "b", "recurrence", "FREQ=WEEKLY;BYDAY=MO"),
 ]
 PARSERS = {"d": parse_due, "r": parse_recurrence, "m": parse_reminder, "q": parse_quick_add}
 
