@@ -517,7 +517,7 @@ def recurrence_rows() -> list:
     """Rows of RECURRENCES: a head line with "|", then its dates on indented lines."""
     rows: list = []
     for line in RECURRENCES.strip().splitlines():
-        if not line.strip() or line.startswith("#") or line == "@@TABLE@@":
+        if not line.strip() or line.startswith("#"):
             continue
         if not line.startswith(" "):
             phrase, now, rrule, basis, *none = (part.strip() for part in line.split("|"))
@@ -1043,6 +1043,16 @@ QUICK_ADDS = [
         "b",
         {
             "title": "Call bob - urgent",
+            "due_at": "2026-12-03T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
+    ),
+    (
+        "Practice piano every day for 30 minutes",
+        "b",
+        {
+            "title": "Practice piano for 30 minutes",
+            "recurrence": {"rrule": "FREQ=DAILY", "basis": "due"},
             "due_at": "2026-12-03T09:00:00+01:00",
             "timezone": "Europe/Berlin",
         },

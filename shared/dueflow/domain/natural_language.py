@@ -161,7 +161,7 @@ def parse_reminder(
 def parse_quick_add(line: str, *, now: datetime, tz: ZoneInfo, field: str = "text") -> dict:
     """One line -> a `POST /tasks` body holding only the keys the line sets (see the docs)."""
     phrase = _phrase(line, field, QUICK_ADD_EXAMPLES)
-    return _QuickAdd(line, phrase, now, tz, field).body()
+    return _QuickAdd(phrase, now, tz, field).body()
 
 
 def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DEFAULT_TIME):
@@ -386,6 +386,10 @@ class _RuleSpec:
     anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
     first_wall: datetime | None = None  # the wall-clock time of the last `first` found
     lasting: tuple[str, int] | None = None  # "for 3 weeks": UNTIL from the first date
+
+    def check_no_end(self) -> None:
+        if "COUNT" in self.parts or "UNTIL" in self.parts or self.lasting:
+            raise _Reject("give an end date or a number of times, once")
 
     def resolve(self, now: datetime, tz: ZoneInfo, field_name: str, phrase: str):
         if self.lasting is not None:
@@ -1103,8 +1107,7 @@ class _Parser:
             if when is None or when.day is None:
                 self.pos = saved
                 return False
-            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
-                raise _Reject("give an end date or a number of times, once")
+            spec.check_no_end()
             spec.parts["UNTIL"] = when.day.strftime("%Y%m%d")
             return True
         lead = self.word("for")
@@ -1112,17 +1115,17 @@ class _Parser:
         if n is not None and self.word("times", "time", "occurrences", "occurrence"):
             if not 1 <= n <= MAX_COUNT:
                 raise _Reject(f"the count must be 1 to {MAX_COUNT}")
-            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
-                raise _Reject("give an end date or a number of times, once")
+            spec.check_no_end()
             spec.parts["COUNT"] = str(n)
             return True
         unit = self.peek()
-        if lead and n is not None and unit is not None and unit.text in _UNITS:
-            freq = _UNITS[unit.text][0]  # "for 3 weeks": until the day before 3 weeks are up
-            if freq in ("MINUTELY", "HOURLY") or not 1 <= n <= MAX_INTERVAL:
-                raise _Reject("give a span of days, weeks, months or years (1 to 999)")
-            if "COUNT" in spec.parts or "UNTIL" in spec.parts or spec.lasting:
-                raise _Reject("give an end date or a number of times, once")
+        freq = _UNITS[unit.text][0] if unit is not None and unit.text in _UNITS else None
+        # "for 3 weeks": until the day before 3 weeks are up; "for 30 minutes" is no end (in a
+        # quick-add line it says how long the task takes, and stays in the title)
+        if lead and n is not None and freq not in (None, "MINUTELY", "HOURLY"):
+            if not 1 <= n <= MAX_INTERVAL:
+                raise _Reject(f"the span must be 1 to {MAX_INTERVAL}")
+            spec.check_no_end()
             self.pos += 1
             spec.lasting = (freq, n)
             return True
@@ -1212,11 +1215,11 @@ class _QuickAdd:
     """Scan a line left to right: each position is a quoted literal, a #tag, a priority, a
     `remind ...` phrase, a recurrence, a due phrase, or a title word."""
 
-    def __init__(self, line: str, phrase: str, now: datetime, tz: ZoneInfo, field_name: str):
-        self.line = phrase
+    def __init__(self, line: str, now: datetime, tz: ZoneInfo, field_name: str):
+        self.line = line  # whitespace already collapsed: spans index this text
         self.now, self.tz, self.field = now, tz, field_name
-        self.toks = _tokenize(phrase)
-        self.parser = _Parser(phrase, now, tz, self.toks)
+        self.toks = _tokenize(line)
+        self.parser = _Parser(line, now, tz, self.toks)
 
     def fail(self, text: str, detail: str = "", suggestions=None) -> PhraseNotUnderstood:
         if suggestions is not None:
