@@ -641,6 +641,8 @@ DUES = [
     ("tomorrow evening at 8", "b", "2026-12-03T20:00+01:00"),
     ("this afternoon at 3", "b", "2026-12-02T15:00+01:00"),
     ("tonight at 11:30pm", "b", "2026-12-02T23:30+01:00"),
+    ("2026-12-24T18:00Z", "b", "2026-12-24T19:00+01:00"),
+    ("2026-12-24T18:00+05:30", "b", "2026-12-24T13:30+01:00"),
 ]
 
 
@@ -1173,6 +1175,12 @@ def test_a_malformed_rrule_gets_the_domain_error_on_the_given_field():
         with pytest.raises(ValidationFailed) as caught:
             parse_recurrence(rule, now=NOW_B, tz=ZoneInfo(BERLIN), field="tasks.3.recurrence")
         assert [e.field for e in caught.value.errors] == ["tasks.3.recurrence"]
+
+
+def test_an_instant_with_an_offset_but_an_impossible_time_is_the_domain_error():
+    with pytest.raises(ValidationFailed) as caught:
+        parse_due("2026-12-24T25:00Z", now=NOW_B, tz=ZoneInfo(BERLIN), field="tasks.1.due")
+    assert [e.field for e in caught.value.errors] == ["tasks.1.due"]
 
 
 def test_not_understood_is_a_validation_error_naming_the_field():

@@ -122,7 +122,7 @@ def parse_due(text: str, *, now: datetime, tz: ZoneInfo, field: str = "due") -> 
     """RFC 3339 or an English date/time ("tomorrow 9am", "in 2 hours") -> aware datetime in tz."""
     phrase = _phrase(text, field, DUE_EXAMPLES)
     if _looks_rfc3339(phrase):
-        return parse_instant(phrase, field).astimezone(tz)
+        return _instant_with_offset(phrase, field).astimezone(tz)
     parser = _Parser(phrase, now, tz)
     return _whole(parser, parser.due, field, DUE_EXAMPLES)
 
@@ -153,7 +153,7 @@ def parse_reminder(
         parse_duration(phrase, field)  # raises the domain's own error when malformed
         return {"before": phrase.upper()}
     if _looks_rfc3339(phrase):
-        return {"at": _rfc3339(parse_instant(phrase, field).astimezone(tz))}
+        return {"at": _rfc3339(_instant_with_offset(phrase, field).astimezone(tz))}
     parser = _Parser(phrase, now, tz)
     return _whole(parser, parser.reminder, field, REMINDER_EXAMPLES)
 
@@ -276,10 +276,19 @@ def _names_a_day_or_time(parts: dict[str, str]) -> bool:
     return any(k.startswith("BY") for k in parts)
 
 
+_WITH_OFFSET = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
 def _looks_rfc3339(phrase: str) -> bool:
-    return bool(re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", phrase)) and bool(
-        re.search(r"([Zz]|[+-]\d{2}:\d{2})$", phrase)
-    )
+    return bool(_WITH_OFFSET.match(phrase))
+
+
+def _instant_with_offset(phrase: str, field_name: str) -> datetime:
+    """RFC 3339; seconds may be left out ("2026-12-24T18:00Z"), the offset may not."""
+    m = _WITH_OFFSET.match(phrase)
+    return parse_instant(m.group(1) + (m.group(2) or ":00") + m.group(3), field_name)
 
 
 def _rfc3339(instant: datetime) -> str:
