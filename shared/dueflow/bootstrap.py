@@ -333,6 +333,7 @@ def _reminder_service(rt: Runtime) -> ReminderService:
         reemit_after=config.reminder_reemit_after(),
         clock=rt.clock,
         on_commit=rt.kick,
+        metrics=_service_metrics(),
     )
 
 

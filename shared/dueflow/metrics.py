@@ -148,3 +148,6 @@ class PrometheusServiceMetrics:
 
     def dead_letter_stored(self) -> None:
         DEAD_LETTERS.inc()
+
+    def reminders_reemitted(self, count: int) -> None:
+        REMINDERS_REEMITTED.inc(count)

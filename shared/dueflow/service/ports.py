@@ -100,11 +100,15 @@ class UserStore(Protocol):
 class ReminderStore(Protocol):
     """Due reminders for the tick; reminder state and outcomes for notify."""
 
-    def claim_due(self, now: datetime, limit: int) -> list[dict]: ...
+    def claim_due(
+        self, now: datetime, limit: int, reemit_before: datetime | None = None
+    ) -> list[dict]: ...
     def mark_emitted(self, reminder_ids: list[str], now: datetime) -> None: ...
     def lock_many(self, reminder_ids: list[str]) -> dict[str, dict]: ...
     def notified_many(self, instances: list[tuple[str, datetime]]) -> dict[tuple, str]: ...
     def record_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None: ...
+    def concurrent_writers(self) -> bool: ...
+    def insert_notifications(self, outcomes: list[dict], backend: str, now: datetime) -> None: ...
 
 
 class CommandLog(Protocol):
@@ -154,6 +158,9 @@ class ServiceMetrics(Protocol):
     def dead_letter_stored(self) -> None:
         """The deadletter function stored a new dead letter."""
 
+    def reminders_reemitted(self, count: int) -> None:
+        """The tick emitted `count` reminders again that were emitted before but never sent."""
+
 
 class NoMetrics:
     """Counts nothing: the default of a service built without metrics (tests, tools)."""
@@ -165,6 +172,9 @@ class NoMetrics:
         pass
 
     def dead_letter_stored(self) -> None:
+        pass
+
+    def reminders_reemitted(self, count: int) -> None:
         pass
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from dueflow import metrics
 from dueflow.domain import events
-from dueflow.service.ports import UnitOfWorkFactory
+from dueflow.service.ports import NoMetrics, ServiceMetrics, UnitOfWorkFactory
 from dueflow.service.tasks import utcnow
 
 
@@ -23,6 +22,7 @@ class ReminderService:
         reemit_after: float = 300,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
+        metrics: ServiceMetrics | None = None,
     ):
         self.uow_factory = uow_factory
         self.batch_size = batch_size
@@ -31,6 +31,7 @@ class ReminderService:
         self.reemit_after = timedelta(seconds=reemit_after)
         self.clock = clock
         self.on_commit = on_commit
+        self.metrics = metrics or NoMetrics()
 
     def tick(self) -> int:
         """Emit every due reminder once (through the outbox); returns how many were emitted.
@@ -59,7 +60,7 @@ class ReminderService:
                 uow.reminders.mark_emitted([d["reminder_id"] for d in due], now)
                 uow.commit()
             total += len(due)
-            metrics.REMINDERS_REEMITTED.inc(sum(bool(d["reemitted"]) for d in due))
+            self.metrics.reminders_reemitted(sum(bool(d["reemitted"]) for d in due))
             self.on_commit()
             if len(due) < self.batch_size:
                 break
