@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from dueflow.domain.durations import parse_duration, to_utc
 from dueflow.domain.errors import FieldError, ValidationFailed
-from dueflow.domain.recurrence import build, canonical, parse_rule, until_instant
+from dueflow.domain.recurrence import build, can_occur, canonical, parse_rule, until_instant
 from dueflow.domain.timefmt import MAX_YEAR, MIN_YEAR, parse_instant
 
 #: The time a date without a time of day gets (local time in the user's zone).
@@ -249,28 +249,6 @@ def _byday(days: list[int]) -> str:
     return ",".join(_RRULE_DAYS[d] for d in days)
 
 
-def _can_occur(parts: dict[str, str]) -> bool:
-    """False for a rule whose months have none of its days (BYMONTH=2;BYMONTHDAY=30): dateutil
-    would search such a rule up to the year 9999 without yielding (seconds to a minute)."""
-    months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
-    longest = {m: 29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months}
-    if "BYMONTHDAY" in parts:
-        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
-        if not any(d <= longest[m] for m in months for d in days):
-            return False
-    if "BYYEARDAY" in parts and "BYMONTH" in parts:
-        reach = {
-            m: (date(2000, m, 1).timetuple().tm_yday, date(2000, m, longest[m]).timetuple().tm_yday)
-            for m in months
-        }
-        for value in parts["BYYEARDAY"].split(","):
-            n = int(value)
-            if any(lo - 1 <= (n if n > 0 else 367 + n) <= hi + 1 for lo, hi in reach.values()):
-                return True
-        return False
-    return True
-
-
 def _names_a_day_or_time(parts: dict[str, str]) -> bool:
     """Whether a rule fixes its own dates (BYDAY=MO) rather than taking them from its start."""
     return any(k.startswith("BY") for k in parts)
@@ -470,7 +448,7 @@ class _RuleSpec:
             # "every 3 days at 9" said at 10:00 starts tomorrow, not in three days
             if _instant(from_day, clock, tz) < after:
                 from_day += timedelta(days=1)
-        if not _can_occur(self.parts):
+        if not can_occur(self.parts):
             return None
         start = _wall(from_day, clock)
         search = dict(self.parts)

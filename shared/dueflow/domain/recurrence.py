@@ -6,9 +6,10 @@ rule is handed to dateutil with a naive local DTSTART and UNTIL is converted to 
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -117,6 +118,28 @@ def parse_rule(value: object) -> dict[str, str]:
     return parts
 
 
+def can_occur(parts: dict[str, str]) -> bool:
+    """False for a rule whose months have none of its days (BYMONTH=2;BYMONTHDAY=30): dateutil
+    would search such a rule up to the year 9999 without yielding (seconds to a minute)."""
+    months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
+    longest = {m: 29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months}
+    if "BYMONTHDAY" in parts:
+        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+        if not any(d <= longest[m] for m in months for d in days):
+            return False
+    if "BYYEARDAY" in parts and "BYMONTH" in parts:
+        reach = {
+            m: (date(2000, m, 1).timetuple().tm_yday, date(2000, m, longest[m]).timetuple().tm_yday)
+            for m in months
+        }
+        for value in parts["BYYEARDAY"].split(","):
+            n = int(value)
+            if any(lo - 1 <= (n if n > 0 else 367 + n) <= hi + 1 for lo, hi in reach.values()):
+                return True
+        return False
+    return True
+
+
 def _valid_until(value: str) -> bool:
     m = _UNTIL.match(value)
     try:
@@ -162,8 +185,11 @@ def until_instant(parts: dict[str, str], tz_name: str) -> datetime | None:
 def check_rule(rule: str, due_at: datetime, tz_name: str) -> None:
     """The rule must be expandable from the task's own start (dateutil rejects, for example,
     FREQ=HOURLY;INTERVAL=2;BYHOUR=9 when the start hour is even)."""
+    parts = parse_rule(rule)
+    if not can_occur(parts):
+        raise _fail("the rule never occurs: none of its months has the days it names")
     try:
-        build(parse_rule(rule), local_wall_clock(due_at, tz_name))
+        build(parts, local_wall_clock(due_at, tz_name))
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise _fail(f"cannot recur from this due date: {exc}".rstrip(": ")) from None
 
@@ -204,6 +230,8 @@ def next_occurrence(
     and UNTIL as an instant. EXDATEs are skipped but still count, as in RFC 5545.
     """
     parts = parse_rule(rule)
+    if not can_occur(parts):  # a rule stored before check_rule refused it: dateutil would spin
+        return None
     limit = int(parts["COUNT"]) if "COUNT" in parts else None
     until = until_instant(parts, tz_name)
     excluded = set(exdates)

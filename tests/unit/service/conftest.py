@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dueflow.domain import events
 from dueflow.domain.task import Task
 from dueflow.service.ports import Email, EmailError
 
@@ -127,7 +128,16 @@ class FakeReminders:
                 )
                 self.db.tasks[task.id] = task.with_changes(reminders=reminders)
 
-    def claim_due(self, now, limit):
+    def claim_due(self, now, limit, reemit_before=None):
+        """As the database's: never emitted, or emitted before `reemit_before` and not sent,
+        unless reminder events written before then still wait in the outbox (this fake's outbox
+        delivers nothing, so they always wait)."""
+        if reemit_before is not None and any(
+            e["type"] in (events.REMINDER_DUE, events.REMINDERS_DUE)
+            and datetime.fromisoformat(e["time"]) < reemit_before
+            for e in self.db.outbox
+        ):
+            reemit_before = None
         due = [
             {
                 "reminder_id": r.id,
@@ -137,10 +147,14 @@ class FakeReminders:
                 "title": t.title,
                 "due_at": t.due_at,
                 "timezone": t.timezone,
+                "reemitted": r.emitted_at is not None,
             }
             for t, r in self._all()
             if r.status == "scheduled"
-            and r.emitted_at is None
+            and (
+                r.emitted_at is None
+                or (reemit_before is not None and r.emitted_at < reemit_before)
+            )
             and r.remind_at <= now
             and t.status == "open"
         ]
@@ -168,6 +182,13 @@ class FakeReminders:
     def notified_many(self, instances):
         known = self.db.notifications
         return {i: known[i]["status"] for i in instances if i in known}
+
+    def concurrent_writers(self):
+        return False  # one writer, like SQLite: notify records a batch's outcomes at its end
+
+    def insert_notifications(self, outcomes, backend, now):
+        for o in outcomes:
+            self.db.notifications[(o["reminder_id"], o["remind_at"])] = {**o, "backend": backend}
 
     def record_notifications(self, outcomes, backend, now):
         for o in outcomes:
