@@ -37,12 +37,14 @@ test: venv
 	$(PY) -m ruff check .
 	DUEFLOW_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest
 
-# The edit loop (under 90 s): lint, then the unit, service and function tests on SQLite only,
-# with the fast Hypothesis profile; no PostgreSQL, Kafka or `make run` stack.
+# The edit loop: lint, then the unit, service and function tests on SQLite only, with the fast
+# Hypothesis profile, spread over the machine's cores (pytest-xdist); no PostgreSQL, Kafka or
+# `make run` stack.
 CHECK_DIRS := $(wildcard tests/unit tests/service tests/functions)
 check: venv
 	$(PY) -m ruff check .
-	DUEFLOW_TEST_DIALECTS=sqlite DUEFLOW_HYPOTHESIS_PROFILE=fast $(PY) -m pytest $(CHECK_DIRS)
+	DUEFLOW_TEST_DIALECTS=sqlite DUEFLOW_HYPOTHESIS_PROFILE=fast \
+		$(PY) -m pytest -n auto $(CHECK_DIRS)
 
 # Dead letters of the running system (DATABASE_URL; default the `make run` database).
 dlq-list: $(RUN_INSTALLED)

@@ -132,7 +132,7 @@ def log_format() -> str:
     (one readable line a record, for people; `make run` sets it)."""
     value = (_env("DUEFLOW_LOG_FORMAT", "json") or "json").lower()
     if value not in ("json", "text"):
-        raise ValueError(f"DUEFLOW_LOG_FORMAT must be json or text, not {value!r}")
+        raise ConfigError(f"DUEFLOW_LOG_FORMAT must be json or text, not {value!r}")
     return value
 
 

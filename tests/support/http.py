@@ -39,10 +39,6 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def answer_json(status: int, document: Any, content_type: str = "application/json") -> Answer:
-    return Answer(status, json.dumps(document).encode(), {"Content-Type": content_type})
-
-
 class RecordingServer:
     """Serves until `close()`, each request in its own thread. `respond(request)` runs in that
     thread after the request is recorded; it may block (to hold a request in flight)."""

@@ -86,5 +86,5 @@ def test_text_leaves_out_idle_ticks_and_answered_probes_only(dueflow_logger, cap
 
 def test_an_unknown_format_is_refused():
     os.environ["DUEFLOW_LOG_FORMAT"] = "xml"
-    with pytest.raises(ValueError, match="DUEFLOW_LOG_FORMAT"):
+    with pytest.raises(config.ConfigError, match="DUEFLOW_LOG_FORMAT"):
         config.log_format()
