@@ -69,9 +69,12 @@ class Runtime:
         self._overrides = overrides
         self._lock = threading.RLock()  # services
         self._built: dict[str, Any] = {}
-        make_sink = None
-        if overrides.sink is not None:
-            make_sink = functools.partial(lambda sink: sink, overrides.sink)
+        make_sink: Callable[[], Callable[[dict], None]] | None = None
+        if (given := overrides.sink) is not None:
+
+            def make_sink() -> Callable[[dict], None]:
+                return given
+
         elif sink_url is not None:
             make_sink = functools.partial(_http_sink, sink_url)
         self._relay = RelayLifecycle(

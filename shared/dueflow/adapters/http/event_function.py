@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
@@ -43,7 +43,7 @@ class Routes:
     known_types: Iterable[str] = ()  # other types counted under their own name
     # failures that may pass unchanged later, besides the database's (notify: TransientEmailError,
     # named by notify's main.py so no other function imports the e-mail code)
-    transient: Iterable[type[Exception]] = field(default=())
+    transient: Iterable[type[Exception]] = ()
 
 
 def read_delivery(request: Request) -> InboundEvent:
