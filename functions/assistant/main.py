@@ -1,0 +1,33 @@
+"""The `assistant` function: dueflow's MCP server for AI assistants (Knative Service `assistant`).
+
+Streamable HTTP at /mcp on the official MCP SDK, stateless with JSON responses. The SDK's app is
+ASGI, so it runs under uvicorn, not functions-framework (whose Flask/gunicorn server speaks WSGI):
+`python main.py` serves it on $PORT, in the container and under `make run` alike
+(docs/architecture.md says why).
+"""
+
+import argparse
+import os
+
+import uvicorn
+
+from dueflow import bootstrap
+
+# Runs at import: refuse to start on an unusable configuration (auth, the MCP settings).
+bootstrap.check_config()
+app = bootstrap.assistant_app()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    args = parser.parse_args()
+    # One process, one event loop: tool calls run on worker threads (the database is blocking);
+    # Knative's containerConcurrency bounds how many at once. No access log: requests are few and
+    # the tools log their failures.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
