@@ -1,0 +1,1251 @@
+"""English dates, recurrence and reminder phrases, and quick-add lines -> the API's own fields.
+
+A small hand-written grammar over a token list (no lenient parser guesses): a phrase is either
+understood in full or rejected with `PhraseNotUnderstood`, quoting it and suggesting the nearest
+supported forms. Pure: `now` is passed in, time zones are `ZoneInfo`s, wall-clock times become
+instants the RFC 5545 way (`durations.to_utc`), and every rule is checked by `recurrence`'s own
+parser. The forms, defaults and rejections are documented in docs/natural-language.md.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dueflow.domain.durations import parse_duration, to_utc
+from dueflow.domain.errors import FieldError, ValidationFailed
+from dueflow.domain.recurrence import build, canonical, parse_rule, until_instant
+from dueflow.domain.timefmt import MAX_YEAR, MIN_YEAR, parse_instant
+
+#: The time a date without a time of day gets (local time in the user's zone).
+DEFAULT_TIME = time(9, 0)
+#: Times named by a word (Todoist's values; "tonight" is today's evening).
+DAY_PARTS = {
+    "morning": time(9, 0),
+    "afternoon": time(12, 0),
+    "evening": time(19, 0),
+    "night": time(22, 0),
+    "noon": time(12, 0),
+    "midday": time(12, 0),
+    "midnight": time(0, 0),
+}
+MAX_INTERVAL = 999  # "every 1000 days" is a typo, not a plan
+MAX_COUNT = 1000
+
+_WEEKDAYS = {
+    "monday": 0, "mon": 0,
+    "tuesday": 1, "tue": 1, "tues": 1,
+    "wednesday": 2, "wed": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3,
+    "friday": 4, "fri": 4,
+    "saturday": 5, "sat": 5,
+    "sunday": 6, "sun": 6,
+}  # fmt: skip
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_MONTHS = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4,
+    "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
+    "september": 9, "sep": 9, "sept": 9, "october": 10, "oct": 10, "november": 11, "nov": 11,
+    "december": 12, "dec": 12,
+}  # fmt: skip
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "forty": 40, "fortyfive": 45, "sixty": 60, "ninety": 90,
+}  # fmt: skip
+_ORDINAL_WORDS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "fifteenth": 15,
+    "twentieth": 20,
+}  # fmt: skip
+# unit word -> (RRULE FREQ, ISO 8601 designator)
+_UNITS = {
+    "minute": ("MINUTELY", "M"), "minutes": ("MINUTELY", "M"), "min": ("MINUTELY", "M"),
+    "mins": ("MINUTELY", "M"), "m": ("MINUTELY", "M"),
+    "hour": ("HOURLY", "H"), "hours": ("HOURLY", "H"), "hr": ("HOURLY", "H"),
+    "hrs": ("HOURLY", "H"), "h": ("HOURLY", "H"),
+    "day": ("DAILY", "D"), "days": ("DAILY", "D"), "d": ("DAILY", "D"),
+    "week": ("WEEKLY", "W"), "weeks": ("WEEKLY", "W"), "w": ("WEEKLY", "W"),
+    "month": ("MONTHLY", "M"), "months": ("MONTHLY", "M"),
+    "year": ("YEARLY", "Y"), "years": ("YEARLY", "Y"),
+}  # fmt: skip
+_ADVERBS = {"hourly": "HOURLY", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY",
+            "yearly": "YEARLY", "annually": "YEARLY"}  # fmt: skip
+_WORKDAY_WORDS = ("workday", "workdays", "weekday", "weekdays")
+
+# Tokens: an ISO date, a clock time, a number glued to letters (9am, 2nd, 30min), words, and the
+# marks the grammar reads; anything else (other punctuation) is its own token and never parses.
+_TOKEN = re.compile(
+    r"""(?P<iso>\d{4}-\d{2}-\d{2})(?:t(?=\d))?
+      | (?P<clock>\d{1,2}:\d{2})
+      | (?P<ampm>[ap]\.m\.?)
+      | (?P<num>\d+)(?P<suffix>[a-z]+)?
+      | (?P<word>[a-z]+(?:'[a-z]+)?)
+      | (?P<bang>!+[a-z0-9]*)
+      | (?P<tag>\#[^\s#!"]+)
+      | (?P<quote>"[^"]*")
+      | (?P<mark>\S)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class RecurrencePhrase:
+    rrule: str  # canonical per domain/recurrence.py, no DTSTART
+    basis: str  # "due" or "completion"
+    first_due: datetime | None  # aware in tz; None without a time and without a day anchor
+
+
+class PhraseNotUnderstood(ValidationFailed):
+    """A phrase that is not fully understood: never guessed, always named with suggestions."""
+
+    def __init__(self, field_name: str, phrase: str, suggestions: list[str], detail: str = ""):
+        self.phrase = phrase
+        self.suggestions = suggestions
+        reason = f" ({detail})" if detail else ""
+        tries = ", ".join(f'"{s}"' for s in suggestions)
+        message = f'could not understand "{phrase}"{reason}; try for example {tries}'
+        super().__init__([FieldError(field_name, message)])
+
+
+# --- public functions ------------------------------------------------------------------------
+
+
+def parse_due(text: str, *, now: datetime, tz: ZoneInfo, field: str = "due") -> datetime:
+    """RFC 3339 or an English date/time ("tomorrow 9am", "in 2 hours") -> aware datetime in tz."""
+    phrase = _phrase(text, field, DUE_EXAMPLES)
+    if _looks_rfc3339(phrase):
+        return parse_instant(phrase, field).astimezone(tz)
+    parser = _Parser(phrase, now, tz)
+    return _whole(parser, parser.due, field, DUE_EXAMPLES)
+
+
+def parse_recurrence(
+    text: str, *, now: datetime, tz: ZoneInfo, field: str = "recurrence"
+) -> RecurrencePhrase:
+    """An RRULE ("FREQ=..." or "RRULE:FREQ=...") or an English recurrence ("every monday at 9")."""
+    phrase = _phrase(text, field, RECURRENCE_EXAMPLES)
+    if re.match(r"^(rrule:)?freq=", phrase, re.IGNORECASE):
+        try:
+            parts = parse_rule(phrase)
+        except ValidationFailed as exc:
+            raise ValidationFailed([FieldError(field, e.message) for e in exc.errors]) from None
+        spec = _RuleSpec(parts=parts, anchored=True, rrule_given=True)
+        return spec.resolve(now, tz, field, phrase)
+    parser = _Parser(phrase, now, tz)
+    spec = _whole(parser, parser.recurrence, field, RECURRENCE_EXAMPLES)
+    return spec.resolve(now, tz, field, phrase)
+
+
+def parse_reminder(
+    text: str, *, now: datetime, tz: ZoneInfo, field: str = "reminders.0"
+) -> dict[str, str]:
+    """ "30 minutes before", "PT30M" -> {"before": ISO 8601}; "at 8am", RFC 3339 -> {"at": ...}."""
+    phrase = _phrase(text, field, REMINDER_EXAMPLES)
+    if re.match(r"^p(?=.*\d)[0-9ywmdt.,hs]*$", phrase, re.IGNORECASE):
+        parse_duration(phrase, field)  # raises the domain's own error when malformed
+        return {"before": phrase.upper()}
+    if _looks_rfc3339(phrase):
+        return {"at": _rfc3339(parse_instant(phrase, field).astimezone(tz))}
+    parser = _Parser(phrase, now, tz)
+    return _whole(parser, parser.reminder, field, REMINDER_EXAMPLES)
+
+
+def parse_quick_add(line: str, *, now: datetime, tz: ZoneInfo, field: str = "text") -> dict:
+    """One line -> a `POST /tasks` body holding only the keys the line sets (see the docs)."""
+    phrase = _phrase(line, field, QUICK_ADD_EXAMPLES)
+    return _QuickAdd(line, phrase, now, tz, field).body()
+
+
+def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DEFAULT_TIME):
+    """The first occurrence of `rrule` at or after `after`, expanded from that local day at `at`
+    (the rule's BYHOUR/BYMINUTE win); None if the rule never occurs again. For a task that has a
+    recurrence but no due date yet (quick add of "every day")."""
+    spec = _RuleSpec(parts=parse_rule(rrule), anchored=True, time=at, rrule_given=True)
+    return spec.first(after, tz)
+
+
+# --- examples (suggestions come from these, and the docs and tests use them) ----------------
+
+DUE_EXAMPLES = [
+    "today", "tomorrow", "tonight", "tomorrow 9am", "tomorrow at 17:30", "next week",
+    "next monday", "next friday at noon", "friday", "monday at 17:30", "in 2 hours",
+    "in 30 minutes", "in 3 days", "in 2 weeks", "dec 24", "dec 24 18:00", "24 december 2027",
+    "2026-12-24", "2026-12-24 18:00", "end of month", "at 5pm", "9:30am", "the 15th",
+]  # fmt: skip
+RECURRENCE_EXAMPLES = [
+    "every day", "daily", "every weekday", "every workday", "every weekend", "every week",
+    "every other week", "every 2 weeks", "every 3 days", "every month", "every year",
+    "every hour", "every 12 hours", "every monday", "every monday, wednesday",
+    "every mon and fri at 9", "every other monday", "every 1st", "every 15th", "every last day",
+    "every month on the 1st", "every last friday", "every 3rd tuesday",
+    "every 2nd-to-last weekday", "every 15th workday", "every last workday", "every jan 1",
+    "every 4th thursday of november", "every day at 9", "every monday at 9:30am",
+    "every day at 18:00", "every morning", "every evening", "every day starting dec 1",
+    "every week until 2027-06-30", "every day for 10 times", "every! 3 days",
+    "every 3 days after completion", "FREQ=WEEKLY;BYDAY=MO",
+]  # fmt: skip
+REMINDER_EXAMPLES = [
+    "30 minutes before", "1 hour before", "1 day before", "2 days before", "1 week before",
+    "at due time", "PT30M", "at 8am", "tomorrow at 8am", "dec 24 at 8am",
+    "2026-12-24T08:00:00+01:00",
+]  # fmt: skip
+QUICK_ADD_EXAMPLES = [
+    "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
+    "Call mom tomorrow at 6pm #family",
+    "Water plants every 3 days p2",
+    'Read "the next week" chapter today',
+]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    """Raised inside the grammar for a phrase that is clearly meant but wrong (Feb 30, 25:00)."""
+
+
+def _phrase(text: object, field_name: str, examples: list[str]) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise PhraseNotUnderstood(field_name, "" if not isinstance(text, str) else text,
+                                  examples[:3], "it is empty")  # fmt: skip
+    if len(text) > 500:
+        raise PhraseNotUnderstood(field_name, text[:40] + "…", examples[:3], "it is too long")
+    return " ".join(text.split())
+
+
+def _suggest(phrase: str, examples: list[str]) -> list[str]:
+    near = difflib.get_close_matches(phrase.lower(), [e.lower() for e in examples], n=3, cutoff=0.4)
+    by_lower = {e.lower(): e for e in examples}
+    return [by_lower[n] for n in near] or examples[:3]
+
+
+def _whole(parser: _Parser, rule, field_name: str, examples: list[str]):
+    """Run one grammar rule over the whole phrase: all tokens consumed, or an error."""
+    try:
+        result = rule()
+        if result is not None and parser.done():
+            return result
+        detail = ""
+        if result is not None:
+            detail = f'"{parser.rest()}" was not understood'
+    except _Reject as exc:
+        detail = str(exc)
+    raise PhraseNotUnderstood(field_name, parser.text, _suggest(parser.text, examples), detail)
+
+
+def _looks_rfc3339(phrase: str) -> bool:
+    return bool(re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", phrase)) and bool(
+        re.search(r"([Zz]|[+-]\d{2}:\d{2})$", phrase)
+    )
+
+
+def _rfc3339(instant: datetime) -> str:
+    """RFC 3339 with the zone's offset, as the API accepts and a person reads."""
+    return instant.isoformat(timespec="seconds")
+
+
+def _wall(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock.replace(tzinfo=None))
+
+
+def _instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """A local date and time as an aware datetime in tz (a gap time moves forward, RFC 5545)."""
+    return to_utc(_wall(day, clock), tz.key).astimezone(tz)
+
+
+def _check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise _Reject(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+
+
+def _make_date(year: int, month: int, day: int) -> date:
+    _check_year(year)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise _Reject(f"{calendar.month_name[month]} {day}, {year} is not a date") from None
+
+
+def _check_month_day(month: int, day: int) -> None:
+    if not 1 <= day <= (29 if month == 2 else calendar.monthrange(2001, month)[1]):
+        raise _Reject(f"{calendar.month_name[month]} has no day {day}")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # iso, clock, ampm, num, word, bang, tag, quote, mark
+    text: str  # lower-cased
+    start: int  # span in the original text
+    end: int
+    value: int | None = None  # numbers and ordinals
+    ordinal: bool = False
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    lower = text.lower()
+    for m in _TOKEN.finditer(lower):
+        kind = m.lastgroup if m.lastgroup != "suffix" else "num"
+        if m.group("iso"):
+            out.append(_Tok("iso", m.group("iso"), m.start(), m.start() + 10))
+        elif m.group("num"):
+            digits, suffix = m.group("num"), m.group("suffix")
+            cut = m.start() + len(digits)
+            if suffix in ("st", "nd", "rd", "th"):
+                out.append(_Tok("num", m.group(0), m.start(), m.end(), int(digits), True))
+            else:
+                out.append(_Tok("num", digits, m.start(), cut, int(digits[:9])))
+                if suffix:  # 9am, 30min, 2h: a number glued to its unit
+                    out.append(_Tok("word", suffix, cut, m.end()))
+        elif kind == "ampm":
+            out.append(_Tok("word", m.group(0)[0] + "m", m.start(), m.end()))
+        elif kind == "mark" and m.group(0) == "-":
+            continue  # "2nd-to-last", "mon - fri": hyphens carry nothing the grammar reads
+        else:
+            word = m.group(0)
+            value = _ORDINAL_WORDS.get(word)
+            out.append(_Tok(kind, word, m.start(), m.end(), value, value is not None))
+    return out
+
+
+# --- the grammar ---------------------------------------------------------------------------
+
+
+@dataclass
+class _When:
+    """A parsed date phrase: a local day and/or time of day, or an exact instant."""
+
+    day: date | None = None
+    clock: time | None = None
+    exact: datetime | None = None
+    tonight: bool = False
+
+
+@dataclass
+class _RuleSpec:
+    parts: dict[str, str] = field(default_factory=dict)
+    basis: str = "due"
+    time: time | None = None
+    start: _When | None = None
+    anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
+    rrule_given: bool = False
+
+    def resolve(self, now: datetime, tz: ZoneInfo, field_name: str, phrase: str):
+        try:
+            parts = parse_rule(canonical(self.parts))
+            rrule = canonical(parts)
+        except ValidationFailed as exc:
+            raise PhraseNotUnderstood(
+                field_name, phrase, _suggest(phrase, RECURRENCE_EXAMPLES), exc.errors[0].message
+            ) from None
+        self.parts = parts
+        first = None
+        if self.time is not None or self.anchored or self.start is not None:
+            try:
+                first = self.first(now, tz)
+            except _Reject as exc:
+                detail = str(exc)
+            else:
+                detail = "it has no occurrence from now on"
+            if first is None:
+                suggestions = _suggest(phrase, RECURRENCE_EXAMPLES)
+                raise PhraseNotUnderstood(field_name, phrase, suggestions, detail)
+        return RecurrencePhrase(rrule, self.basis, first)
+
+    def first(self, after: datetime, tz: ZoneInfo) -> datetime | None:
+        """The first occurrence at or after `after` (or the start date), expanded by dateutil
+        over wall-clock times as the domain's recurrence module does."""
+        local_now = after.astimezone(tz)
+        clock = self.time or DEFAULT_TIME
+        from_day = local_now.date()
+        lower_bound = after
+        if self.start is not None:
+            if self.start.clock is not None and self.time is None:
+                clock = self.start.clock
+            if self.start.day is not None:
+                from_day = self.start.day
+                lower_bound = max(after, _instant(from_day, time(0, 0), tz))
+        if self.parts.get("FREQ") in ("HOURLY", "MINUTELY"):
+            if self.time is None and (self.start is None or self.start.clock is None):
+                clock = local_now.time().replace(second=0, microsecond=0)
+        elif not self.anchored and (self.start is None or self.start.day is None):
+            # "every 3 days at 9" said at 10:00 starts tomorrow, not in three days
+            if _instant(from_day, clock, tz) < after:
+                from_day += timedelta(days=1)
+        start = _wall(from_day, clock)
+        search = dict(self.parts)
+        if search["FREQ"] not in ("HOURLY", "MINUTELY"):
+            # The first matching day starts the series, so "every other monday" said on a
+            # Wednesday is due next Monday, not in twelve days (the RRULE's period 0 holds it).
+            search.pop("INTERVAL", None)
+        try:
+            rule = build(search, start, bounds=False)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise _Reject(f"cannot expand the rule: {exc}") from None
+        limit = int(self.parts["COUNT"]) if "COUNT" in self.parts else None
+        until = until_instant(self.parts, tz.key)
+        for position, wall in enumerate(rule, start=1):
+            if position > 5000 or (limit is not None and position > limit):
+                return None
+            instant = to_utc(wall, tz.key)
+            if until is not None and instant > until:
+                return None
+            if instant >= lower_bound:
+                return instant.astimezone(tz)
+        return None
+
+
+class _Parser:
+    """Recursive descent over the tokens; each rule returns a value and advances, or returns
+    None and leaves the position where it was."""
+
+    def __init__(self, text: str, now: datetime, tz: ZoneInfo, tokens: list[_Tok] | None = None):
+        self.text = text
+        self.toks = tokens if tokens is not None else _tokenize(text)
+        self.pos = 0
+        self.now = now.astimezone(tz)
+        self.tz = tz
+        self.today = self.now.date()
+
+    # -- token helpers
+    def done(self) -> bool:
+        return self.pos >= len(self.toks)
+
+    def rest(self) -> str:
+        return self.text[self.toks[self.pos].start :] if not self.done() else ""
+
+    def peek(self, ahead: int = 0) -> _Tok | None:
+        i = self.pos + ahead
+        return self.toks[i] if i < len(self.toks) else None
+
+    def word(self, *words: str) -> str | None:
+        tok = self.peek()
+        if tok is not None and tok.text in words and tok.kind in ("word", "mark", "bang"):
+            self.pos += 1
+            return tok.text
+        return None
+
+    def words(self, *sequence: str) -> bool:
+        """Accept an exact sequence of words ("end of month"), or nothing."""
+        saved = self.pos
+        for w in sequence:
+            if self.word(*w.split("|")) is None:
+                self.pos = saved
+                return False
+        return True
+
+    def attempt(self, rule, *args):
+        saved = self.pos
+        result = rule(*args)
+        if result is None:
+            self.pos = saved
+        return result
+
+    def number(self, *, words: bool = True) -> int | None:
+        tok = self.peek()
+        if tok is None:
+            return None
+        if tok.kind == "num" and not tok.ordinal:
+            self.pos += 1
+            return tok.value
+        if words and tok.kind == "word" and tok.text in _NUMBER_WORDS:
+            self.pos += 1
+            return _NUMBER_WORDS[tok.text]
+        return None
+
+    def ordinal(self) -> int | None:
+        """1st, 2nd, first, ..., last (-1), 2nd to last (-2), penultimate (-2)."""
+        saved = self.pos
+        tok = self.peek()
+        if tok is None:
+            return None
+        if tok.text == "last":
+            self.pos += 1
+            return -1
+        if tok.text == "penultimate":
+            self.pos += 1
+            return -2
+        if not tok.ordinal:
+            return None
+        self.pos += 1
+        if self.words("to", "last"):
+            return -tok.value
+        if self.peek() is not None and self.peek().text == "last" and tok.value >= 2:
+            # "2nd last" is British for second to last
+            self.pos += 1
+            return -tok.value
+        self.pos = saved + 1
+        return tok.value
+
+    def weekday(self, *, abbreviations: bool = True) -> int | None:
+        tok = self.peek()
+        if tok is None or tok.kind != "word":
+            return None
+        name = tok.text.rstrip("s") if tok.text.endswith("days") else tok.text
+        if name in _WEEKDAYS and (abbreviations or name in _FULL_WEEKDAYS):
+            self.pos += 1
+            return _WEEKDAYS[name]
+        return None
+
+    def weekday_list(self) -> list[int] | None:
+        first = self.weekday()
+        if first is None:
+            return None
+        days = [first]
+        while True:
+            saved = self.pos
+            self.word(",")
+            self.word("and", "&")
+            nxt = self.weekday()
+            if nxt is None:
+                self.pos = saved
+                return days
+            if nxt not in days:
+                days.append(nxt)
+
+    def month(self) -> int | None:
+        tok = self.peek()
+        if tok is not None and tok.kind == "word" and tok.text.rstrip(".") in _MONTHS:
+            self.pos += 1
+            return _MONTHS[tok.text]
+        return None
+
+    def day_of_month(self) -> int | None:
+        tok = self.peek()
+        if tok is not None and tok.kind == "num" and 1 <= (tok.value or 0) <= 31:
+            self.pos += 1
+            return tok.value
+        if tok is not None and tok.kind == "word" and tok.ordinal and tok.value <= 31:
+            self.pos += 1
+            return tok.value
+        return None
+
+    def year(self) -> int | None:
+        tok = self.peek()
+        if tok is not None and tok.kind == "num" and not tok.ordinal and len(tok.text) == 4:
+            self.pos += 1
+            _check_year(tok.value)
+            return tok.value
+        return None
+
+    # -- times
+    def clock(self) -> time | None:
+        """at 9, 9am, 9:30 pm, 18:00, noon, @ 7 (a bare number only after at/@)."""
+        return self.attempt(self._clock)
+
+    def _clock(self) -> time | None:
+        marked = self.word("at", "@") is not None
+        tok = self.peek()
+        if tok is None:
+            return None
+        if tok.kind == "word" and tok.text in ("noon", "midday", "midnight"):
+            self.pos += 1
+            return DAY_PARTS[tok.text]
+        if tok.kind == "clock":
+            hour, minute = (int(x) for x in tok.text.split(":"))
+            self.pos += 1
+        elif tok.kind == "num" and not tok.ordinal and len(tok.text) <= 2:
+            hour, minute = tok.value, 0
+            self.pos += 1
+            nxt = self.peek()
+            if not marked and not (nxt is not None and nxt.text in ("am", "pm", "o'clock")):
+                return None
+        else:
+            return None
+        suffix = self.word("am", "pm", "o'clock")
+        if suffix in ("am", "pm"):
+            if not 1 <= hour <= 12:
+                raise _Reject(f"{hour} {suffix} is not a time")
+            hour = hour % 12 + (12 if suffix == "pm" else 0)
+        if hour > 23 or minute > 59:
+            raise _Reject(f"{tok.text} is not a time of day")
+        return time(hour, minute)
+
+    def day_part(self) -> time | None:
+        tok = self.peek()
+        if tok is not None and tok.text in ("morning", "afternoon", "evening", "night"):
+            self.pos += 1
+            return DAY_PARTS[tok.text]
+        return None
+
+    # -- dates
+    def due(self) -> datetime | None:
+        when = self.when()
+        return None if when is None else self.resolve(when)
+
+    def resolve(self, when: _When) -> datetime:
+        """A parsed date phrase as an instant: a date alone gets DEFAULT_TIME (today's end if that
+        has passed); a time alone is its next occurrence from now."""
+        if when.exact is not None:
+            return when.exact.astimezone(self.tz)
+        if when.day is None:
+            today = _instant(self.today, when.clock, self.tz)
+            if today > self.now:
+                return today
+            return _instant(self.today + timedelta(days=1), when.clock, self.tz)
+        if when.clock is not None:
+            return _instant(when.day, when.clock, self.tz)
+        result = _instant(when.day, DEFAULT_TIME, self.tz)
+        if result <= self.now and when.day == self.today:
+            return _instant(when.day, time(23, 59), self.tz)
+        return result
+
+    def when(self) -> _When | None:
+        """[on|by|due] date [time] | time [date] | in N units | N units from now."""
+        saved = self.pos
+        self.word("on", "by", "due")
+        exact = self.attempt(self.relative)
+        if exact is not None:
+            return _When(exact=exact)
+        clock = self.clock() or self.day_part()
+        day = self.attempt(self.date)
+        if day is None:
+            if clock is None:
+                self.pos = saved
+                return None
+            return _When(clock=clock)
+        if clock is None:
+            clock = self.clock()
+            if clock is None and (part := self.day_part()) is not None:
+                clock = self.clock() or part  # "tomorrow morning at 8" is 08:00
+        if day.tonight:  # "tonight at 9", "at 9 tonight": 21:00
+            if clock is None:
+                clock = time(20, 0)
+            elif clock.hour < 12 and clock != time(0, 0):
+                clock = clock.replace(hour=clock.hour + 12)
+        return _When(day=day.day, clock=clock)
+
+    def relative(self) -> datetime | None:
+        """in 2 hours, in 30 minutes, in 3 days, 2 weeks from now, in an hour."""
+        leading = self.word("in") is not None
+        n = self.number()
+        if n is None:
+            return None
+        tok = self.peek()
+        if tok is None or tok.text not in _UNITS:
+            return None
+        self.pos += 1
+        if not leading and not self.words("from", "now"):
+            return None
+        if n > 36600:
+            raise _Reject("it is too far ahead")
+        freq = _UNITS[tok.text][0]
+        if freq in ("MINUTELY", "HOURLY"):
+            step = timedelta(minutes=n) if freq == "MINUTELY" else timedelta(hours=n)
+            if step > timedelta(days=3660):
+                raise _Reject("it is too far ahead")
+            return (self.now + step).replace(second=0, microsecond=0)
+        day = self._shift(self.today, freq, n)
+        clock = self.clock() or self.day_part()
+        if clock is not None:
+            return _instant(day, clock, self.tz)
+        return _instant(day, DEFAULT_TIME, self.tz)
+
+    def _shift(self, day: date, freq: str, n: int) -> date:
+        if freq == "DAILY":
+            day = day + timedelta(days=n)
+        elif freq == "WEEKLY":
+            day = day + timedelta(weeks=n)
+        else:
+            months = day.month - 1 + n * (12 if freq == "YEARLY" else 1)
+            year, month = day.year + months // 12, months % 12 + 1
+            _check_year(year)
+            day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+        _check_year(day.year)
+        return day
+
+    def date(self) -> _When | None:
+        tok = self.peek()
+        if tok is None:
+            return None
+        today = self.today
+        if tok.kind == "iso":
+            self.pos += 1
+            y, m, d = (int(x) for x in tok.text.split("-"))
+            if not 1 <= m <= 12:
+                raise _Reject(f"{tok.text} is not a date")
+            return _When(day=_make_date(y, m, d))
+        simple = {"today": 0, "tod": 0, "tomorrow": 1, "tmr": 1, "tmrw": 1}
+        if tok.text in simple:
+            self.pos += 1
+            return _When(day=today + timedelta(days=simple[tok.text]))
+        if tok.text == "tonight":
+            self.pos += 1
+            return _When(day=today, tonight=True)
+        if tok.text == "this":
+            self.pos += 1
+            part = self.day_part()
+            if part is not None:
+                return _When(day=today, clock=part)
+            wd = self.weekday()
+            if wd is None:
+                return None
+            return _When(day=today + timedelta(days=(wd - today.weekday()) % 7))
+        if tok.text == "next":
+            self.pos += 1
+            if self.word("week"):
+                return _When(day=today + timedelta(days=7 - today.weekday()))
+            if self.word("month"):
+                return _When(day=self._shift(today.replace(day=1), "MONTHLY", 1))
+            if self.word("year"):
+                return _When(day=_make_date(today.year + 1, 1, 1))
+            wd = self.weekday()
+            if wd is None:
+                return None
+            return _When(day=today + timedelta(days=(wd - today.weekday() - 1) % 7 + 1))
+        if self.words("end", "of", "the|month"):
+            self.word("month")
+            last = calendar.monthrange(today.year, today.month)[1]
+            return _When(day=today.replace(day=last))
+        wd = self.weekday()
+        if wd is not None:
+            return _When(day=today + timedelta(days=(wd - today.weekday() - 1) % 7 + 1))
+        return self.attempt(self.calendar_date)
+
+    def calendar_date(self) -> _When | None:
+        """dec 24 [2027] | 24 dec [2027] | 24th of december | the 15th."""
+        month = self.month()
+        if month is not None:
+            day = self.day_of_month()
+            if day is None:
+                return None
+            self.word(",")
+            year = self.year()
+        else:
+            self.word("the")
+            day = self.day_of_month()
+            if day is None:
+                return None
+            self.word("of")
+            month = self.month()
+            if month is None:
+                tok = self.toks[self.pos - 1]
+                if not tok.ordinal:
+                    return None  # "15" alone is a number, "the 15th" is a day
+                return _When(day=self._next_month_day(day))
+            self.word(",")
+            year = self.year()
+        if year is not None:
+            return _When(day=_make_date(year, month, day))
+        _check_month_day(month, day)
+        for y in range(self.today.year, self.today.year + 9):
+            if calendar.isleap(y) or (month, day) != (2, 29):
+                candidate = date(y, month, day)
+                if candidate >= self.today:
+                    return _When(day=candidate)
+        return None
+
+    def _next_month_day(self, day: int) -> date:
+        y, m = self.today.year, self.today.month
+        for _ in range(13):
+            if day <= calendar.monthrange(y, m)[1] and date(y, m, day) >= self.today:
+                return date(y, m, day)
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        raise _Reject(f"no month has a day {day}")
+
+    # -- recurrence
+    def recurrence(self) -> _RuleSpec | None:
+        spec = _RuleSpec()
+        lead = self.word("every", "ev", "each", "after")
+        if lead is not None:
+            if lead == "after" or self.word("!") is not None:
+                spec.basis = "completion"
+            if not self.attempt(self.rule_body, spec):
+                return None
+        else:
+            tok = self.peek()
+            if tok is None or tok.text not in _ADVERBS:
+                return None
+            self.pos += 1
+            spec.parts["FREQ"] = _ADVERBS[tok.text]
+        while self.modifier(spec):
+            pass
+        return spec
+
+    def rule_body(self, spec: _RuleSpec) -> bool | None:
+        p = spec.parts
+        tok = self.peek()
+        if tok is None:
+            return None
+        if self.word("other"):
+            interval = 2
+        else:
+            interval = self.attempt(self._interval)
+        if interval is None and tok.text in ("minute", "hour", "day", "week", "month", "year"):
+            interval = 1
+        if interval is not None:
+            if not 1 <= interval <= MAX_INTERVAL:
+                raise _Reject(f"the interval must be 1 to {MAX_INTERVAL}")
+            unit = self.peek()
+            if unit is not None and unit.text in _UNITS and unit.text not in ("m", "d", "w"):
+                self.pos += 1
+                p["FREQ"] = _UNITS[unit.text][0]
+            elif unit is not None and unit.text in ("quarter", "quarters"):
+                self.pos += 1
+                p["FREQ"], interval = "MONTHLY", interval * 3
+            else:
+                days = self.weekday_list()
+                if days is None:
+                    return None
+                p["FREQ"] = "WEEKLY"
+                if interval != 1:
+                    p["INTERVAL"] = str(interval)
+                p["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                spec.anchored = True
+                return True
+            if interval != 1:
+                p["INTERVAL"] = str(interval)
+            self.on_clause(spec)
+            return True
+        if self.word("quarter"):
+            p["FREQ"], p["INTERVAL"] = "MONTHLY", "3"
+            self.on_clause(spec)
+            return True
+        if self.word("weekday", "workday", "weekdays", "workdays") or self.words(
+            "working|business", "day"
+        ):
+            p["FREQ"], p["BYDAY"] = "WEEKLY", "MO,TU,WE,TH,FR"
+            spec.anchored = True
+            return True
+        if self.word("weekend", "weekends"):
+            if self.word("day", "days"):
+                p["FREQ"], p["BYDAY"] = "WEEKLY", "SA,SU"
+            else:
+                p["FREQ"], p["BYDAY"] = "WEEKLY", "SA"
+            spec.anchored = True
+            return True
+        part = self.day_part()
+        if part is not None:
+            p["FREQ"], spec.time = "DAILY", part
+            return True
+        days = self.weekday_list()
+        if days is not None:
+            p["FREQ"], p["BYDAY"] = "WEEKLY", ",".join(_RRULE_DAYS[d] for d in days)
+            spec.anchored = True
+            return True
+        if self.attempt(self.yearly_date, spec):
+            return True
+        return self.attempt(self.monthly_days, spec)
+
+    def _interval(self) -> int | None:
+        n = self.number()
+        if n is None:
+            return None
+        nxt = self.peek()
+        if nxt is None:
+            return None
+        plural_ok = nxt.text in _UNITS or nxt.text in ("quarter", "quarters")
+        if plural_ok or (nxt.kind == "word" and nxt.text.rstrip("s") in _WEEKDAYS):
+            return n
+        return None
+
+    def on_clause(self, spec: _RuleSpec) -> None:
+        """every month on the 1st / every week on monday / every year on dec 24."""
+        saved = self.pos
+        self.word("on")
+        freq = spec.parts["FREQ"]
+        if freq == "WEEKLY":
+            days = self.weekday_list()
+            if days is not None:
+                spec.parts["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                spec.anchored = True
+                return
+        elif freq == "MONTHLY":
+            probe = _RuleSpec(parts={})
+            if self.attempt(self.monthly_days, probe):
+                spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
+                spec.anchored = True
+                return
+        elif freq == "YEARLY":
+            probe = _RuleSpec(parts={})
+            if self.attempt(self.yearly_date, probe):
+                spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
+                spec.anchored = True
+                return
+        self.pos = saved
+
+    def yearly_date(self, spec: _RuleSpec) -> bool | None:
+        """jan 1, january 1st, 1 jan, 1st of january, 4th thursday of november."""
+        month = self.month()
+        if month is not None:
+            day = self.day_of_month()
+            if day is None:
+                return None
+        else:
+            saved = self.pos
+            self.word("the")
+            n = self.ordinal()
+            wd = self.weekday() if n is not None else None
+            if wd is not None:
+                self.word("of", "in")
+                month = self.month()
+                if month is None:
+                    self.pos = saved
+                    return None
+                if not 1 <= abs(n) <= 5:
+                    raise _Reject("a month has at most five of each weekday")
+                spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYDAY=f"{n}{_RRULE_DAYS[wd]}")
+                spec.anchored = True
+                return True
+            self.pos = saved
+            self.word("the")
+            day = self.day_of_month()
+            if day is None:
+                return None
+            self.word("of")
+            month = self.month()
+            if month is None:
+                return None
+        _check_month_day(month, day)
+        spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYMONTHDAY=str(day))
+        spec.anchored = True
+        return True
+
+    def monthly_days(self, spec: _RuleSpec) -> bool | None:
+        """1st[, 15th and last day] | 27 | last friday | 3rd tuesday | 15th workday | ... of the
+        month."""
+        items: list = []
+        saved = self.pos
+        while True:
+            item = self.attempt(self._monthly_item)
+            if item is None:
+                if items:
+                    self.pos = saved
+                break
+            items.append(item)
+            saved = self.pos
+            self.word(",")
+            self.word("and", "&")
+            if self.pos == saved or self.peek() is None:
+                self.pos = saved
+                break
+            if self.peek().text in ("at", "@", "starting", "until", "for", "from", "after"):
+                self.pos = saved
+                break
+        if not items:
+            return None
+        kinds = {k for k, _ in items}
+        if len(kinds) != 1:
+            raise _Reject("mix of month days, weekdays and workdays in one rule")
+        self.words("of", "the|each|every", "month") or self.words("of", "month") or self.words(
+            "a", "month"
+        )
+        kind = kinds.pop()
+        values = [v for _, v in items]
+        spec.parts["FREQ"] = spec.parts.get("FREQ", "MONTHLY")
+        if kind == "monthday":
+            spec.parts["BYMONTHDAY"] = ",".join(str(v) for v in values)
+        elif kind == "weekday":
+            spec.parts["BYDAY"] = ",".join(values)
+        else:
+            spec.parts["BYDAY"] = "MO,TU,WE,TH,FR"
+            spec.parts["BYSETPOS"] = ",".join(str(v) for v in values)
+        spec.anchored = True
+        return True
+
+    def _monthly_item(self):
+        self.word("the")
+        tok = self.peek()
+        n = self.ordinal()
+        if n is None:
+            # "every 27": a bare day number (Todoist); never a bare number elsewhere
+            if tok is not None and tok.kind == "num" and not tok.ordinal:
+                n = self.day_of_month()
+                if n is None:
+                    raise _Reject(f"{tok.text} is not a day of the month")
+                nxt = self.peek()
+                if nxt is not None and (nxt.text in _WEEKDAYS or nxt.text in _WORKDAY_WORDS):
+                    return None
+                return ("monthday", n)
+            return None
+        if self.word(*_WORKDAY_WORDS) or self.words("working|business", "day"):
+            if not 1 <= abs(n) <= 23:
+                raise _Reject("a month has at most 23 workdays")
+            return ("setpos", n)
+        wd = self.weekday()
+        if wd is not None:
+            if not 1 <= abs(n) <= 5:
+                raise _Reject("a month has at most five of each weekday")
+            return ("weekday", f"{n}{_RRULE_DAYS[wd]}")
+        if self.word("day") is None and not (tok.kind == "num" and tok.ordinal):
+            return None  # "every last" and "every first" name no day
+        if not 1 <= abs(n) <= 31:
+            raise _Reject(f"{tok.text} is not a day of the month")
+        return ("monthday", n)
+
+    def modifier(self, spec: _RuleSpec) -> bool:
+        """at <time> | starting <date> | until <date> | for N times | after completion."""
+        if self.peek() is None:
+            return False
+        saved = self.pos
+        self.word(",")
+        clock = self.clock()
+        if clock is not None:
+            if spec.time is not None:
+                raise _Reject("it has two times of day")
+            spec.time = clock
+            return True
+        if self.words("after|from", "completion") or self.words("after", "done"):
+            spec.basis = "completion"
+            return True
+        if self.word("starting", "from", "beginning", "start", "starts"):
+            self.word("on", "from")
+            when = self.attempt(self.when)
+            if when is None or when.exact is not None:
+                self.pos = saved
+                return False
+            if spec.start is not None:
+                raise _Reject("it has two start dates")
+            spec.start = when
+            return True
+        if self.word("until", "till", "til", "ending", "through", "thru", "ends"):
+            self.word("on")
+            when = self.attempt(self.when)
+            if when is None or when.day is None:
+                self.pos = saved
+                return False
+            spec.parts.pop("COUNT", None)
+            spec.parts["UNTIL"] = when.day.strftime("%Y%m%d")
+            return True
+        self.word("for")
+        n = self.number()
+        if n is not None and self.word("times", "time", "occurrences", "occurrence"):
+            if not 1 <= n <= MAX_COUNT:
+                raise _Reject(f"the count must be 1 to {MAX_COUNT}")
+            spec.parts["COUNT"] = str(n)
+            return True
+        self.pos = saved
+        return False
+
+    # -- reminders
+    def reminder(self) -> dict[str, str] | None:
+        before = self.attempt(self.before)
+        if before is not None:
+            return {"before": before}
+        when = self.attempt(self.when)
+        if when is not None:
+            return {"at": _rfc3339(self.resolve(when))}
+        return None
+
+    def before(self) -> str | None:
+        """N unit [and M unit] before | at due time | on time | when due."""
+        if (
+            self.words("at", "due", "time")
+            or self.words("at", "due")
+            or self.words("when", "due")
+            or self.words("on", "time")
+        ):
+            return "PT0M"
+        amounts: dict[str, int] = {}
+        while True:
+            n = self.number()
+            if n is None:
+                if self.words("half", "an", "hour"):
+                    amounts["MIN"] = amounts.get("MIN", 0) + 30
+                    break
+                return None
+            tok = self.peek()
+            if tok is None or tok.text not in _UNITS:
+                return None
+            self.pos += 1
+            freq = _UNITS[tok.text][0]
+            key = {"MINUTELY": "MIN", "HOURLY": "H", "DAILY": "D", "WEEKLY": "W",
+                   "MONTHLY": "MON", "YEARLY": "Y"}[freq]  # fmt: skip
+            if key in amounts:
+                raise _Reject(f"{tok.text} is given twice")
+            amounts[key] = n
+            if not self.word("and", ","):
+                nxt = self.peek()
+                if nxt is None or nxt.kind != "num":
+                    break
+        if not self.word("before", "early", "earlier", "ahead", "prior"):
+            return None
+        return _iso_duration(amounts)
+
+
+def _iso_duration(amounts: dict[str, int]) -> str:
+    if set(amounts) == {"W"}:
+        text = f"P{amounts['W']}W"
+    else:
+        days = amounts.get("D", 0) + 7 * amounts.get("W", 0)
+        date_part = "".join(
+            f"{v}{d}" for v, d in ((amounts.get("Y", 0), "Y"), (amounts.get("MON", 0), "M"),
+                                   (days, "D")) if v
+        )  # fmt: skip
+        time_part = "".join(
+            f"{v}{d}" for v, d in ((amounts.get("H", 0), "H"), (amounts.get("MIN", 0), "M")) if v
+        )
+        text = "P" + date_part + ("T" + time_part if time_part else "")
+        if text == "P":
+            text = "PT0M"
+    try:
+        parse_duration(text, "before")
+    except ValidationFailed as exc:
+        raise _Reject(exc.errors[0].message.replace("must", "the reminder must")) from None
+    return text
+
+
+# --- quick add -------------------------------------------------------------------------------
+
+_PRIORITY_WORDS = {
+    "!high": "high", "!medium": "medium", "!med": "medium", "!low": "low", "!none": "none",
+    "!!!": "high", "!!": "medium", "!1": "high", "!2": "medium", "!3": "low", "!4": "none",
+    "p1": "high", "p2": "medium", "p3": "low", "p4": "none",
+}  # fmt: skip
+_TIMEISH = re.compile(r"^(\d{1,2}:\d{2}|\d{1,2}\s?(am|pm))$")
+
+
+class _QuickAdd:
+    """Scan a line left to right: each position is a quoted literal, a #tag, a priority, a
+    `remind ...` phrase, a recurrence, a due phrase, or a title word."""
+
+    def __init__(self, line: str, phrase: str, now: datetime, tz: ZoneInfo, field_name: str):
+        self.line = phrase
+        self.now, self.tz, self.field = now, tz, field_name
+        self.toks = _tokenize(phrase)
+        self.parser = _Parser(phrase, now, tz, self.toks)
+
+    def fail(self, text: str, detail: str = "") -> PhraseNotUnderstood:
+        return PhraseNotUnderstood(self.field, text, _suggest(text, QUICK_ADD_EXAMPLES), detail)
+
+    def span(self, start: int, end: int) -> str:
+        return self.line[self.toks[start].start : self.toks[end - 1].end]
+
+    def body(self) -> dict:
+        p = self.parser
+        cut: list[tuple[int, int]] = []  # character spans that are not title
+        out: dict = {"reminders": [], "tags": []}
+        due: datetime | None = None
+        recurrence: tuple[_RuleSpec, str] | None = None
+        while not p.done():
+            tok, start = p.peek(), p.pos
+            if tok.kind == "quote":  # literal title words: only the quotes go
+                cut += [(tok.start, tok.start + 1), (tok.end - 1, tok.end)]
+                p.pos += 1
+                continue
+            if self.marker(tok, out):
+                cut.append((tok.start, self.toks[p.pos - 1].end))
+                continue
+            try:
+                if tok.text == "remind":
+                    p.pos += 1
+                    p.word("me")
+                    reminder = p.attempt(p.reminder)
+                    if reminder is None:
+                        p.pos = len(self.toks)  # quote all that follows "remind"
+                        raise _Reject("the reminder was not understood")
+                    out["reminders"].append(reminder)
+                elif (spec := self.recurrence(start)) is not None:
+                    if recurrence is not None:
+                        raise _Reject("it has two recurrences")
+                    recurrence = (spec, self.span(start, p.pos))
+                elif self.may_start_date(start) and (when := p.attempt(p.when)) is not None:
+                    if due is not None:
+                        raise _Reject("it has two due dates")
+                    due = p.resolve(when)
+                elif _TIMEISH.match(tok.text) or tok.kind == "iso":
+                    raise _Reject("a date or time here was not understood")
+                else:
+                    p.pos += 1
+                    continue
+            except _Reject as exc:
+                raise self.fail(self.span(start, max(p.pos, start + 1)), str(exc)) from None
+            cut.append((tok.start, self.toks[p.pos - 1].end))
+        title = "".join(c for i, c in enumerate(self.line) if not any(a <= i < b for a, b in cut))
+        return self.assemble(" ".join(title.split()), out, due, recurrence)
+
+    def marker(self, tok: _Tok, out: dict) -> bool:
+        """A #tag or a priority (!high, !!, p1), standing alone after a space: consumed."""
+        p = self.parser
+        if tok.start > 0 and not self.line[tok.start - 1].isspace():
+            return False  # "C#", "wow!!", "issue#12" are title text
+        if tok.kind == "tag":
+            out["tags"].append(tok.text[1:])
+            p.pos += 1
+            return True
+        priority = None
+        if tok.kind == "bang" and tok.text != "!":
+            priority = _PRIORITY_WORDS.get(tok.text)
+            if priority is None:
+                raise self.fail(tok.text, "unknown priority: use !high, !medium, !low or p1..p4")
+            width = 1
+        nxt = p.peek(1)
+        if tok.text == "p" and nxt is not None and nxt.start == tok.end:
+            if nxt.text in ("1", "2", "3", "4") and self._ends_word(nxt):
+                priority, width = _PRIORITY_WORDS["p" + nxt.text], 2
+        if priority is None:
+            return False
+        if "priority" in out:
+            raise self.fail(self.line[tok.start : p.peek(width - 1).end], "two priorities")
+        out["priority"] = priority
+        p.pos += width
+        return True
+
+    def _ends_word(self, tok: _Tok) -> bool:
+        return tok.end == len(self.line) or self.line[tok.end].isspace()
+
+    def recurrence(self, start: int) -> _RuleSpec | None:
+        p = self.parser
+        if self.toks[start].text not in _RECURRENCE_STARTS:
+            return None
+        spec = p.attempt(p.recurrence)
+        if spec is None:
+            return None
+        nxt = p.peek()
+        if self.toks[start].text in _ADVERBS and p.pos == start + 1 and nxt is not None:
+            # "weekly report": an adverb counts only at the end or before a marker or a time
+            if nxt.kind in ("word", "num") and nxt.text != "remind":
+                p.pos = start
+                return None
+        return spec
+
+    def may_start_date(self, i: int) -> bool:
+        """A due phrase never starts at a word that is mostly title text: an abbreviated
+        weekday ("sun hat"), a day part ("morning run"), an ordinal ("3rd floor") or "the";
+        those need "on", "next", "this" or "tomorrow" before them."""
+        tok = self.toks[i]
+        if tok.text in _WEEKDAYS and tok.text not in _FULL_WEEKDAYS:
+            return False
+        if tok.text in ("noon", "midday", "midnight"):
+            return True
+        return not (tok.ordinal or tok.text in ("the", "last", *DAY_PARTS))
+
+    def assemble(self, title: str, out: dict, due, recurrence) -> dict:
+        title = _tidy(title)
+        if not title:
+            raise self.fail(self.line, "no title is left")
+        body: dict = {"title": title}
+        if recurrence is not None:
+            spec, phrase = recurrence
+            rec = spec.resolve(self.now, self.tz, self.field, phrase)
+            body["recurrence"] = {"rrule": rec.rrule, "basis": rec.basis}
+            if due is None and (due := rec.first_due) is None:
+                try:
+                    due = spec.first(self.now, self.tz)
+                except _Reject as exc:
+                    raise self.fail(phrase, str(exc)) from None
+        if due is not None:
+            body["due_at"] = _rfc3339(due)
+            body["timezone"] = self.tz.key
+        if out["reminders"]:
+            body["reminders"] = out["reminders"]
+        if "priority" in out:
+            body["priority"] = out["priority"]
+        if out["tags"]:
+            body["tags"] = list(dict.fromkeys(out["tags"]))
+        return body
+
+
+_RECURRENCE_STARTS = {"every", "ev", "each", "after", *_ADVERBS}
+
+
+def _tidy(title: str) -> str:
+    title = re.sub(r"\s+([,.;:!?])", r"\1", title)
+    return title.strip(" ,;:-")
