@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
+.PHONY: run test lint venv inspector clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
 
 venv: $(VENV)/.installed
 
@@ -18,9 +18,17 @@ $(VENV)/.installed: shared/pyproject.toml requirements-dev.txt
 run: venv
 	$(PY) -m dueflow.localrun
 
-test: venv
+test: venv inspector
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The MCP Inspector (npm), the second MCP client of the assistant's tests: installed from its lock.
+INSPECTOR := tests/e2e/inspector
+inspector: $(INSPECTOR)/node_modules/.installed
+
+$(INSPECTOR)/node_modules/.installed: $(INSPECTOR)/package-lock.json
+	npm ci --prefix $(INSPECTOR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Dead letters of the running system (DATABASE_URL; default the `make run` database).
 dlq-list: venv

@@ -44,6 +44,7 @@ def main() -> int:
 
     port = int(os.environ["PORT"])
     ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
+    ports["assistant"] = config.assistant_port()  # the MCP server, a fixed port to point clients at
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     wiring = manifests.load(ROOT / "eventing")
     kafka = None
@@ -64,7 +65,7 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name in (*EVENT_FUNCTIONS, "tasks"):  # tasks last: PORT answers when all are ready
+        for name in (*EVENT_FUNCTIONS, "assistant", "tasks"):  # tasks last: PORT answers last
             processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
             _wait_ready(name, endpoints[name], processes[name], stop)
         if kafka is not None:
@@ -75,7 +76,8 @@ def main() -> int:
         ticker.start()
         events = f"Kafka at {bootstrap}" if kafka is not None else "events in-process"
         _say(
-            f"tasks API on http://127.0.0.1:{port} (database {config.database_url()}, {events}, "
+            f"tasks API on http://127.0.0.1:{port}, MCP server on {endpoints['assistant']}/mcp "
+            f"(database {config.database_url()}, {events}, "
             f"e-mail {config.email_backend()} -> {config.outbox_dir()})"
         )
         while not stop.wait(0.5):
@@ -103,7 +105,7 @@ def _metrics_port(name: str) -> int:
     """Each process its own metrics port, as each pod has: tasks on DUEFLOW_METRICS_PORT, the
     event functions on the ports after it (in EVENT_FUNCTIONS order); 0 keeps all off."""
     base = config.metrics_port()
-    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS).index(name)
+    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS, "assistant").index(name)
 
 
 def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Popen:
@@ -112,6 +114,9 @@ def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Pop
     env["DUEFLOW_METRICS_PORT"] = str(metrics_port)
     env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
     source = ROOT / "functions" / name / "main.py"
+    if name == "assistant":  # an ASGI app: its main.py runs uvicorn, as in its container
+        command = [sys.executable, str(source), "--host", "127.0.0.1", "--port", str(port)]
+        return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
     return subprocess.Popen(
         [
             str(ff),

@@ -57,7 +57,7 @@ def running_stack(tmp_path, **extra_env: str):
         try:
             if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or a slow first answer on a busy machine
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -21,8 +21,16 @@ from dueflow.service.tasks import TaskService
 DEFAULT_PREVIEW, MAX_PREVIEW = 5, 50
 #: Fields of a task given the assistant's way: `due` instead of `due_at`, and English allowed
 #: in `due`, `recurrence` and each of `reminders`.
-TASK_FIELDS = ("title", "description", "priority", "tags", "due", "timezone", "recurrence",
-               "reminders")
+TASK_FIELDS = (
+    "title",
+    "description",
+    "priority",
+    "tags",
+    "due",
+    "timezone",
+    "recurrence",
+    "reminders",
+)
 
 
 class AssistantService:

@@ -227,14 +227,15 @@ _DUE = {
     "description": 'RFC 3339, or English in the user\'s time zone: "tomorrow 9am", "next friday", '
     '"in 2 hours", "dec 24 18:00". null removes the due date (updates).',
 }
-_TIMEZONE = {"type": "string", "description": "IANA time zone, e.g. Europe/Berlin (default: "
-             "the user's profile time zone)."}
+_TIMEZONE = {
+    "type": "string",
+    "description": "IANA time zone, e.g. Europe/Berlin (default: the user's profile time zone).",
+}
 _RECURRENCE = {
     "description": 'An RRULE ("FREQ=MONTHLY;BYMONTHDAY=1"), English ("every month on the 1st at '
     '9", "every weekday", "every! 3 days" = from completion), the API\'s recurrence object, or '
     "null to stop repeating (updates).",
-    "anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/Recurrence"},
-              {"type": "null"}],
+    "anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/Recurrence"}, {"type": "null"}],
 }
 _REMINDERS = {
     "type": "array",
@@ -257,15 +258,21 @@ _IDS = {"type": "array", "items": _STRING, "minItems": 1, "maxItems": MAX_BATCH}
 
 
 def _batch_output(item: dict) -> dict:
-    ok = _obj({"index": {"type": "integer"}, "ok": {"const": True}, "task": item},
-              ("index", "ok", "task"))
-    failed = _obj({"index": {"type": "integer"}, "ok": {"const": False}, "error": _PROBLEM},
-                  ("index", "ok", "error"))
+    ok = _obj(
+        {"index": {"type": "integer"}, "ok": {"const": True}, "task": item}, ("index", "ok", "task")
+    )
+    failed = _obj(
+        {"index": {"type": "integer"}, "ok": {"const": False}, "error": _PROBLEM},
+        ("index", "ok", "error"),
+    )
     return _with_defs(
         _obj(
             {
-                "results": {"type": "array", "items": {"oneOf": [ok, failed]},
-                            "description": "One per input item, in input order."},
+                "results": {
+                    "type": "array",
+                    "items": {"oneOf": [ok, failed]},
+                    "description": "One per input item, in input order.",
+                },
                 "succeeded": {"type": "integer"},
                 "failed": {"type": "integer"},
             },
@@ -313,8 +320,12 @@ def _find(caller: Caller, args: dict) -> dict:
     tz = caller.assistant.zone(caller.user_id)
     now = caller.assistant.clock()
     query: dict[str, list[str]] = {}
-    for name, param in (("query", "q"), ("status", "status"), ("sort", "sort"),
-                        ("cursor", "cursor")):
+    for name, param in (
+        ("query", "q"),
+        ("status", "status"),
+        ("sort", "sort"),
+        ("cursor", "cursor"),
+    ):
         if name in args:
             query[param] = [args[name]]
     if "priority" in args:
@@ -333,8 +344,9 @@ def _find(caller: Caller, args: dict) -> dict:
 
 
 def _reschedule(caller: Caller, args: dict) -> dict:
-    task = caller.assistant.reschedule(caller.user_id, args["id"], args["due"],
-                                       args.get("timezone"))
+    task = caller.assistant.reschedule(
+        caller.user_id, args["id"], args["due"], args.get("timezone")
+    )
     return {"task": task.to_json()}
 
 
@@ -344,7 +356,9 @@ def _skip(caller: Caller, args: dict) -> dict:
 
 def _snooze(caller: Caller, args: dict) -> dict:
     task = caller.assistant.snooze(
-        caller.user_id, args["task_id"], args["reminder_id"],
+        caller.user_id,
+        args["task_id"],
+        args["reminder_id"],
         {k: v for k, v in args.items() if k in ("for", "until")},
     )
     return {"task": task.to_json()}
@@ -384,11 +398,27 @@ def _tools() -> list[Tool]:
             "order. `due`, `recurrence` and `reminders` take English or exact values and are read "
             "in the user's time zone (or the item's `timezone`); check a rule first with "
             "preview_recurrence when in doubt.",
-            _with_defs(_obj({"tasks": {"type": "array", "items": add_item, "minItems": 1,
-                                       "maxItems": MAX_BATCH}}, ("tasks",)),
-                       "Recurrence", "ReminderInput"),
+            _with_defs(
+                _obj(
+                    {
+                        "tasks": {
+                            "type": "array",
+                            "items": add_item,
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH,
+                        }
+                    },
+                    ("tasks",),
+                ),
+                "Recurrence",
+                "ReminderInput",
+            ),
             _batch_output(_TASK),
-            read_only=False, destructive=False, idempotent=False, run=_add, batch="tasks",
+            read_only=False,
+            destructive=False,
+            idempotent=False,
+            run=_add,
+            batch="tasks",
         ),
         Tool(
             "find_tasks",
@@ -397,24 +427,39 @@ def _tools() -> list[Tool]:
             "`priority`, `tags` (all of them), `due_before` / `due_after` (RFC 3339 or English), "
             "`overdue`, `sort`, and paging with `limit` and the `next_cursor` of the previous "
             "page. Returns the filters applied.",
-            _obj({
-                "query": {"type": "string", "description": "Words to search for (stemmed, "
-                          "prefix match on the last word)."},
-                "status": {"enum": ["open", "done", "all"]},
-                "priority": {"type": "array", "items": {"enum": list(PRIORITIES)}},
-                "tags": {"type": "array", "items": _STRING},
-                "due_before": {"type": "string"},
-                "due_after": {"type": "string"},
-                "overdue": {"type": "boolean"},
-                "sort": {"enum": list(SORTS)},
-                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                "cursor": {"type": "string"},
-            }),
-            _with_defs(_obj({"items": {"type": "array", "items": _TASK},
-                             "next_cursor": {"type": ["string", "null"]},
-                             "filters": {"type": "object"}},
-                            ("items", "next_cursor", "filters")), "Task"),
-            read_only=True, destructive=False, idempotent=True, run=_find,
+            _obj(
+                {
+                    "query": {
+                        "type": "string",
+                        "description": "Words to search for (stemmed, "
+                        "prefix match on the last word).",
+                    },
+                    "status": {"enum": ["open", "done", "all"]},
+                    "priority": {"type": "array", "items": {"enum": list(PRIORITIES)}},
+                    "tags": {"type": "array", "items": _STRING},
+                    "due_before": {"type": "string"},
+                    "due_after": {"type": "string"},
+                    "overdue": {"type": "boolean"},
+                    "sort": {"enum": list(SORTS)},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    "cursor": {"type": "string"},
+                }
+            ),
+            _with_defs(
+                _obj(
+                    {
+                        "items": {"type": "array", "items": _TASK},
+                        "next_cursor": {"type": ["string", "null"]},
+                        "filters": {"type": "object"},
+                    },
+                    ("items", "next_cursor", "filters"),
+                ),
+                "Task",
+            ),
+            read_only=True,
+            destructive=False,
+            idempotent=True,
+            run=_find,
         ),
         Tool(
             "update_tasks",
@@ -423,33 +468,75 @@ def _tools() -> list[Tool]:
             "(null clears a field), as a merge patch. Items succeed or fail on their own. "
             "Changing `due` of a recurring task redefines the series from it; to move only this "
             "instance use reschedule_task.",
-            _with_defs(_obj({"updates": {"type": "array", "items": update_item, "minItems": 1,
-                                         "maxItems": MAX_BATCH}}, ("updates",)),
-                       "Recurrence", "ReminderInput"),
+            _with_defs(
+                _obj(
+                    {
+                        "updates": {
+                            "type": "array",
+                            "items": update_item,
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH,
+                        }
+                    },
+                    ("updates",),
+                ),
+                "Recurrence",
+                "ReminderInput",
+            ),
             _batch_output(_TASK),
-            read_only=False, destructive=True, idempotent=True, run=_update, batch="updates",
+            read_only=False,
+            destructive=True,
+            idempotent=True,
+            run=_update,
+            batch="updates",
         ),
-        by_ids("complete_tasks", "Complete tasks",
-               "Mark tasks done. Completing an instance of a recurring task creates the next "
-               "instance (shortly after, by the recurrence function). Completing a done task "
-               "changes nothing.",
-               _transition("complete"), read_only=False, destructive=False,
-               idempotent=True),
-        by_ids("reopen_tasks", "Reopen tasks", "Mark done tasks open again.",
-               _transition("reopen"), read_only=False, destructive=False,
-               idempotent=True),
-        by_ids("delete_tasks", "Delete tasks",
-               "Delete tasks for good; each result holds the task as it was.",
-               _delete, read_only=False, destructive=True, idempotent=True),
+        by_ids(
+            "complete_tasks",
+            "Complete tasks",
+            "Mark tasks done. Completing an instance of a recurring task creates the next "
+            "instance (shortly after, by the recurrence function). Completing a done task "
+            "changes nothing.",
+            _transition("complete"),
+            read_only=False,
+            destructive=False,
+            idempotent=True,
+        ),
+        by_ids(
+            "reopen_tasks",
+            "Reopen tasks",
+            "Mark done tasks open again.",
+            _transition("reopen"),
+            read_only=False,
+            destructive=False,
+            idempotent=True,
+        ),
+        by_ids(
+            "delete_tasks",
+            "Delete tasks",
+            "Delete tasks for good; each result holds the task as it was.",
+            _delete,
+            read_only=False,
+            destructive=True,
+            idempotent=True,
+        ),
         Tool(
             "reschedule_task",
             "Reschedule a task",
             "Move one task to a new `due` (RFC 3339 or English). For a recurring task only this "
             "instance moves: the series keeps its rule and times.",
-            _obj({"id": _STRING, "due": {"type": "string", "description": _DUE["description"]},
-                  "timezone": _TIMEZONE}, ("id", "due")),
+            _obj(
+                {
+                    "id": _STRING,
+                    "due": {"type": "string", "description": _DUE["description"]},
+                    "timezone": _TIMEZONE,
+                },
+                ("id", "due"),
+            ),
             _ONE_TASK,
-            read_only=False, destructive=False, idempotent=True, run=_reschedule,
+            read_only=False,
+            destructive=False,
+            idempotent=True,
+            run=_reschedule,
         ),
         Tool(
             "skip_occurrence",
@@ -457,27 +544,46 @@ def _tools() -> list[Tool]:
             "Move a recurring task to its series' next occurrence without completing it.",
             _obj({"id": _STRING}, ("id",)),
             _ONE_TASK,
-            read_only=False, destructive=False, idempotent=False, run=_skip,
+            read_only=False,
+            destructive=False,
+            idempotent=False,
+            run=_skip,
         ),
         Tool(
             "snooze_reminder",
             "Snooze a reminder",
             'Remind again later: `for` an ISO 8601 duration from now ("PT30M", "P1D"), or '
             '`until` an RFC 3339 instant or English ("tomorrow 8am"); one of the two.',
-            _obj({"task_id": _STRING, "reminder_id": _STRING, "for": _STRING, "until": _STRING},
-                 ("task_id", "reminder_id")),
+            _obj(
+                {"task_id": _STRING, "reminder_id": _STRING, "for": _STRING, "until": _STRING},
+                ("task_id", "reminder_id"),
+            ),
             _ONE_TASK,
-            read_only=False, destructive=False, idempotent=False, run=_snooze,
+            read_only=False,
+            destructive=False,
+            idempotent=False,
+            run=_snooze,
         ),
         Tool(
             "list_tags",
             "List tags",
             "The user's tags with the number of open tasks carrying each, most used first.",
             _obj({}),
-            _obj({"items": {"type": "array", "items": _obj(
-                {"name": _STRING, "count": {"type": "integer"}}, ("name", "count"))}},
-                ("items",)),
-            read_only=True, destructive=False, idempotent=True, run=_tags,
+            _obj(
+                {
+                    "items": {
+                        "type": "array",
+                        "items": _obj(
+                            {"name": _STRING, "count": {"type": "integer"}}, ("name", "count")
+                        ),
+                    }
+                },
+                ("items",),
+            ),
+            read_only=True,
+            destructive=False,
+            idempotent=True,
+            run=_tags,
         ),
         Tool(
             "get_profile",
@@ -485,7 +591,10 @@ def _tools() -> list[Tool]:
             "The user's e-mail (where reminders go) and time zone (where English dates are read).",
             _obj({}),
             _PROFILE,
-            read_only=True, destructive=False, idempotent=True, run=_profile,
+            read_only=True,
+            destructive=False,
+            idempotent=True,
+            run=_profile,
         ),
         Tool(
             "update_profile",
@@ -493,7 +602,10 @@ def _tools() -> list[Tool]:
             "Set the user's `timezone` (IANA name) and/or `email`; null resets a field.",
             _obj({"timezone": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]}}),
             _PROFILE,
-            read_only=False, destructive=False, idempotent=True, run=_update_profile,
+            read_only=False,
+            destructive=False,
+            idempotent=True,
+            run=_update_profile,
         ),
         Tool(
             "preview_recurrence",
@@ -501,18 +613,37 @@ def _tools() -> list[Tool]:
             "The RRULE and next dates of a rule (an RRULE or English) without creating anything, "
             "to confirm with the user before adding the task. `start` (RFC 3339 or English) is "
             f"the first date; `count` dates, 5 by default, at most {MAX_PREVIEW}.",
-            _obj({"recurrence": {"type": "string", "minLength": 1}, "start": _STRING,
-                  "timezone": _TIMEZONE,
-                  "count": {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW}},
-                 ("recurrence",)),
-            _obj({"rrule": _STRING, "basis": {"enum": ["due", "completion"]},
-                  "timezone": _STRING,
-                  "dates": {"type": "array", "items": _STRING,
-                            "description": "UTC, RFC 3339 with Z."},
-                  "local_dates": {"type": "array", "items": _STRING,
-                                  "description": "The same instants in the time zone."}},
-                 ("rrule", "basis", "timezone", "dates", "local_dates")),
-            read_only=True, destructive=False, idempotent=True, run=_preview,
+            _obj(
+                {
+                    "recurrence": {"type": "string", "minLength": 1},
+                    "start": _STRING,
+                    "timezone": _TIMEZONE,
+                    "count": {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW},
+                },
+                ("recurrence",),
+            ),
+            _obj(
+                {
+                    "rrule": _STRING,
+                    "basis": {"enum": ["due", "completion"]},
+                    "timezone": _STRING,
+                    "dates": {
+                        "type": "array",
+                        "items": _STRING,
+                        "description": "UTC, RFC 3339 with Z.",
+                    },
+                    "local_dates": {
+                        "type": "array",
+                        "items": _STRING,
+                        "description": "The same instants in the time zone.",
+                    },
+                },
+                ("rrule", "basis", "timezone", "dates", "local_dates"),
+            ),
+            read_only=True,
+            destructive=False,
+            idempotent=True,
+            run=_preview,
         ),
     ]
 

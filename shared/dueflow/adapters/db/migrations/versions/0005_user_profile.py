@@ -17,9 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:  # batch: SQLite cannot ALTER most things
-        batch.add_column(
-            sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC")
-        )
+        batch.add_column(sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"))
         batch.add_column(
             sa.Column("email_from_profile", sa.Boolean, nullable=False, server_default=sa.false())
         )
