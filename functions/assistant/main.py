@@ -15,7 +15,9 @@ from dueflow import bootstrap
 
 # Runs at import: refuse to start on an unusable configuration (auth, the MCP settings).
 bootstrap.check_config()
-app = bootstrap.assistant_app()
+# THREADS, as functions-framework reads it in the other images: the worker threads that run tool
+# calls (the use cases block on the database), containerConcurrency + 2 for the probes.
+app = bootstrap.assistant_app(threads=int(os.environ.get("THREADS") or 5))
 
 
 def main() -> None:
@@ -23,9 +25,8 @@ def main() -> None:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args()
-    # One process, one event loop: tool calls run on worker threads (the database is blocking);
-    # Knative's containerConcurrency bounds how many at once. No access log: requests are few and
-    # the tools log their failures.
+    # One process, one event loop; tool calls run on THREADS worker threads. No access log: the
+    # tools log their failures.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
 
 

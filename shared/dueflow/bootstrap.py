@@ -231,9 +231,9 @@ def tasks_api() -> TasksApi:
         return _api
 
 
-def assistant_app() -> Starlette:
+def assistant_app(threads: int = 5) -> Starlette:
     """The assistant function's ASGI app (the MCP server), wired from config; the runtime and
-    its outbox relay start with the first tool call."""
+    its outbox relay start with the first tool call; `threads` tool calls at once."""
     from dueflow.adapters.auth import AuthSettings
     from dueflow.adapters.mcp.server import create_app
 
@@ -246,6 +246,7 @@ def assistant_app() -> Starlette:
         allowed_hosts=config.mcp_allowed_hosts(),
         allowed_origins=config.mcp_allowed_origins(),
         ready=lambda: _serving_runtime().ready(),
+        threads=threads,
     )
 
 

@@ -227,8 +227,8 @@ _LOCAL_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 _LOCAL_ORIGINS = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*"
 
 
-def _list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in (_env(name, default) or default).split(",") if item.strip()]
+def _split(raw: str | None) -> list[str]:
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
 def assistant_port() -> int:
@@ -241,14 +241,14 @@ def mcp_allowed_hosts() -> list[str]:
     """DUEFLOW_MCP_ALLOWED_HOSTS: comma-separated Host header values the MCP endpoint answers
     (`host:*` for any port), against DNS rebinding; default the loopback names only. In a
     cluster: the Service's public host name(s)."""
-    return _list("DUEFLOW_MCP_ALLOWED_HOSTS", _LOCAL_HOSTS)
+    return _split(_env("DUEFLOW_MCP_ALLOWED_HOSTS", _LOCAL_HOSTS))
 
 
 def mcp_allowed_origins() -> list[str]:
     """DUEFLOW_MCP_ALLOWED_ORIGINS: comma-separated browser origins allowed to call the MCP
     endpoint (requests without Origin, as desktop and server clients send, are always allowed);
     default the loopback origins."""
-    return _list("DUEFLOW_MCP_ALLOWED_ORIGINS", _LOCAL_ORIGINS)
+    return _split(_env("DUEFLOW_MCP_ALLOWED_ORIGINS", _LOCAL_ORIGINS))
 
 
 def mcp_resource_url() -> str:

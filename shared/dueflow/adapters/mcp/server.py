@@ -73,9 +73,18 @@ def create_app(
     allowed_hosts: list[str],
     allowed_origins: list[str],
     ready: Callable[[], None],
+    threads: int = 5,
 ) -> Starlette:
     """The ASGI app: `/mcp`, `/.well-known/oauth-protected-resource/mcp`, `/healthz`, `/readyz`.
-    `assistant()` gives the use cases (built on first use, so starting costs no database)."""
+    `assistant()` gives the use cases (built on first use, so starting costs no database); at
+    most `threads` tool calls and probes use the database at once (each holds a connection)."""
+    limiters: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
+
+    def limiter() -> anyio.CapacityLimiter:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(threads))
+        return limiters[0]
+
     listed = [
         types.Tool(
             name=tool.name,
@@ -106,8 +115,9 @@ def create_app(
         token = get_access_token()
         if token is None or token.subject is None:  # RequireAuthMiddleware lets none through
             raise PermissionError("not authenticated")
+        email = (token.claims or {}).get("email")
         outcome = await anyio.to_thread.run_sync(
-            _run, tool, token.subject, (token.claims or {}).get("email"), params.arguments
+            _run, tool, token.subject, email, params.arguments, limiter=limiter()
         )
         return types.CallToolResult(
             content=[types.TextContent(text=outcome.text)],
@@ -125,7 +135,7 @@ def create_app(
 
     async def readyz(request: Request) -> JSONResponse:
         try:
-            await anyio.to_thread.run_sync(ready)
+            await anyio.to_thread.run_sync(ready, limiter=limiter())
         except Exception as exc:  # noqa: BLE001 - not ready, whatever the reason
             log.warning("not ready: %s", exc)
             return JSONResponse({"status": "unavailable"}, status_code=503)
