@@ -32,6 +32,9 @@ from dueflow.local.broker import Dispatcher, LocalBroker
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
 BROKER_URL_FILE = ROOT / ".dueflow" / "broker-url"  # for `make dlq-replay` against a local run
+# Seconds a function has to answer /readyz: the assistant imports the MCP SDK (seconds on a quiet
+# machine, far more on a busy one).
+READY_WITHIN = 120
 
 
 def main() -> int:
@@ -145,7 +148,7 @@ def _die_with_parent() -> None:
 
 
 def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.Event) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + READY_WITHIN
     while not stop.is_set():
         if process.poll() is not None:
             raise SystemExit(f"dueflow: {name} exited while starting")
@@ -155,7 +158,7 @@ def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"dueflow: {name} did not become ready within 60 s")
+            raise SystemExit(f"dueflow: {name} did not become ready within {READY_WITHIN} s")
         time.sleep(0.1)
 
 
