@@ -27,7 +27,16 @@ def main() -> None:
     args = parser.parse_args()
     # One process, one event loop; tool calls run on THREADS worker threads. No access log: the
     # tools log their failures.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    # Keep idle connections 75 s (uvicorn's default is 5): clients and Knative's queue-proxy
+    # reuse them, and one closed under a reused connection fails that call ("other side closed").
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        timeout_keep_alive=75,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":
