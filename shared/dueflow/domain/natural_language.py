@@ -13,7 +13,7 @@ import calendar
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dueflow.domain.durations import parse_duration, to_utc
@@ -23,7 +23,8 @@ from dueflow.domain.timefmt import MAX_YEAR, MIN_YEAR, parse_instant
 
 #: The time a date without a time of day gets (local time in the user's zone).
 DEFAULT_TIME = time(9, 0)
-#: Times named by a word (Todoist's values; "tonight" is today's evening).
+#: Times named by a word (Todoist's values); "tonight" alone is today at TONIGHT.
+TONIGHT = time(20, 0)
 DAY_PARTS = {
     "morning": time(9, 0),
     "afternoon": time(12, 0),
@@ -87,7 +88,7 @@ _TOKEN = re.compile(
       | (?P<num>\d+)(?P<suffix>[a-z]+)?
       | (?P<word>[a-z]+(?:'[a-z]+)?)
       | (?P<bang>!+[a-z0-9]*)
-      | (?P<tag>\#[^\s#!"]+)
+      | (?P<tag>\#(?=[^\W\d_])[^\s#!"]+)
       | (?P<quote>"[^"]*")
       | (?P<mark>\S)
     """,
@@ -121,7 +122,7 @@ def parse_due(text: str, *, now: datetime, tz: ZoneInfo, field: str = "due") -> 
     """RFC 3339 or an English date/time ("tomorrow 9am", "in 2 hours") -> aware datetime in tz."""
     phrase = _phrase(text, field, DUE_EXAMPLES)
     if _looks_rfc3339(phrase):
-        return parse_instant(phrase, field).astimezone(tz)
+        return _instant_with_offset(phrase, field).astimezone(tz)
     parser = _Parser(phrase, now, tz)
     return _whole(parser, parser.due, field, DUE_EXAMPLES)
 
@@ -136,7 +137,7 @@ def parse_recurrence(
             parts = parse_rule(phrase)
         except ValidationFailed as exc:
             raise ValidationFailed([FieldError(field, e.message) for e in exc.errors]) from None
-        spec = _RuleSpec(parts=parts, anchored=True, rrule_given=True)
+        spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts))
         return spec.resolve(now, tz, field, phrase)
     parser = _Parser(phrase, now, tz)
     spec = _whole(parser, parser.recurrence, field, RECURRENCE_EXAMPLES)
@@ -152,7 +153,7 @@ def parse_reminder(
         parse_duration(phrase, field)  # raises the domain's own error when malformed
         return {"before": phrase.upper()}
     if _looks_rfc3339(phrase):
-        return {"at": _rfc3339(parse_instant(phrase, field).astimezone(tz))}
+        return {"at": _rfc3339(_instant_with_offset(phrase, field).astimezone(tz))}
     parser = _Parser(phrase, now, tz)
     return _whole(parser, parser.reminder, field, REMINDER_EXAMPLES)
 
@@ -160,15 +161,19 @@ def parse_reminder(
 def parse_quick_add(line: str, *, now: datetime, tz: ZoneInfo, field: str = "text") -> dict:
     """One line -> a `POST /tasks` body holding only the keys the line sets (see the docs)."""
     phrase = _phrase(line, field, QUICK_ADD_EXAMPLES)
-    return _QuickAdd(line, phrase, now, tz, field).body()
+    return _QuickAdd(phrase, now, tz, field).body()
 
 
 def first_occurrence(rrule: str, *, after: datetime, tz: ZoneInfo, at: time = DEFAULT_TIME):
     """The first occurrence of `rrule` at or after `after`, expanded from that local day at `at`
     (the rule's BYHOUR/BYMINUTE win); None if the rule never occurs again. For a task that has a
     recurrence but no due date yet (quick add of "every day")."""
-    spec = _RuleSpec(parts=parse_rule(rrule), anchored=True, time=at, rrule_given=True)
-    return spec.first(after, tz)
+    parts = parse_rule(rrule)
+    spec = _RuleSpec(parts=parts, anchored=_names_a_day_or_time(parts), clock=at)
+    try:
+        return spec.first(after, tz)
+    except _Reject as exc:
+        raise ValidationFailed([FieldError("recurrence.rrule", str(exc))]) from None
 
 
 # --- examples (suggestions come from these, and the docs and tests use them) ----------------
@@ -200,7 +205,7 @@ QUICK_ADD_EXAMPLES = [
     "Pay rent every month on the 1st at 9 #home !high remind 2 days before",
     "Call mom tomorrow at 6pm #family",
     "Water plants every 3 days p2",
-    'Read "the next week" chapter today',
+    'Read "next week" magazine today',
 ]
 
 
@@ -240,10 +245,50 @@ def _whole(parser: _Parser, rule, field_name: str, examples: list[str]):
     raise PhraseNotUnderstood(field_name, parser.text, _suggest(parser.text, examples), detail)
 
 
+def _byday(days: list[int]) -> str:
+    return ",".join(_RRULE_DAYS[d] for d in days)
+
+
+def _can_occur(parts: dict[str, str]) -> bool:
+    """False for a rule whose months have none of its days (BYMONTH=2;BYMONTHDAY=30): dateutil
+    would search such a rule up to the year 9999 without yielding (seconds to a minute)."""
+    months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
+    longest = {m: 29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months}
+    if "BYMONTHDAY" in parts:
+        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+        if not any(d <= longest[m] for m in months for d in days):
+            return False
+    if "BYYEARDAY" in parts and "BYMONTH" in parts:
+        reach = {
+            m: (date(2000, m, 1).timetuple().tm_yday, date(2000, m, longest[m]).timetuple().tm_yday)
+            for m in months
+        }
+        for value in parts["BYYEARDAY"].split(","):
+            n = int(value)
+            if any(lo - 1 <= (n if n > 0 else 367 + n) <= hi + 1 for lo, hi in reach.values()):
+                return True
+        return False
+    return True
+
+
+def _names_a_day_or_time(parts: dict[str, str]) -> bool:
+    """Whether a rule fixes its own dates (BYDAY=MO) rather than taking them from its start."""
+    return any(k.startswith("BY") for k in parts)
+
+
+_WITH_OFFSET = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
 def _looks_rfc3339(phrase: str) -> bool:
-    return bool(re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", phrase)) and bool(
-        re.search(r"([Zz]|[+-]\d{2}:\d{2})$", phrase)
-    )
+    return bool(_WITH_OFFSET.match(phrase))
+
+
+def _instant_with_offset(phrase: str, field_name: str) -> datetime:
+    """RFC 3339; seconds may be left out ("2026-12-24T18:00Z"), the offset may not."""
+    m = _WITH_OFFSET.match(phrase)
+    return parse_instant(m.group(1) + (m.group(2) or ":00") + m.group(3), field_name)
 
 
 def _rfc3339(instant: datetime) -> str:
@@ -258,6 +303,21 @@ def _wall(day: date, clock: time) -> datetime:
 def _instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
     """A local date and time as an aware datetime in tz (a gap time moves forward, RFC 5545)."""
     return to_utc(_wall(day, clock), tz.key).astimezone(tz)
+
+
+def _shift(day: date, freq: str, n: int) -> date:
+    """Move a calendar date by n days, weeks, months or years (a month step clamps the day)."""
+    if freq == "DAILY":
+        day = day + timedelta(days=n)
+    elif freq == "WEEKLY":
+        day = day + timedelta(weeks=n)
+    else:
+        months = day.month - 1 + n * (12 if freq == "YEARLY" else 1)
+        year, month = day.year + months // 12, months % 12 + 1
+        _check_year(year)
+        day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    _check_year(day.year)
+    return day
 
 
 def _check_year(year: int) -> None:
@@ -306,8 +366,6 @@ def _tokenize(text: str) -> list[_Tok]:
                     out.append(_Tok("word", suffix, cut, m.end()))
         elif kind == "ampm":
             out.append(_Tok("word", m.group(0)[0] + "m", m.start(), m.end()))
-        elif kind == "mark" and m.group(0) == "-":
-            continue  # "2nd-to-last", "mon - fri": hyphens carry nothing the grammar reads
         else:
             word = m.group(0)
             value = _ORDINAL_WORDS.get(word)
@@ -325,19 +383,34 @@ class _When:
     day: date | None = None
     clock: time | None = None
     exact: datetime | None = None
-    tonight: bool = False
+    default: time = DEFAULT_TIME  # the time of day when none is named
 
 
 @dataclass
 class _RuleSpec:
     parts: dict[str, str] = field(default_factory=dict)
     basis: str = "due"
-    time: time | None = None
+    clock: time | None = None  # the phrase's time of day
     start: _When | None = None
     anchored: bool = False  # the phrase names days (BYDAY, BYMONTHDAY...): it fixes a first date
-    rrule_given: bool = False
+    first_wall: datetime | None = None  # the wall-clock time of the last `first` found
+    lasting: tuple[str, int] | None = None  # "for 3 weeks": UNTIL from the first date
+
+    def check_no_end(self) -> None:
+        if "COUNT" in self.parts or "UNTIL" in self.parts or self.lasting:
+            raise _Reject("give an end date or a number of times, once")
 
     def resolve(self, now: datetime, tz: ZoneInfo, field_name: str, phrase: str):
+        if self.lasting is not None:
+            try:
+                start = self.first(now, tz)
+            except _Reject as exc:
+                raise PhraseNotUnderstood(
+                    field_name, phrase, _suggest(phrase, RECURRENCE_EXAMPLES), str(exc)
+                ) from None
+            if start is not None:
+                last = _shift(start.date(), *self.lasting) - timedelta(days=1)
+                self.parts["UNTIL"] = last.strftime("%Y%m%d")
         try:
             parts = parse_rule(canonical(self.parts))
             rrule = canonical(parts)
@@ -347,7 +420,7 @@ class _RuleSpec:
             ) from None
         self.parts = parts
         first = None
-        if self.time is not None or self.anchored or self.start is not None:
+        if self.clock is not None or self.anchored or self.start is not None or "UNTIL" in parts:
             try:
                 first = self.first(now, tz)
             except _Reject as exc:
@@ -357,28 +430,48 @@ class _RuleSpec:
             if first is None:
                 suggestions = _suggest(phrase, RECURRENCE_EXAMPLES)
                 raise PhraseNotUnderstood(field_name, phrase, suggestions, detail)
+            if self.clock is None and not self.anchored and self.start is None:
+                first = None  # only checked that the series has a date before UNTIL
+            else:
+                rrule = self._keep_wall_time(first, tz) or rrule
         return RecurrencePhrase(rrule, self.basis, first)
+
+    def _keep_wall_time(self, first: datetime, tz: ZoneInfo) -> str | None:
+        """A first occurrence inside a spring-forward gap (02:30 on the day clocks skip to 03:00)
+        is due at 03:30, and a task anchors its series on its due date's wall-clock time: the
+        phrase's time of day then goes into the rule (BYHOUR/BYMINUTE) so the later occurrences
+        keep 02:30. Otherwise the time of day lives in the due date, as RFC 5545 takes it from
+        DTSTART."""
+        wall = self.first_wall
+        if wall is None or first.replace(tzinfo=None) == wall:
+            return None
+        if self.parts["FREQ"] in ("HOURLY", "MINUTELY") or "BYHOUR" in self.parts:
+            return None
+        self.parts = {**self.parts, "BYHOUR": str(wall.hour), "BYMINUTE": str(wall.minute)}
+        return canonical(parse_rule(canonical(self.parts)))
 
     def first(self, after: datetime, tz: ZoneInfo) -> datetime | None:
         """The first occurrence at or after `after` (or the start date), expanded by dateutil
         over wall-clock times as the domain's recurrence module does."""
         local_now = after.astimezone(tz)
-        clock = self.time or DEFAULT_TIME
+        clock = self.clock or DEFAULT_TIME
         from_day = local_now.date()
         lower_bound = after
         if self.start is not None:
-            if self.start.clock is not None and self.time is None:
+            if self.start.clock is not None and self.clock is None:
                 clock = self.start.clock
             if self.start.day is not None:
                 from_day = self.start.day
                 lower_bound = max(after, _instant(from_day, time(0, 0), tz))
         if self.parts.get("FREQ") in ("HOURLY", "MINUTELY"):
-            if self.time is None and (self.start is None or self.start.clock is None):
+            if self.clock is None and (self.start is None or self.start.clock is None):
                 clock = local_now.time().replace(second=0, microsecond=0)
         elif not self.anchored and (self.start is None or self.start.day is None):
             # "every 3 days at 9" said at 10:00 starts tomorrow, not in three days
             if _instant(from_day, clock, tz) < after:
                 from_day += timedelta(days=1)
+        if not _can_occur(self.parts):
+            return None
         start = _wall(from_day, clock)
         search = dict(self.parts)
         if search["FREQ"] not in ("HOURLY", "MINUTELY"):
@@ -389,15 +482,15 @@ class _RuleSpec:
             rule = build(search, start, bounds=False)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             raise _Reject(f"cannot expand the rule: {exc}") from None
-        limit = int(self.parts["COUNT"]) if "COUNT" in self.parts else None
         until = until_instant(self.parts, tz.key)
         for position, wall in enumerate(rule, start=1):
-            if position > 5000 or (limit is not None and position > limit):
+            if position > 100_000:
                 return None
             instant = to_utc(wall, tz.key)
             if until is not None and instant > until:
                 return None
             if instant >= lower_bound:
+                self.first_wall = wall
                 return instant.astimezone(tz)
         return None
 
@@ -413,6 +506,7 @@ class _Parser:
         self.now = now.astimezone(tz)
         self.tz = tz
         self.today = self.now.date()
+        self.meridiem = False  # whether the last time read had am/pm
 
     # -- token helpers
     def done(self) -> bool:
@@ -475,8 +569,8 @@ class _Parser:
         if not tok.ordinal:
             return None
         self.pos += 1
-        if self.words("to", "last"):
-            return -tok.value
+        if self.words("to", "last") or self.words("-", "to", "-", "last"):
+            return -tok.value  # "2nd to last", "2nd-to-last"
         if self.peek() is not None and self.peek().text == "last" and tok.value >= 2:
             # "2nd last" is British for second to last
             self.pos += 1
@@ -495,12 +589,21 @@ class _Parser:
         return None
 
     def weekday_list(self) -> list[int] | None:
+        """mon, wed and fri | mon-fri | monday to friday (a range, wrapping past Sunday)."""
         first = self.weekday()
         if first is None:
             return None
         days = [first]
         while True:
             saved = self.pos
+            if self.word("-", "to", "through", "thru"):
+                last = self.weekday()
+                if last is None:
+                    self.pos = saved
+                    return days
+                span = range(days[-1] + 1, days[-1] + 1 + (last - days[-1]) % 7)
+                days += [d % 7 for d in span if d % 7 not in days]
+                continue
             self.word(",")
             self.word("and", "&")
             nxt = self.weekday()
@@ -512,7 +615,7 @@ class _Parser:
 
     def month(self) -> int | None:
         tok = self.peek()
-        if tok is not None and tok.kind == "word" and tok.text.rstrip(".") in _MONTHS:
+        if tok is not None and tok.kind == "word" and tok.text in _MONTHS:
             self.pos += 1
             return _MONTHS[tok.text]
         return None
@@ -560,6 +663,7 @@ class _Parser:
         else:
             return None
         suffix = self.word("am", "pm", "o'clock")
+        self.meridiem = suffix in ("am", "pm")
         if suffix in ("am", "pm"):
             if not 1 <= hour <= 12:
                 raise _Reject(f"{hour} {suffix} is not a time")
@@ -592,7 +696,7 @@ class _Parser:
             return _instant(self.today + timedelta(days=1), when.clock, self.tz)
         if when.clock is not None:
             return _instant(when.day, when.clock, self.tz)
-        result = _instant(when.day, DEFAULT_TIME, self.tz)
+        result = _instant(when.day, when.default, self.tz)
         if result <= self.now and when.day == self.today:
             return _instant(when.day, time(23, 59), self.tz)
         return result
@@ -613,14 +717,15 @@ class _Parser:
             return _When(clock=clock)
         if clock is None:
             clock = self.clock()
-            if clock is None and (part := self.day_part()) is not None:
-                clock = self.clock() or part  # "tomorrow morning at 8" is 08:00
-        if day.tonight:  # "tonight at 9", "at 9 tonight": 21:00
-            if clock is None:
-                clock = time(20, 0)
-            elif clock.hour < 12 and clock != time(0, 0):
-                clock = clock.replace(hour=clock.hour + 12)
-        return _When(day=day.day, clock=clock)
+            part = self.day_part() if clock is None else None
+            if part is not None:
+                clock = self.clock()
+                if clock is None:
+                    return _When(day=day.day, clock=part)
+                day.default = part
+        if clock and 1 <= clock.hour < 12 and day.default >= time(12) and not self.meridiem:
+            clock = clock.replace(hour=clock.hour + 12)  # "tonight at 9", "evening at 8": p.m.
+        return _When(day=day.day, clock=clock, default=day.default)
 
     def relative(self) -> datetime | None:
         """in 2 hours, in 30 minutes, in 3 days, 2 weeks from now, in an hour."""
@@ -641,25 +746,14 @@ class _Parser:
             step = timedelta(minutes=n) if freq == "MINUTELY" else timedelta(hours=n)
             if step > timedelta(days=3660):
                 raise _Reject("it is too far ahead")
-            return (self.now + step).replace(second=0, microsecond=0)
-        day = self._shift(self.today, freq, n)
+            # exact time: add in UTC (adding to a zoned datetime would move its wall clock)
+            later = (self.now.astimezone(UTC) + step).replace(second=0, microsecond=0)
+            return later.astimezone(self.tz)
+        day = _shift(self.today, freq, n)
         clock = self.clock() or self.day_part()
         if clock is not None:
             return _instant(day, clock, self.tz)
         return _instant(day, DEFAULT_TIME, self.tz)
-
-    def _shift(self, day: date, freq: str, n: int) -> date:
-        if freq == "DAILY":
-            day = day + timedelta(days=n)
-        elif freq == "WEEKLY":
-            day = day + timedelta(weeks=n)
-        else:
-            months = day.month - 1 + n * (12 if freq == "YEARLY" else 1)
-            year, month = day.year + months // 12, months % 12 + 1
-            _check_year(year)
-            day = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-        _check_year(day.year)
-        return day
 
     def date(self) -> _When | None:
         tok = self.peek()
@@ -678,12 +772,12 @@ class _Parser:
             return _When(day=today + timedelta(days=simple[tok.text]))
         if tok.text == "tonight":
             self.pos += 1
-            return _When(day=today, tonight=True)
+            return _When(day=today, default=TONIGHT)
         if tok.text == "this":
             self.pos += 1
             part = self.day_part()
-            if part is not None:
-                return _When(day=today, clock=part)
+            if part is not None:  # "this evening": a default that an explicit time overrides
+                return _When(day=today, default=part)
             wd = self.weekday()
             if wd is None:
                 return None
@@ -693,7 +787,7 @@ class _Parser:
             if self.word("week"):
                 return _When(day=today + timedelta(days=7 - today.weekday()))
             if self.word("month"):
-                return _When(day=self._shift(today.replace(day=1), "MONTHLY", 1))
+                return _When(day=_shift(today.replace(day=1), "MONTHLY", 1))
             if self.word("year"):
                 return _When(day=_make_date(today.year + 1, 1, 1))
             wd = self.weekday()
@@ -711,27 +805,16 @@ class _Parser:
 
     def calendar_date(self) -> _When | None:
         """dec 24 [2027] | 24 dec [2027] | 24th of december | the 15th."""
-        month = self.month()
-        if month is not None:
-            day = self.day_of_month()
-            if day is None:
-                return None
-            self.word(",")
-            year = self.year()
-        else:
+        month_day = self.attempt(self.month_and_day)
+        if month_day is None:
             self.word("the")
+            tok = self.peek()
             day = self.day_of_month()
-            if day is None:
-                return None
-            self.word("of")
-            month = self.month()
-            if month is None:
-                tok = self.toks[self.pos - 1]
-                if not tok.ordinal:
-                    return None  # "15" alone is a number, "the 15th" is a day
-                return _When(day=self._next_month_day(day))
-            self.word(",")
-            year = self.year()
+            if day is None or not tok.ordinal:
+                return None  # "15" alone is a number, "the 15th" is a day
+            return _When(day=self._next_month_day(day))
+        month, day = month_day
+        year = self.attempt(self._year_after_comma)
         if year is not None:
             return _When(day=_make_date(year, month, day))
         _check_month_day(month, day)
@@ -741,6 +824,10 @@ class _Parser:
                 if candidate >= self.today:
                     return _When(day=candidate)
         return None
+
+    def _year_after_comma(self) -> int | None:
+        self.word(",")
+        return self.year()
 
     def _next_month_day(self, day: int) -> date:
         y, m = self.today.year, self.today.month
@@ -797,7 +884,7 @@ class _Parser:
                 p["FREQ"] = "WEEKLY"
                 if interval != 1:
                     p["INTERVAL"] = str(interval)
-                p["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                p["BYDAY"] = _byday(days)
                 spec.anchored = True
                 return True
             if interval != 1:
@@ -823,11 +910,11 @@ class _Parser:
             return True
         part = self.day_part()
         if part is not None:
-            p["FREQ"], spec.time = "DAILY", part
+            p["FREQ"], spec.clock = "DAILY", part
             return True
         days = self.weekday_list()
         if days is not None:
-            p["FREQ"], p["BYDAY"] = "WEEKLY", ",".join(_RRULE_DAYS[d] for d in days)
+            p["FREQ"], p["BYDAY"] = "WEEKLY", _byday(days)
             spec.anchored = True
             return True
         if self.attempt(self.yearly_date, spec):
@@ -854,55 +941,51 @@ class _Parser:
         if freq == "WEEKLY":
             days = self.weekday_list()
             if days is not None:
-                spec.parts["BYDAY"] = ",".join(_RRULE_DAYS[d] for d in days)
+                spec.parts["BYDAY"] = _byday(days)
                 spec.anchored = True
                 return
-        elif freq == "MONTHLY":
+        elif freq in ("MONTHLY", "YEARLY"):
             probe = _RuleSpec(parts={})
-            if self.attempt(self.monthly_days, probe):
-                spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
-                spec.anchored = True
-                return
-        elif freq == "YEARLY":
-            probe = _RuleSpec(parts={})
-            if self.attempt(self.yearly_date, probe):
+            if self.attempt(self.monthly_days if freq == "MONTHLY" else self.yearly_date, probe):
                 spec.parts.update({k: v for k, v in probe.parts.items() if k != "FREQ"})
                 spec.anchored = True
                 return
         self.pos = saved
 
-    def yearly_date(self, spec: _RuleSpec) -> bool | None:
-        """jan 1, january 1st, 1 jan, 1st of january, 4th thursday of november."""
+    def month_and_day(self) -> tuple[int, int] | None:
+        """dec 24 | december 24th | 24 dec | the 24th of december."""
         month = self.month()
         if month is not None:
             day = self.day_of_month()
-            if day is None:
-                return None
-        else:
-            saved = self.pos
-            self.word("the")
-            n = self.ordinal()
-            wd = self.weekday() if n is not None else None
-            if wd is not None:
-                self.word("of", "in")
-                month = self.month()
-                if month is None:
-                    self.pos = saved
-                    return None
+            return None if day is None else (month, day)
+        self.word("the")
+        day = self.day_of_month()
+        if day is None:
+            return None
+        self.word("of")
+        month = self.month()
+        return None if month is None else (month, day)
+
+    def yearly_date(self, spec: _RuleSpec) -> bool | None:
+        """jan 1, january 1st, 1 jan, 1st of january, 4th thursday of november."""
+        saved = self.pos
+        self.word("the")
+        n = self.ordinal()
+        wd = self.weekday() if n is not None else None
+        if wd is not None:
+            self.word("of", "in")
+            month = self.month()
+            if month is not None:
                 if not 1 <= abs(n) <= 5:
                     raise _Reject("a month has at most five of each weekday")
                 spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYDAY=f"{n}{_RRULE_DAYS[wd]}")
                 spec.anchored = True
                 return True
-            self.pos = saved
-            self.word("the")
-            day = self.day_of_month()
-            if day is None:
-                return None
-            self.word("of")
-            month = self.month()
-            if month is None:
-                return None
+        self.pos = saved
+        month_day = self.attempt(self.month_and_day)
+        if month_day is None:
+            return None
+        month, day = month_day
         _check_month_day(month, day)
         spec.parts.update(FREQ="YEARLY", BYMONTH=str(month), BYMONTHDAY=str(day))
         spec.anchored = True
@@ -929,6 +1012,7 @@ class _Parser:
             if self.peek().text in ("at", "@", "starting", "until", "for", "from", "after"):
                 self.pos = saved
                 break
+        items = self._distribute(items)
         if not items:
             return None
         kinds = {k for k, _ in items}
@@ -950,6 +1034,33 @@ class _Parser:
         spec.anchored = True
         return True
 
+    @staticmethod
+    def _distribute(items: list) -> list | None:
+        """Bare ordinals take the kind of the item after them ("2nd and 4th thursday"); at the
+        end of the list they are month days, if written as numbers ("1st and 15th")."""
+        out: list = []
+        pending: list = []
+        for kind, value in [*items, ("end", None)]:
+            if kind == "bare":
+                pending.append(value)
+                continue
+            for n, numeric in pending:
+                if kind == "weekday":
+                    out.append(("weekday", f"{n}{value.lstrip('+-0123456789')}"))
+                elif kind in ("setpos", "monthday") or numeric:
+                    out.append((kind if kind != "end" else "monthday", n))
+                else:
+                    return None  # "every last", "every first": no day named
+            pending = []
+            if kind != "end":
+                out.append((kind, value))
+        for kind, value in out:
+            limit = {"monthday": 31, "setpos": 23, "weekday": 5}[kind]
+            n = abs(int(value[:-2])) if kind == "weekday" else abs(value)
+            if not 1 <= n <= limit:
+                raise _Reject(f"{n} is out of range: a month has at most {limit} of those")
+        return out
+
     def _monthly_item(self):
         self.word("the")
         tok = self.peek()
@@ -966,18 +1077,12 @@ class _Parser:
                 return ("monthday", n)
             return None
         if self.word(*_WORKDAY_WORDS) or self.words("working|business", "day"):
-            if not 1 <= abs(n) <= 23:
-                raise _Reject("a month has at most 23 workdays")
             return ("setpos", n)
         wd = self.weekday()
         if wd is not None:
-            if not 1 <= abs(n) <= 5:
-                raise _Reject("a month has at most five of each weekday")
             return ("weekday", f"{n}{_RRULE_DAYS[wd]}")
-        if self.word("day") is None and not (tok.kind == "num" and tok.ordinal):
-            return None  # "every last" and "every first" name no day
-        if not 1 <= abs(n) <= 31:
-            raise _Reject(f"{tok.text} is not a day of the month")
+        if self.word("day") is None:  # "2nd" in "2nd and 4th thursday": the list decides
+            return ("bare", (n, tok.kind == "num" and tok.ordinal and n > 0))
         return ("monthday", n)
 
     def modifier(self, spec: _RuleSpec) -> bool:
@@ -986,11 +1091,11 @@ class _Parser:
             return False
         saved = self.pos
         self.word(",")
-        clock = self.clock()
+        clock = self.clock() or self.day_part()
         if clock is not None:
-            if spec.time is not None:
+            if spec.clock is not None:
                 raise _Reject("it has two times of day")
-            spec.time = clock
+            spec.clock = clock
             return True
         if self.words("after|from", "completion") or self.words("after", "done"):
             spec.basis = "completion"
@@ -1011,15 +1116,27 @@ class _Parser:
             if when is None or when.day is None:
                 self.pos = saved
                 return False
-            spec.parts.pop("COUNT", None)
+            spec.check_no_end()
             spec.parts["UNTIL"] = when.day.strftime("%Y%m%d")
             return True
-        self.word("for")
+        lead = self.word("for")
         n = self.number()
         if n is not None and self.word("times", "time", "occurrences", "occurrence"):
             if not 1 <= n <= MAX_COUNT:
                 raise _Reject(f"the count must be 1 to {MAX_COUNT}")
+            spec.check_no_end()
             spec.parts["COUNT"] = str(n)
+            return True
+        unit = self.peek()
+        freq = _UNITS[unit.text][0] if unit is not None and unit.text in _UNITS else None
+        # "for 3 weeks": until the day before 3 weeks are up; "for 30 minutes" is no end (in a
+        # quick-add line it says how long the task takes, and stays in the title)
+        if lead and n is not None and freq not in (None, "MINUTELY", "HOURLY"):
+            if not 1 <= n <= MAX_INTERVAL:
+                raise _Reject(f"the span must be 1 to {MAX_INTERVAL}")
+            spec.check_no_end()
+            self.pos += 1
+            spec.lasting = (freq, n)
             return True
         self.pos = saved
         return False
@@ -1099,6 +1216,7 @@ _PRIORITY_WORDS = {
     "!!!": "high", "!!": "medium", "!1": "high", "!2": "medium", "!3": "low", "!4": "none",
     "p1": "high", "p2": "medium", "p3": "low", "p4": "none",
 }  # fmt: skip
+_PRIORITY_EXAMPLES = ["!high", "!medium", "!low", "!!!", "!!", "p1", "p2", "p3", "p4"]
 _TIMEISH = re.compile(r"^(\d{1,2}:\d{2}|\d{1,2}\s?(am|pm))$")
 
 
@@ -1106,14 +1224,18 @@ class _QuickAdd:
     """Scan a line left to right: each position is a quoted literal, a #tag, a priority, a
     `remind ...` phrase, a recurrence, a due phrase, or a title word."""
 
-    def __init__(self, line: str, phrase: str, now: datetime, tz: ZoneInfo, field_name: str):
-        self.line = phrase
+    def __init__(self, line: str, now: datetime, tz: ZoneInfo, field_name: str):
+        self.line = line  # whitespace already collapsed: spans index this text
         self.now, self.tz, self.field = now, tz, field_name
-        self.toks = _tokenize(phrase)
-        self.parser = _Parser(phrase, now, tz, self.toks)
+        self.toks = _tokenize(line)
+        self.parser = _Parser(line, now, tz, self.toks)
 
-    def fail(self, text: str, detail: str = "") -> PhraseNotUnderstood:
-        return PhraseNotUnderstood(self.field, text, _suggest(text, QUICK_ADD_EXAMPLES), detail)
+    def fail(self, text: str, detail: str = "", suggestions=None) -> PhraseNotUnderstood:
+        if suggestions is not None:
+            return PhraseNotUnderstood(self.field, text, suggestions, detail)
+        examples = DUE_EXAMPLES + RECURRENCE_EXAMPLES + [f"remind {r}" for r in REMINDER_EXAMPLES]
+        suggestions = _suggest(text, examples) if text != self.line else QUICK_ADD_EXAMPLES[:2]
+        return PhraseNotUnderstood(self.field, text, suggestions, detail)
 
     def span(self, start: int, end: int) -> str:
         return self.line[self.toks[start].start : self.toks[end - 1].end]
@@ -1124,6 +1246,8 @@ class _QuickAdd:
         out: dict = {"reminders": [], "tags": []}
         due: datetime | None = None
         recurrence: tuple[_RuleSpec, str] | None = None
+        if p.words("remind", "me", "to"):  # "remind me to pay rent ...": the task is what follows
+            cut.append((0, self.toks[p.pos - 1].end))
         while not p.done():
             tok, start = p.peek(), p.pos
             if tok.kind == "quote":  # literal title words: only the quotes go
@@ -1142,6 +1266,9 @@ class _QuickAdd:
                         p.pos = len(self.toks)  # quote all that follows "remind"
                         raise _Reject("the reminder was not understood")
                     out["reminders"].append(reminder)
+                elif tok.text == "," and (before := p.attempt(self.before_after_comma)):
+                    cut.append((tok.start, tok.end))  # ", two days before": a reminder
+                    out["reminders"].append({"before": before})
                 elif (spec := self.recurrence(start)) is not None:
                     if recurrence is not None:
                         raise _Reject("it has two recurrences")
@@ -1161,6 +1288,17 @@ class _QuickAdd:
         title = "".join(c for i, c in enumerate(self.line) if not any(a <= i < b for a, b in cut))
         return self.assemble(" ".join(title.split()), out, due, recurrence)
 
+    def before_after_comma(self) -> str | None:
+        """ ", 2 days before" (the issue's own phrasing): a relative reminder after a comma."""
+        p = self.parser
+        p.pos += 1
+        nxt = p.peek()
+        if nxt is None or not (
+            nxt.kind == "num" or nxt.text in _NUMBER_WORDS or nxt.text == "half"
+        ):
+            return None
+        return p.before()
+
     def marker(self, tok: _Tok, out: dict) -> bool:
         """A #tag or a priority (!high, !!, p1), standing alone after a space: consumed."""
         p = self.parser
@@ -1174,7 +1312,7 @@ class _QuickAdd:
         if tok.kind == "bang" and tok.text != "!":
             priority = _PRIORITY_WORDS.get(tok.text)
             if priority is None:
-                raise self.fail(tok.text, "unknown priority: use !high, !medium, !low or p1..p4")
+                raise self.fail(tok.text, "unknown priority", _PRIORITY_EXAMPLES)
             width = 1
         nxt = p.peek(1)
         if tok.text == "p" and nxt is not None and nxt.start == tok.end:
@@ -1183,7 +1321,8 @@ class _QuickAdd:
         if priority is None:
             return False
         if "priority" in out:
-            raise self.fail(self.line[tok.start : p.peek(width - 1).end], "two priorities")
+            text = self.line[tok.start : p.peek(width - 1).end]
+            raise self.fail(text, "it has two priorities", _PRIORITY_EXAMPLES)
         out["priority"] = priority
         p.pos += width
         return True
@@ -1235,6 +1374,8 @@ class _QuickAdd:
             body["due_at"] = _rfc3339(due)
             body["timezone"] = self.tz.key
         if out["reminders"]:
+            if due is None and any("before" in r for r in out["reminders"]):
+                raise self.fail(self.line, "a reminder before the due date needs a due date")
             body["reminders"] = out["reminders"]
         if "priority" in out:
             body["priority"] = out["priority"]
