@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test check lint venv clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
+.PHONY: run test check lint venv inspector clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
 
 # Two installs into one venv: `make run` needs only the runtime package (shared/) and the local
 # runtime (tools/); `make test`, `make check`, `make bench` and `make venv` add the test and lint
@@ -33,7 +33,7 @@ run: $(RUN_INSTALLED)
 	$(PY) -m dueflow_local.run
 
 # The full suite, as CI runs it (thorough Hypothesis profile).
-test: venv
+test: venv inspector
 	$(PY) -m ruff check .
 	DUEFLOW_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest
 
@@ -45,6 +45,14 @@ check: venv
 	$(PY) -m ruff check .
 	DUEFLOW_TEST_DIALECTS=sqlite DUEFLOW_HYPOTHESIS_PROFILE=fast \
 		$(PY) -m pytest -n auto $(CHECK_DIRS)
+
+# The MCP Inspector (npm), the second MCP client of the assistant's tests: installed from its lock.
+INSPECTOR := tests/e2e/inspector
+inspector: $(INSPECTOR)/node_modules/.installed
+
+$(INSPECTOR)/node_modules/.installed: $(INSPECTOR)/package-lock.json
+	npm ci --prefix $(INSPECTOR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Dead letters of the running system (DATABASE_URL; default the `make run` database).
 dlq-list: $(RUN_INSTALLED)

@@ -52,7 +52,7 @@ BUILD_CONTEXT=""
 
 KNATIVE=https://github.com/knative
 KNATIVE_EXT=https://github.com/knative-extensions
-FUNCTIONS=(tasks recurrence reminders notify commands deadletter)
+FUNCTIONS=(tasks recurrence reminders notify commands deadletter assistant)
 
 log() {
     printf '\n== %s\n' "$*" >&2

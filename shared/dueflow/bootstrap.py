@@ -20,11 +20,13 @@ from dueflow import config, logs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from starlette.applications import Starlette
     from werkzeug.wrappers import Request, Response
 
     from dueflow.adapters.http.api import TasksApi
     from dueflow.adapters.http.event_function import EventFunction, Routes
     from dueflow.adapters.outbox_relay import OutboxRelay
+    from dueflow.service.assistant import AssistantService
     from dueflow.service.commands import CommandService
     from dueflow.service.dead_letters import DeadLetterService
     from dueflow.service.notify import NotifyService
@@ -129,6 +131,10 @@ class Runtime:
     @property
     def dead_letters(self) -> DeadLetterService:
         return self._service("dead_letters", _dead_letter_service)
+
+    @property
+    def assistant(self) -> AssistantService:
+        return self._service("assistant", _assistant_service)
 
     def _service(self, name: str, build: Callable[[Runtime], Any]) -> Any:
         with self._lock:
@@ -251,6 +257,25 @@ def tasks_api() -> TasksApi:
         return _api
 
 
+def assistant_app(threads: int = 5) -> Starlette:
+    """The assistant function's ASGI app (the MCP server), wired from config; the runtime and
+    its outbox relay start with the first tool call; `threads` tool calls at once."""
+    from dueflow.adapters.auth import AuthSettings
+    from dueflow.adapters.mcp.server import create_app
+
+    auth = config.auth()
+    return create_app(
+        lambda: runtime().assistant,
+        AuthSettings(auth.jwt_secret, auth.jwks_url, auth.audience, auth.issuer),
+        issuer_url=config.mcp_issuer_url(),
+        resource_url=config.mcp_resource_url(),
+        allowed_hosts=config.mcp_allowed_hosts(),
+        allowed_origins=config.mcp_allowed_origins(),
+        ready=lambda: _serving_runtime().ready(),
+        threads=threads,
+    )
+
+
 def handle_api(request: Request) -> Response:
     """The tasks function's entry point: answer `request` with the tasks API."""
     api = tasks_api()
@@ -317,6 +342,12 @@ def _tasks_service(rt: Runtime) -> TaskService:
     from dueflow.service.tasks import TaskService
 
     return TaskService(rt.uow, clock=rt.clock, on_commit=rt.kick)
+
+
+def _assistant_service(rt: Runtime) -> AssistantService:
+    from dueflow.service.assistant import AssistantService
+
+    return AssistantService(rt.tasks)
 
 
 def _recurrence_service(rt: Runtime) -> RecurrenceService:

@@ -295,3 +295,54 @@ def kafka_session_timeout_ms() -> int:
     """DUEFLOW_KAFKA_SESSION_TIMEOUT_MS: consumer group session timeout of `make run`'s Kafka
     consumers (default 6000, the smallest a stock Kafka broker accepts)."""
     return _int("DUEFLOW_KAFKA_SESSION_TIMEOUT_MS", 6000, low=1)
+
+
+# -- the assistant (MCP server) ---------------------------------------------------------------
+
+_LOCAL_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
+_LOCAL_ORIGINS = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*"
+
+
+def _split(raw: str | None) -> list[str]:
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+def assistant_port() -> int:
+    """DUEFLOW_ASSISTANT_PORT: `make run` only, the assistant's (MCP server's) port (default
+    PORT + 1, 8081)."""
+    return _int("DUEFLOW_ASSISTANT_PORT", _int("PORT", 8080, low=1) + 1, low=1)
+
+
+def mcp_allowed_hosts() -> list[str]:
+    """DUEFLOW_MCP_ALLOWED_HOSTS: comma-separated Host header values the MCP endpoint answers
+    (`host:*` for any port), against DNS rebinding; default the loopback names only. In a
+    cluster: the Service's public host name(s)."""
+    return _split(_env("DUEFLOW_MCP_ALLOWED_HOSTS", _LOCAL_HOSTS))
+
+
+def mcp_allowed_origins() -> list[str]:
+    """DUEFLOW_MCP_ALLOWED_ORIGINS: comma-separated browser origins allowed to call the MCP
+    endpoint (requests without Origin, as desktop and server clients send, are always allowed);
+    default the loopback origins."""
+    return _split(_env("DUEFLOW_MCP_ALLOWED_ORIGINS", _LOCAL_ORIGINS))
+
+
+def mcp_resource_url() -> str:
+    """DUEFLOW_MCP_RESOURCE_URL: the public URL of the MCP endpoint, named in its OAuth
+    protected-resource metadata (RFC 9728); default http://127.0.0.1:$PORT/mcp."""
+    default = f"http://127.0.0.1:{_int('PORT', 8080, low=1)}/mcp"
+    return _env("DUEFLOW_MCP_RESOURCE_URL", default) or default
+
+
+def mcp_issuer_url() -> str:
+    """The authorization server the MCP metadata names: DUEFLOW_JWT_ISSUER. Required outside
+    DUEFLOW_ENV=local; locally (development secret, no identity provider) the endpoint's origin."""
+    issuer = auth().issuer
+    if issuer is not None:
+        return issuer
+    if environment() != "local":
+        raise ConfigError(
+            "set DUEFLOW_JWT_ISSUER: the assistant names it as its authorization server"
+        )
+    resource = mcp_resource_url()
+    return resource[: resource.index("/", resource.index("//") + 2)]

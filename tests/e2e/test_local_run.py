@@ -56,7 +56,7 @@ def running_stack(tmp_path, **extra_env: str):
     proc.log = log
     base = f"http://127.0.0.1:{port}"
     try:
-        if not processes.wait_ready(f"{base}/readyz", proc, timeout=90):
+        if not processes.wait_ready(f"{base}/readyz", proc, timeout=180):
             processes.stop(proc)
             pytest.fail(f"local stack did not start:\n{log.read_text(errors='replace')[-5000:]}")
         yield base, proc, env

@@ -77,7 +77,7 @@ SECRET_KEYS = {  # env variable -> key of the Secret dueflow-secrets
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "K_SINK"}
 # Not dueflow settings, but read by functions-framework, the server in every image.
 SERVER_ENV = {"FUNCTION_TARGET", "THREADS"}
-PUBLIC_SERVICES = {"tasks"}
+PUBLIC_SERVICES = {"tasks", "assistant"}  # the API and the MCP server
 EMITS_EVENTS_LABEL = "dueflow.dev/emits-events"
 
 AUTOSCALING_ANNOTATIONS = {

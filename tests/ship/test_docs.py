@@ -14,7 +14,7 @@ from tests.ship import tools
 DOCS = tools.ROOT / "docs"
 DEPLOY = (DOCS / "deploy.md").read_text()
 OPERATIONS = (DOCS / "operations.md").read_text()
-FUNCTIONS = ["tasks", "recurrence", "reminders", "notify", "commands", "deadletter"]
+FUNCTIONS = ["tasks", "recurrence", "reminders", "notify", "commands", "deadletter", "assistant"]
 DAPR_FUNCTIONS = ["reminders", "notify", "commands"]
 
 

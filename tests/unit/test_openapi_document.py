@@ -25,6 +25,9 @@ EXPECTED = {
     "/tasks/{id}/skip": {"post"},
     "/tasks/{id}/reminders/{reminder_id}/snooze": {"post"},
     "/tags": {"get"},
+    "/me": {"get", "patch"},
+    "/tasks/quick": {"post"},
+    "/recurrence/preview": {"post"},
     "/healthz": {"get"},
     "/readyz": {"get"},
     "/openapi.json": {"get"},
@@ -34,6 +37,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 SCHEMAS = {
     "Task", "TaskCreate", "TaskPatch", "Reminder", "ReminderInput", "Recurrence",
     "TaskList", "TagList", "Problem", "ValidationProblem", "Snooze",
+    "Profile", "ProfilePatch", "QuickAdd", "RecurrencePreviewRequest", "RecurrencePreview",
 }
 
 
@@ -129,6 +133,10 @@ def test_error_responses_are_problem_json_with_request_id(doc):
             {"200", "400", "401", "404", "409", "413", "415", "422"},
         ),
         ("/tags", "get", {"200", "401"}),
+        ("/me", "get", {"200", "401"}),
+        ("/me", "patch", {"200", "400", "401", "413", "415", "422"}),
+        ("/tasks/quick", "post", {"201", "400", "401", "413", "415", "422"}),
+        ("/recurrence/preview", "post", {"200", "400", "401", "413", "415", "422"}),
         ("/healthz", "get", {"200"}),
         ("/readyz", "get", {"200", "503"}),
         ("/openapi.json", "get", {"200"}),

@@ -34,6 +34,9 @@ from dueflow_local.broker import Dispatcher, LocalBroker
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
 BROKER_URL_FILE = ROOT / ".dueflow" / "broker-url"  # for `make dlq-replay` against a local run
+# Seconds a function has to answer /readyz: the assistant imports the MCP SDK (seconds on a quiet
+# machine, far more on a busy one).
+READY_WITHIN = 120
 
 
 def main() -> int:
@@ -46,6 +49,7 @@ def main() -> int:
 
     port = int(os.environ["PORT"])
     ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
+    ports["assistant"] = config.assistant_port()  # the MCP server, a fixed port to point clients at
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     wiring = manifests.load(ROOT / "eventing")
     kafka = None
@@ -66,9 +70,12 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name in (*EVENT_FUNCTIONS, "tasks"):  # tasks last: PORT answers when all are ready
-            processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
-            _wait_ready(name, endpoints[name], processes[name], stop)
+        # all at once (their imports overlap), tasks last: PORT answers once all the rest do
+        for group in ((*EVENT_FUNCTIONS, "assistant"), ("tasks",)):
+            for name in group:
+                processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
+            for name in group:
+                _wait_ready(name, endpoints[name], processes[name], stop)
         if kafka is not None:
             kafka.start()
         ticker = threading.Thread(
@@ -104,6 +111,8 @@ def _ready_message(endpoints: dict[str, str], broker_url: str, kafka: str | None
     metrics = {name: _metrics_port(name) for name in endpoints}
     tasks = endpoints["tasks"]
     lines = [f"ready: tasks API on {tasks} (OpenAPI {tasks}/openapi.json)"]
+    if "assistant" in endpoints:
+        lines.append(f"  MCP server on {endpoints['assistant']}/mcp (the assistant's tools)")
     lines += [
         f"  {name:<10} {url}" + (f"  metrics :{metrics[name]}/metrics" if metrics[name] else "")
         for name, url in endpoints.items()
@@ -170,7 +179,7 @@ def _metrics_port(name: str) -> int:
     """Each process its own metrics port, as each pod has: tasks on DUEFLOW_METRICS_PORT, the
     event functions on the ports after it (in EVENT_FUNCTIONS order); 0 keeps all off."""
     base = config.metrics_port()
-    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS).index(name)
+    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS, "assistant").index(name)
 
 
 def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Popen:
@@ -179,6 +188,9 @@ def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Pop
     env["DUEFLOW_METRICS_PORT"] = str(metrics_port)
     env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
     source = ROOT / "functions" / name / "main.py"
+    if name == "assistant":  # an ASGI app: its main.py runs uvicorn, as in its container
+        command = [sys.executable, str(source), "--host", "127.0.0.1", "--port", str(port)]
+        return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
     return subprocess.Popen(
         [
             str(ff),
@@ -207,7 +219,7 @@ def _die_with_parent() -> None:
 
 
 def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.Event) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + READY_WITHIN
     while not stop.is_set():
         if process.poll() is not None:
             raise SystemExit(f"dueflow: {name} exited while starting")
@@ -217,7 +229,7 @@ def _wait_ready(name: str, url: str, process: subprocess.Popen, stop: threading.
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"dueflow: {name} did not become ready within 60 s")
+            raise SystemExit(f"dueflow: {name} did not become ready within {READY_WITHIN} s")
         time.sleep(0.1)
 
 

@@ -2,7 +2,7 @@
 Shared pieces of the dueflow templates. The functions, in the order of knative/:
 */}}
 {{- define "dueflow.functionNames" -}}
-tasks recurrence reminders notify commands deadletter
+tasks recurrence reminders notify commands deadletter assistant
 {{- end }}
 
 {{/* The functions that have a Dapr variant (knative/dapr/). */}}
@@ -112,7 +112,7 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- define "dueflow.functionEnv" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
-{{- if eq .name "tasks" }}
+{{- if or (eq .name "tasks") (eq .name "assistant") }}
 {{- if eq $values.auth.mode "jwtSecret" }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_JWT_SECRET" "key" $values.existingSecret.keys.jwtSecret) }}
 {{- else if $values.auth.jwksUrl }}
@@ -125,11 +125,17 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 - name: DUEFLOW_JWT_AUDIENCE
   value: {{ . | quote }}
 {{- end }}
-{{- with $values.auth.issuer }}
+{{- with (eq .name "assistant" | ternary ($values.auth.issuer | default $values.assistant.issuer) $values.auth.issuer) }}
 - name: DUEFLOW_JWT_ISSUER
   value: {{ . | quote }}
 {{- end }}
-{{- with $values.cors.origins }}
+{{- if eq .name "assistant" }}
+- name: DUEFLOW_MCP_RESOURCE_URL
+  value: {{ $values.assistant.resourceUrl | quote }}
+- name: DUEFLOW_MCP_ALLOWED_HOSTS
+  value: {{ $values.assistant.allowedHosts | quote }}
+{{- end }}
+{{- with and (eq .name "tasks") $values.cors.origins }}
 - name: DUEFLOW_CORS_ORIGINS
   value: {{ . | quote }}
 {{- end }}
@@ -184,8 +190,8 @@ metadata:
     {{- include "dueflow.labels" $root | nindent 4 }}
     # The SinkBinding selects Services by this label and injects K_SINK (the Broker).
     dueflow.dev/emits-events: "true"
-    {{- if ne $name "tasks" }}
-    # Only tasks is public; every other function is reached from inside the cluster only.
+    {{- if not (has $name (list "tasks" "assistant")) }}
+    # Only tasks and assistant are public; the others are reached from inside the cluster only.
     networking.knative.dev/visibility: cluster-local
     {{- end }}
 spec:
@@ -228,6 +234,10 @@ spec:
           image: {{ include "dueflow.image" (dict "root" $root "name" $name "image" $fn.image) }}
           {{- with $root.Values.image.pullPolicy }}
           imagePullPolicy: {{ . }}
+          {{- end }}
+          {{- if eq $name "assistant" }}
+          # An ASGI app: main.py serves it with uvicorn, not functions-framework.
+          command: ["python", "/app/main.py"]
           {{- end }}
           ports:
             # Knative sets PORT to this; the functions-framework server listens on it.

@@ -107,6 +107,18 @@ def next_instance(task: Task, completed_at: datetime, now: datetime) -> Task | N
     return instance.with_changes(reminders=schedule_reminders(instance, relative, (), now))
 
 
+def reschedule(task: Task, due_at: datetime, now: datetime) -> tuple[Task, list[str]]:
+    """Move one instance to `due_at`. Unlike a patch of `due_at`, which redefines a series from
+    this instance on, the series keeps its anchor: the next instance after this one comes at the
+    time the rule gives, as if this one had not moved."""
+    if task.status != "open":
+        raise Conflict("a completed task cannot be rescheduled; reopen it first")
+    moved, changed = apply_patch(task, {"due_at": due_at}, now)
+    if task.recurrence is not None and changed:
+        moved = moved.with_changes(recurrence=task.recurrence)
+    return moved, changed
+
+
 def skip(task: Task, now: datetime) -> Task:
     """Move an open recurring task to its series' next occurrence without completing it."""
     if task.recurrence is None:

@@ -11,6 +11,7 @@ from typing import Any
 from dueflow.domain import events, lifecycle
 from dueflow.domain.errors import NotFound
 from dueflow.domain.listing import parse_list_query
+from dueflow.domain.profile import DEFAULT_TIMEZONE, parse_profile_patch
 from dueflow.domain.task import Task
 from dueflow.domain.validation import parse_create, parse_patch, parse_snooze
 from dueflow.service.ports import UnitOfWorkFactory
@@ -38,6 +39,7 @@ class TaskService:
         self.uow_factory = uow_factory
         self.clock = clock
         self.on_commit = on_commit  # e.g. wake the outbox relay
+        self._known_users: dict[str, str | None] = {}  # users remembered by this process
 
     def create(self, user_id: str, body: Any, dedupe: Dedupe = None) -> Task:
         fields = parse_create(body)
@@ -120,9 +122,47 @@ class TaskService:
             return uow.tasks.tag_counts(user_id)
 
     def remember_user(self, user_id: str, email: str | None) -> None:
+        """Record the caller (and their token's e-mail): one write per user and process, or
+        when the e-mail changes, not one per request."""
+        if self._known_users.get(user_id, ...) == email:
+            return
         with self.uow_factory() as uow:
             uow.users.remember(user_id, email, self.clock())
             uow.commit()
+        self._known_users[user_id] = email
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        """The caller's profile: `email` (where reminders go) and `timezone` (default UTC)."""
+        with self.uow_factory(write=False) as uow:
+            found = uow.users.profile(user_id)
+        return found or {"email": None, "timezone": DEFAULT_TIMEZONE}
+
+    def update_profile(self, user_id: str, body: Any) -> dict[str, Any]:
+        """Merge-patch the profile (`timezone`, `email`); returns the whole profile."""
+        changes = parse_profile_patch(body)
+        with self.uow_factory() as uow:
+            now = self.clock()
+            if uow.users.profile(user_id, for_update=True) is None:
+                uow.users.remember(user_id, None, now)
+            if changes:
+                uow.users.update_profile(user_id, changes, now)
+            profile = uow.users.profile(user_id)
+            uow.commit()
+        return profile
+
+    def reschedule(self, user_id: str, task_id: str, due_at: datetime) -> Task:
+        """Move this instance to `due_at`; a recurring task's series keeps its rule and times."""
+        with self.uow_factory() as uow:
+            task = self._load(uow, user_id, task_id, for_update=True)
+            now = self.clock()
+            moved, changed = lifecycle.reschedule(task, due_at, now)
+            if not changed:
+                return task
+            uow.tasks.update(moved, task)
+            uow.outbox.add(events.task_event(events.TASK_UPDATED, moved, now, changed), now)
+            uow.commit()
+        self.on_commit()
+        return moved
 
     def _transition(
         self, user_id: str, task_id: str, change: Callable, event_type: str, dedupe: Dedupe = None

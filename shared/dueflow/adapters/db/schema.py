@@ -46,6 +46,9 @@ users = sa.Table(
     sa.Column("id", sa.String(255), primary_key=True),
     sa.Column("email", sa.String(320)),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),  # 0005
+    # the user chose the address in their profile: a token's `email` claim no longer replaces it
+    sa.Column("email_from_profile", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 tasks = sa.Table(

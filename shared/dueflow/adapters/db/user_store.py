@@ -1,4 +1,5 @@
-"""Users: the e-mail address from each user's token, where reminders are mailed."""
+"""Users: the e-mail address from each user's token (where reminders are mailed) and their
+profile (time zone, an e-mail address they chose)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ class Users:
         self.conn = conn
 
     def remember(self, user_id: str, email: str | None, now: datetime) -> None:
-        """Store the e-mail address from the user's token (reminders are mailed there)."""
-        current = self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).first()
+        """Store the e-mail address from the user's token (reminders are mailed there), unless
+        the user chose one in their profile."""
+        current = self.conn.execute(
+            sa.select(users.c.email, users.c.email_from_profile).where(users.c.id == user_id)
+        ).first()
         if current is None:
             try:  # a user's first requests can race: the primary key settles it, not the read
                 with self.conn.begin_nested():
@@ -28,12 +32,28 @@ class Users:
                 return
             except sa.exc.IntegrityError:
                 current = self.conn.execute(
-                    sa.select(users.c.email).where(users.c.id == user_id)
+                    sa.select(users.c.email, users.c.email_from_profile).where(
+                        users.c.id == user_id
+                    )
                 ).first()
-        if email is not None and current.email != email:
+        if email is not None and current.email != email and not current.email_from_profile:
             self.conn.execute(
                 users.update().where(users.c.id == user_id).values(email=email, updated_at=now)
             )
 
     def email(self, user_id: str) -> str | None:
         return self.conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).scalar()
+
+    def profile(self, user_id: str, *, for_update: bool = False) -> dict | None:
+        """The user's profile (`email`, `timezone`), or None for a user never seen."""
+        query = sa.select(users.c.email, users.c.timezone).where(users.c.id == user_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).first()
+        return None if row is None else {"email": row.email, "timezone": row.timezone}
+
+    def update_profile(self, user_id: str, changes: dict, now: datetime) -> None:
+        """Set profile fields; an `email` set here wins over later tokens' claims (None: the
+        next token's claim sets it again)."""
+        values = dict(changes, updated_at=now)
+        if "email" in changes:
+            values["email_from_profile"] = changes["email"] is not None
+        self.conn.execute(users.update().where(users.c.id == user_id).values(**values))

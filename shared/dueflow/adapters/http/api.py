@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -15,11 +16,14 @@ from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
 from dueflow import logs, metrics, observability
-from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, Principal, authenticate
+from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, authenticate
 from dueflow.adapters.http import cors
 from dueflow.adapters.http.problems import instance_of, problem, request_id
 from dueflow.domain.errors import Conflict, NotFound, ValidationFailed
 from dueflow.service.tasks import TaskService
+
+if TYPE_CHECKING:
+    from dueflow.service.assistant import AssistantService
 
 log = logging.getLogger("dueflow.http")
 MAX_BODY = 1024 * 1024
@@ -42,6 +46,10 @@ ROUTES = Map(
             "/tasks/<task_id>/reminders/<reminder_id>/snooze", endpoint="snooze", methods=["POST"]
         ),
         Rule("/tags", endpoint="list_tags", methods=["GET"]),
+        Rule("/me", endpoint="get_profile", methods=["GET"]),
+        Rule("/me", endpoint="update_profile", methods=["PATCH"]),
+        Rule("/tasks/quick", endpoint="quick_add", methods=["POST"]),
+        Rule("/recurrence/preview", endpoint="preview_recurrence", methods=["POST"]),
     ],
     strict_slashes=False,
 )
@@ -61,12 +69,13 @@ class TasksApi:
         auth: AuthSettings,
         cors_origins: tuple[str, ...],
         ready: Callable[[], None],
+        assistant: AssistantService | None = None,
     ):
         self.service = service
+        self._assistant = assistant
         self.auth = auth
         self.cors_origins = cors_origins
         self.ready = ready  # raises when the database cannot be reached
-        self._known_users: dict[str, str | None] = {}
 
     def handle(self, request: Request) -> Response:
         rid = request_id(request)
@@ -119,7 +128,7 @@ class TasksApi:
             if endpoint in PUBLIC:
                 return getattr(self, endpoint)()
             principal = authenticate(request.headers.get("Authorization"), self.auth)
-            self._remember(principal)
+            self.service.remember_user(principal.user_id, principal.email)
             return getattr(self, endpoint)(request, principal.user_id, **args)
         except AuthError as exc:
             return problem(401, str(exc), instance=path, headers={"WWW-Authenticate": "Bearer"})
@@ -197,11 +206,30 @@ class TasksApi:
         tags = self.service.tags(user_id)
         return _json({"items": [{"name": name, "count": count} for name, count in tags]})
 
-    def _remember(self, principal: Principal) -> None:
-        # One write per user and process (or when the e-mail changes), not one per request.
-        if self._known_users.get(principal.user_id, ...) != principal.email:
-            self.service.remember_user(principal.user_id, principal.email)
-            self._known_users[principal.user_id] = principal.email
+    # -- profile and English ------------------------------------------------------------------
+    @property
+    def assistant(self) -> AssistantService:
+        """English dates and quick add, loaded on first use (not on a cold start's path)."""
+        if self._assistant is None:
+            from dueflow.service.assistant import AssistantService
+
+            self._assistant = AssistantService(self.service)
+        return self._assistant
+
+    def get_profile(self, request: Request, user_id: str) -> Response:
+        return _json({"user_id": user_id, **self.service.profile(user_id)})
+
+    def update_profile(self, request: Request, user_id: str) -> Response:
+        profile = self.service.update_profile(user_id, _read_json(request))
+        return _json({"user_id": user_id, **profile})
+
+    def quick_add(self, request: Request, user_id: str) -> Response:
+        task = self.assistant.quick_add(user_id, _read_json(request))
+        return _json(task.to_json(), 201, headers={"Location": f"/tasks/{task.id}"})
+
+    def preview_recurrence(self, request: Request, user_id: str) -> Response:
+        return _json(self.assistant.preview_recurrence(user_id, _read_json(request)))
+
 
 
 def route_template(adapter: MapAdapter, method: str) -> str:

@@ -35,6 +35,20 @@ def problem(
     errors: list[FieldError] | None = None,
     headers: dict | None = None,
 ) -> Response:
+    body = problem_document(status, detail, instance=instance, errors=errors)
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/problem+json"
+    )
+
+
+def problem_document(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[FieldError] | None = None,
+) -> dict:
+    """The problem details object (also what the assistant's tools answer a failure with)."""
     slug, title = TITLES.get(status) or _standard_title(status)
     body: dict = {
         "type": f"urn:dueflow:problem:{slug}",
@@ -48,9 +62,7 @@ def problem(
         body["errors"] = [
             {"field": e.field, "pointer": e.pointer, "message": e.message} for e in errors
         ]
-    return Response(
-        json.dumps(body), status=status, headers=headers, content_type="application/problem+json"
-    )
+    return body
 
 
 def _standard_title(status: int) -> tuple[str, str]:

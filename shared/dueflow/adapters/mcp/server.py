@@ -1,0 +1,175 @@
+"""The assistant's MCP server on the official SDK: Streamable HTTP at `/mcp`, stateless and with
+JSON responses (any replica answers any call, nothing to lose when a pod scales to zero), bearer
+JWTs checked by the API's own code, RFC 9728 protected-resource metadata naming the issuer, and
+the Host/Origin allowlist against DNS rebinding. The SDK speaks the protocol; this module only
+lists the tools and hands each call to tools.call on a worker thread (the use cases block on the
+database).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import anyio
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings as McpAuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from dueflow.adapters.auth import AuthError, AuthSettings, authenticate
+from dueflow.adapters.mcp import tools
+from dueflow.service.assistant import AssistantService
+
+log = logging.getLogger("dueflow.assistant")
+PATH = "/mcp"
+INSTRUCTIONS = (
+    "dueflow keeps the user's tasks: due dates in the user's time zone, recurring tasks, "
+    "reminders by e-mail. Dates, rules and reminders may be given in English. Before adding a "
+    "recurring task the user described in words, call preview_recurrence and confirm the next "
+    "dates with the user. A failed call answers the API's problem details naming each bad field."
+)
+
+
+class JwtVerifier:
+    """The SDK's TokenVerifier on dueflow's bearer-JWT check (adapters.auth): the same secret or
+    JWKS, audience and issuer as the tasks API. The token's subject is the user."""
+
+    def __init__(self, settings: AuthSettings):
+        self.settings = settings
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:  # a JWKS fetch may block: off the event loop
+            principal = await anyio.to_thread.run_sync(
+                authenticate, f"Bearer {token}", self.settings
+            )
+        except AuthError as exc:
+            log.info("token refused: %s", exc)
+            return None
+        claims = {"email": principal.email}
+        if self.settings.issuer is not None:
+            claims["iss"] = self.settings.issuer
+        return AccessToken(
+            token=token,
+            client_id=principal.user_id,
+            scopes=[],
+            subject=principal.user_id,
+            claims=claims,
+        )
+
+
+def create_app(
+    assistant: Callable[[], AssistantService],
+    auth: AuthSettings,
+    *,
+    issuer_url: str,
+    resource_url: str,
+    allowed_hosts: list[str],
+    allowed_origins: list[str],
+    ready: Callable[[], None],
+    threads: int = 5,
+) -> Starlette:
+    """The ASGI app: `/mcp`, `/.well-known/oauth-protected-resource/mcp`, `/healthz`, `/readyz`.
+    `assistant()` gives the use cases (built on first use, so starting costs no database); at
+    most `threads` tool calls and probes use the database at once (each holds a connection)."""
+    limiters: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
+
+    def limiter() -> anyio.CapacityLimiter:
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(threads))
+        return limiters[0]
+
+    listed = [
+        types.Tool(
+            name=tool.name,
+            title=tool.title,
+            description=tool.description,
+            input_schema=tool.input_schema,
+            output_schema=tool.output_schema,
+            annotations=types.ToolAnnotations(
+                title=tool.title,
+                read_only_hint=tool.read_only,
+                destructive_hint=tool.destructive,
+                idempotent_hint=tool.idempotent,
+                open_world_hint=False,
+            ),
+        )
+        for tool in tools.TOOLS.values()
+    ]
+
+    async def list_tools(ctx: ServerRequestContext, params) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listed)
+
+    async def call_tool(
+        ctx: ServerRequestContext, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        tool = tools.TOOLS.get(params.name)
+        if tool is None:
+            raise ValueError(f"no tool {params.name!r}")
+        token = get_access_token()
+        if token is None or token.subject is None:  # RequireAuthMiddleware lets none through
+            raise PermissionError("not authenticated")
+        email = (token.claims or {}).get("email")
+        outcome = await anyio.to_thread.run_sync(
+            _run, tool, token.subject, email, params.arguments, limiter=limiter()
+        )
+        return types.CallToolResult(
+            content=[types.TextContent(text=outcome.text)],
+            structured_content=outcome.structured,
+            is_error=outcome.is_error,
+        )
+
+    def _run(tool: tools.Tool, user_id: str, email: str | None, arguments) -> tools.Outcome:
+        service = assistant()
+        service.tasks.remember_user(user_id, email)  # where reminders go, as the API does
+        return tools.call(tool, tools.Caller(user_id, service), arguments)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            await anyio.to_thread.run_sync(ready, limiter=limiter())
+        except Exception as exc:  # noqa: BLE001 - not ready, whatever the reason
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    server = Server(
+        "dueflow",
+        version="0.1.0",
+        title="dueflow tasks",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        get_tool_input_schema=lambda name: (
+            tools.TOOLS[name].input_schema if name in tools.TOOLS else None
+        ),
+    )
+    return server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,  # no session: any replica answers any call
+        json_response=True,  # one JSON answer per POST, no SSE stream to keep open
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+        ),
+        auth=McpAuthSettings(
+            issuer_url=issuer_url,
+            resource_server_url=resource_url,
+            # JwtVerifier checks the audience itself (DUEFLOW_JWT_AUDIENCE), as the API does
+            validate_token_resource=False,
+        ),
+        token_verifier=JwtVerifier(auth),
+        custom_starlette_routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+    )
