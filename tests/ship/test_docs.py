@@ -90,7 +90,8 @@ def _connections(values: dict) -> int:
     total = 1  # the lease holder's LISTEN connection
     for name in FUNCTIONS:
         a = values["functions"][name]["autoscaling"]
-        total += a["maxScale"] * (a["containerConcurrency"] + 3)
+        per_pod = a["containerConcurrency"] + 3 + (name == "notify")  # + its recording connection
+        total += a["maxScale"] * per_pod
     return total
 
 
