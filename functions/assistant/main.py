@@ -14,7 +14,7 @@ import uvicorn
 from dueflow import bootstrap
 
 # Runs at import: refuse to start on an unusable configuration (auth, the MCP settings).
-bootstrap.check_config()
+bootstrap.check_config("assistant")
 # THREADS, as functions-framework reads it in the other images: the worker threads that run tool
 # calls (the use cases block on the database), containerConcurrency + 2 for the probes.
 app = bootstrap.assistant_app(threads=int(os.environ.get("THREADS") or 5))

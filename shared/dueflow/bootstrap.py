@@ -214,10 +214,19 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
         config.reminder_batch_size,
         config.reminder_event_batch,
         config.reminder_late_after,
+        config.reminder_reemit_after,
     ),
     "notify": (config.email, config.email_sender, config.reminder_late_after),
     "commands": (),  # producers are trusted by Kafka topic ACLs: no auth
     "deadletter": (),
+    # bearer JWTs, and the MCP endpoint's issuer, URL and host/origin allowlists
+    "assistant": (
+        config.auth,
+        config.mcp_issuer_url,
+        config.mcp_resource_url,
+        config.mcp_allowed_hosts,
+        config.mcp_allowed_origins,
+    ),
 }
 
 
