@@ -45,6 +45,7 @@ _SCRUBBED = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "DATABASE_URL",
     "PORT",
+    "DUEFLOW_ASSISTANT_PORT",
     "DUEFLOW_OUTBOX_DIR",
     "DUEFLOW_METRICS_PORT",
 )
@@ -301,6 +302,8 @@ class LocalRun(Process):
         self.outbox_dir = infra.path(f"{name}-outbox")
         environment = base_env(
             PORT=str(self.port),
+            # free, not PORT + 1: several stacks run side by side
+            DUEFLOW_ASSISTANT_PORT=str(free_port()),
             DATABASE_URL=database_url,
             DUEFLOW_OUTBOX_DIR=str(self.outbox_dir),
             # each function process serves /metrics on its own port (base + i), as each pod does
