@@ -35,6 +35,17 @@ NAMED_RULES: dict[str, dict[str, str]] = {
     "POST /tasks/{id}/skip": {
         "recurrence": "only a recurring task can be skipped: the stored task's state",
     },
+    "PATCH /me": {"timezone": _TASK_BODY["timezone"]},
+    "POST /recurrence/preview": {
+        "recurrence": "an RRULE or an English phrase (docs/natural-language.md): a grammar",
+        "start": "RFC 3339 or an English date (docs/natural-language.md): a grammar",
+        "timezone": _TASK_BODY["timezone"],
+    },
+    "POST /tasks/quick": {
+        "text": "a line of English (docs/natural-language.md): a grammar; an unknown phrase is "
+        "named, never guessed",
+        "timezone": _TASK_BODY["timezone"],
+    },
     "POST /tasks/{id}/reminders/{reminder_id}/snooze": {
         "for": "must be longer than zero (a pattern cannot exclude every spelling of zero)",
         "until": "must be in the future: depends on the clock",

@@ -166,6 +166,8 @@ def test_quick_add_reads_relative_dates_in_the_zone_the_call_gives(client, froze
         ({"text": "   "}, ["text"]),
         ({}, ["text"]),
         ({"text": "x", "timezone": "Nowhere"}, ["timezone"]),
+        ({"text": "Call mom\u0089 tomorrow"}, ["text"]),  # a C1 control: not a printable title
+        ({"text": "Call mom\ud800"}, ["text"]),
     ],
 )
 def test_quick_add_is_422_naming_what_was_not_understood_and_creates_nothing(
@@ -177,3 +179,25 @@ def test_quick_add_is_422_naming_what_was_not_understood_and_creates_nothing(
     if "25pm" in str(body):
         assert "tomorrow 25pm" in problem["errors"][0]["message"]
     assert task_count(engine) == 0
+
+
+def test_preview_takes_a_whole_number_written_as_5_0_and_null_as_the_defaults(client, frozen):
+    body = {"recurrence": "every day at 9", "count": 3.0, "timezone": None, "start": None}
+    response = client.post("/recurrence/preview", json=body, headers=auth("alice"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert len(response.json["dates"]) == 3 and response.json["timezone"] == "UTC"
+    body = {"recurrence": "every day at 9", "count": None}
+    response = client.post("/recurrence/preview", json=body, headers=auth("alice"))
+    assert len(response.json["dates"]) == 5
+    assert_problem(
+        client.post("/recurrence/preview", json={**body, "count": 2.5}, headers=auth("alice")),
+        422,
+        "count",
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_tasks_quick_answers_other_methods_with_405_not_a_missing_task(client, method):
+    response = client.open("/tasks/quick", method=method, headers=auth("alice"))
+    assert_problem(response, 405)
+    assert response.headers["Allow"].split(", ") == ["POST"]

@@ -1,7 +1,8 @@
 """The runtime package (shared/) as the images get it: built as a wheel and installed with only
 its declared dependencies into a venv of its own, not the development one. Nothing dev-only may
-be in it or needed by it (pytest, jsonschema, pyyaml, confluent-kafka, the local runtime), and
-every function starts from it under functions-framework, as its container starts it.
+be in it or needed by it (pytest, pyyaml, confluent-kafka, the local runtime), and every
+function starts from it as its container starts it: under functions-framework, the assistant
+as `python main.py` (uvicorn).
 
 The venv with the dependencies is kept under .venv (rebuilt when shared/pyproject.toml's
 dependency list changes); the wheel of the current code is built and installed every session."""
@@ -26,7 +27,8 @@ from tests.support.http import free_port
 
 SHARED = tools.ROOT / "shared"
 FUNCTIONS = sorted(p.parent.name for p in (tools.ROOT / "functions").glob("*/main.py"))
-DEV_ONLY = ["pytest", "hypothesis", "jsonschema", "yaml", "confluent_kafka", "ruff"]
+# jsonschema is not here: the MCP SDK (the assistant) depends on it, so it is a runtime package
+DEV_ONLY = ["pytest", "hypothesis", "yaml", "confluent_kafka", "ruff"]
 DEV_ONLY += ["dueflow_local"]  # the local runtime's own package
 
 
@@ -98,6 +100,7 @@ def test_every_function_starts_from_the_installed_package(runtime_venv, tmp_path
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "test",
         "DUEFLOW_JWT_SECRET": "a-secret-for-the-package-test-of-32-bytes",
+        "DUEFLOW_JWT_ISSUER": "https://auth.dueflow.test",  # the assistant names it (RFC 9728)
         "DUEFLOW_AUTO_MIGRATE": "0",
         "DUEFLOW_METRICS_PORT": "0",
         "DUEFLOW_OUTBOX_DIR": str(tmp_path / "mail"),
@@ -107,13 +110,7 @@ def test_every_function_starts_from_the_installed_package(runtime_venv, tmp_path
     ports = {name: free_port() for name in FUNCTIONS}
     processes = {
         name: subprocess.Popen(
-            [
-                runtime_venv / "bin" / "functions-framework",
-                "--target", name,
-                "--source", tools.ROOT / "functions" / name / "main.py",
-                "--port", str(ports[name]),
-                "--host", "127.0.0.1",
-            ],
+            _command(runtime_venv, name, ports[name]),
             env={**env, "K_SERVICE": name},
             cwd=tmp_path,
             stdout=subprocess.PIPE,
@@ -146,3 +143,17 @@ def test_every_function_starts_from_the_installed_package(runtime_venv, tmp_path
                 process.kill()
     listing = _run(python, "-m", "dueflow.dlq", "list", env=env, cwd=tmp_path)
     assert "0 dead letter(s)" in listing.stderr
+
+
+def _command(venv: Path, name: str, port: int) -> list:
+    """How the function's container starts it (knative/100-<name>.yaml)."""
+    main = tools.ROOT / "functions" / name / "main.py"
+    if name == "assistant":  # an ASGI app: its main.py runs uvicorn
+        return [venv / "bin" / "python", main, "--port", str(port), "--host", "127.0.0.1"]
+    return [
+        venv / "bin" / "functions-framework",
+        "--target", name,
+        "--source", main,
+        "--port", str(port),
+        "--host", "127.0.0.1",
+    ]  # fmt: skip

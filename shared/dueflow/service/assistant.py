@@ -16,6 +16,7 @@ from dueflow.domain import recurrence as rules
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.task import Task
 from dueflow.domain.timefmt import format_instant, parse_timezone
+from dueflow.domain.validation import printable
 from dueflow.service.tasks import TaskService
 
 DEFAULT_PREVIEW, MAX_PREVIEW = 5, 50
@@ -55,7 +56,9 @@ class AssistantService:
         task due at `start` (default: the phrase's first date, else now) would have them."""
         body = _object(body, ("recurrence", "start", "timezone", "count"))
         errors: list[FieldError] = []
-        count = body.get("count", DEFAULT_PREVIEW)
+        count = DEFAULT_PREVIEW if body.get("count") is None else body["count"]
+        if isinstance(count, float) and count.is_integer():
+            count = int(count)  # JSON has one number type: 5.0 is the integer 5
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREVIEW:
             errors.append(FieldError("count", f"must be an integer from 1 to {MAX_PREVIEW}"))
         if not isinstance(body.get("recurrence"), str):
@@ -92,6 +95,10 @@ class AssistantService:
         body = _object(body, ("text", "timezone"))
         if not isinstance(body.get("text"), str) or not body["text"].strip():
             raise ValidationFailed([FieldError("text", "is required: one line of text")])
+        if not printable(body["text"]):  # what is left of the line becomes the title
+            raise ValidationFailed(
+                [FieldError("text", "must be printable: no control characters or lone surrogates")]
+            )
         tz = self.zone(user_id, body.get("timezone"))
         fields = nl.parse_quick_add(body["text"], now=self.clock(), tz=tz, field="text")
         fields.setdefault("timezone", tz.key)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
-from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
 from dueflow import logs, metrics, observability
@@ -29,6 +29,15 @@ log = logging.getLogger("dueflow.http")
 MAX_BODY = 1024 * 1024
 _JSON_TYPES = {"application/json", "application/merge-patch+json"}
 
+
+
+class TaskIdConverter(BaseConverter):
+    """A task id: any path segment but `quick`, so `PATCH /tasks/quick` is a 405 (only POST is
+    routed there), not a 404 for a task named "quick". Ids are UUIDs: none is ever `quick`."""
+
+    regex = r"(?!quick(?![^/]))[^/]+"
+
+
 ROUTES = Map(
     [
         Rule("/healthz", endpoint="healthz", methods=["GET"]),
@@ -36,12 +45,12 @@ ROUTES = Map(
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
         Rule("/tasks", endpoint="list_tasks", methods=["GET"]),
         Rule("/tasks", endpoint="create_task", methods=["POST"]),
-        Rule("/tasks/<task_id>", endpoint="get_task", methods=["GET"]),
-        Rule("/tasks/<task_id>", endpoint="update_task", methods=["PATCH"]),
-        Rule("/tasks/<task_id>", endpoint="delete_task", methods=["DELETE"]),
-        Rule("/tasks/<task_id>/complete", endpoint="complete_task", methods=["POST"]),
-        Rule("/tasks/<task_id>/reopen", endpoint="reopen_task", methods=["POST"]),
-        Rule("/tasks/<task_id>/skip", endpoint="skip_task", methods=["POST"]),
+        Rule("/tasks/<task:task_id>", endpoint="get_task", methods=["GET"]),
+        Rule("/tasks/<task:task_id>", endpoint="update_task", methods=["PATCH"]),
+        Rule("/tasks/<task:task_id>", endpoint="delete_task", methods=["DELETE"]),
+        Rule("/tasks/<task:task_id>/complete", endpoint="complete_task", methods=["POST"]),
+        Rule("/tasks/<task:task_id>/reopen", endpoint="reopen_task", methods=["POST"]),
+        Rule("/tasks/<task:task_id>/skip", endpoint="skip_task", methods=["POST"]),
         Rule(
             "/tasks/<task_id>/reminders/<reminder_id>/snooze", endpoint="snooze", methods=["POST"]
         ),
@@ -52,6 +61,7 @@ ROUTES = Map(
         Rule("/recurrence/preview", endpoint="preview_recurrence", methods=["POST"]),
     ],
     strict_slashes=False,
+    converters={"task": TaskIdConverter},
 )
 PUBLIC = {"healthz", "readyz", "openapi"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
