@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -246,15 +247,24 @@ def route_template(adapter: MapAdapter, method: str) -> str:
     """The rule a request matches, as written (`/tasks/<task_id>`): metric labels and span names
     must not be raw paths, one per task. `unmatched` when no rule has the path."""
     try:
-        return adapter.match(method=method, return_rule=True)[0].rule
+        return _as_written(adapter.match(method=method, return_rule=True)[0])
     except MethodNotAllowed as exc:  # the path has a rule, for other methods: name that one
         valid = sorted(exc.valid_methods or [])
     except HTTPException:
         return "unmatched"
     try:
-        return adapter.match(method=valid[0], return_rule=True)[0].rule
+        return _as_written(adapter.match(method=valid[0], return_rule=True)[0])
     except (HTTPException, IndexError):
         return "unmatched"
+
+
+def _as_written(rule: Rule) -> str:
+    """The rule without converter names (`/tasks/<task:task_id>` is `/tasks/<task_id>`): the
+    labels stay those of the API's paths."""
+    return _CONVERTER.sub(r"<\1>", rule.rule)
+
+
+_CONVERTER = re.compile(r"<[A-Za-z_]\w*:([A-Za-z_]\w*)>")
 
 
 def _read_json(request: Request):
