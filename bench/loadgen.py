@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bench.stats import summarize
@@ -184,6 +184,7 @@ class Run:
     errors: int = 0  # connection failures, timeouts
     unfinished: int = 0
     cpu_s: float = 0.0  # CPU the generator's process used meanwhile
+    first_error: str | None = None  # what the first failed call raised (open_loop_calls)
 
     def ok(self) -> int:
         return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
@@ -217,18 +218,36 @@ def pooled(runs: list[Run]) -> dict:
     return merged.summary()
 
 
-def _record(run: Run, answer: Answer | None) -> None:
-    if answer is None:
+def _record(run: Run, status: int | None) -> None:
+    if status is None:
         run.errors += 1
-        run.statuses[0] = run.statuses.get(0, 0) + 1
-    else:
-        run.statuses[answer.status] = run.statuses.get(answer.status, 0) + 1
+        status = 0
+    run.statuses[status] = run.statuses.get(status, 0) + 1
 
 
 async def _open_loop(
     port: int, make: RequestFactory, rate: float, duration: float, grace: float, conns: int
 ) -> Run:
     pool = Pool("127.0.0.1", port, conns)
+
+    async def send(i: int) -> int:
+        return (await pool.send(make(i), timeout=duration + grace)).status
+
+    try:
+        return await open_loop_calls(send, rate=rate, duration=duration, grace=grace)
+    finally:
+        pool.close()
+
+
+CallFactory = Callable[[int], Awaitable[int]]  # call number -> the call's status (HTTP-like)
+
+
+async def open_loop_calls(
+    call: CallFactory, *, rate: float, duration: float, grace: float = 5.0
+) -> Run:
+    """Open loop over any client (the MCP SDK's, say): call i is scheduled at start + i / rate
+    and `await call(i)` gives its status; latency, `unfinished` and CPU as in `open_loop`.
+    A call that raises is counted as an error (status 0); its first exception is kept."""
     loop = asyncio.get_running_loop()
     count = max(1, int(rate * duration))
     run = Run("open", count / rate)
@@ -238,14 +257,14 @@ async def _open_loop(
 
     async def one(i: int, scheduled: float) -> None:
         pending[i] = scheduled
-        answer = None
+        status = None
         try:
-            answer = await pool.send(make(i), timeout=duration + grace)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            pass
+            status = await asyncio.wait_for(call(i), duration + grace)
+        except Exception as exc:  # noqa: BLE001 - a failed call is a result, counted below
+            run.first_error = run.first_error or f"{type(exc).__name__}: {exc}"
         del pending[i]
         run.latencies_ms.append((loop.time() - scheduled) * 1000)
-        _record(run, answer)
+        _record(run, status)
 
     tasks = []
     for i in range(count):
@@ -264,7 +283,6 @@ async def _open_loop(
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     run.cpu_s = time.process_time() - cpu0
-    pool.close()
     return run
 
 
@@ -287,7 +305,7 @@ async def _closed_loop(port: int, make: RequestFactory, concurrency: int, durati
                 await asyncio.sleep(0.01)
             if loop.time() <= deadline:  # count what completed inside the window
                 run.latencies_ms.append((loop.time() - sent) * 1000)
-                _record(run, answer)
+                _record(run, None if answer is None else answer.status)
             else:
                 run.sent -= 1
 

@@ -33,6 +33,12 @@ class Profile:
     search_users: int
     search_requests: int  # per query kind
     search_rate: float
+    # 7. assistant: MCP tool calls and the same REST calls, `assistant_rounds` rounds of segments
+    assistant_users: int
+    assistant_seed_tasks: int
+    assistant_rate: float  # calls/s offered per segment (open loop)
+    assistant_segment_s: float
+    assistant_rounds: int
 
 
 PROFILES = {
@@ -55,6 +61,11 @@ PROFILES = {
         search_users=4,
         search_requests=5,
         search_rate=20,
+        assistant_users=2,
+        assistant_seed_tasks=40,
+        assistant_rate=50,
+        assistant_segment_s=0.4,
+        assistant_rounds=1,
     ),
     "quick": Profile(
         name="quick",
@@ -75,6 +86,11 @@ PROFILES = {
         search_users=0,
         search_requests=0,
         search_rate=0,
+        assistant_users=4,
+        assistant_seed_tasks=400,
+        assistant_rate=50,
+        assistant_segment_s=4.0,
+        assistant_rounds=2,
     ),
     "full": Profile(
         name="full",
@@ -95,6 +111,11 @@ PROFILES = {
         search_users=1_000,
         search_requests=500,
         search_rate=20,
+        assistant_users=10,
+        assistant_seed_tasks=2_000,
+        assistant_rate=50,
+        assistant_segment_s=10.0,
+        assistant_rounds=3,
     ),
 }
 

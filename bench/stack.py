@@ -299,11 +299,11 @@ class LocalRun(Process):
 
     def __init__(self, infra: Infra, name: str, database_url: str, **env: str):
         self.port = free_port()
+        self.assistant_port = free_port()  # not PORT + 1: several stacks run side by side
         self.outbox_dir = infra.path(f"{name}-outbox")
         environment = base_env(
             PORT=str(self.port),
-            # free, not PORT + 1: several stacks run side by side
-            DUEFLOW_ASSISTANT_PORT=str(free_port()),
+            DUEFLOW_ASSISTANT_PORT=str(self.assistant_port),
             DATABASE_URL=database_url,
             DUEFLOW_OUTBOX_DIR=str(self.outbox_dir),
             # each function process serves /metrics on its own port (base + i), as each pod does
@@ -439,6 +439,17 @@ def insert_users(engine, users: Iterable[str]) -> None:
 def count(engine, sql: str, **params) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(sql), params).scalar() or 0)
+
+
+def drain_outbox(engine, timeout: float = 120) -> dict:
+    """Wait until the outbox is empty: how many events waited and how long delivering took."""
+    t0 = time.monotonic()
+    backlog = count(engine, "SELECT count(*) FROM outbox")
+    left = backlog
+    while left and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+        left = count(engine, "SELECT count(*) FROM outbox")
+    return {"backlog": backlog, "seconds": round(time.monotonic() - t0, 2), "left": left}
 
 
 class Broker:

@@ -14,7 +14,6 @@ as the relay's rate).
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime
 
 from bench import data, loadgen, stack
@@ -105,7 +104,7 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
         for op in OPS:
             loadgen.closed_loop(run.port, pick[op], concurrency=4, duration=warm)
         loadgen.closed_loop(ref.port, _reference_request, concurrency=4, duration=warm)
-        _drain(engine)  # the warm-up's events: delivered before anything is measured
+        stack.drain_outbox(engine)  # the warm-up's events: delivered before anything is measured
         relay: list[dict] = []
         ctx.log(f"1 api/{kind}: latency at {p.api_rate:g} requests/s")
         latency = _block(ctx, run, ref, pick, engine, relay, _latency_run)
@@ -162,23 +161,12 @@ def _block(ctx, run, ref, pick, engine, relay: list, measure) -> dict:
             with CpuMeter() as meter:
                 runs[op].append(measure(ctx, run.port, pick[op]))
             cpu[op] = meter.shares()
-        relay.append(_drain(engine))
+        relay.append(stack.drain_outbox(engine))
     runs["reference"].append(measure(ctx, ref.port, _reference_request))
     out = {name: loadgen.pooled(parts) for name, parts in runs.items()}
     for op in OPS:
         out[op]["cpu_cores"] = cpu[op]
     return out
-
-
-def _drain(engine, timeout: float = 120) -> dict:
-    """Wait until the outbox is empty: how many events waited and how long delivering took."""
-    t0 = time.monotonic()
-    backlog = stack.count(engine, "SELECT count(*) FROM outbox")
-    left = backlog
-    while left and time.monotonic() - t0 < timeout:
-        time.sleep(0.05)
-        left = stack.count(engine, "SELECT count(*) FROM outbox")
-    return {"backlog": backlog, "seconds": round(time.monotonic() - t0, 2), "left": left}
 
 
 def _relay_summary(drains: list[dict]) -> dict:
