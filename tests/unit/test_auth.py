@@ -285,3 +285,15 @@ def test_garbled_jwks_is_auth_unavailable(keys):
             authenticate(f"Bearer {token}", AuthSettings(jwt_secret=None, jwks_url=url))
     finally:
         _stop(server)
+
+
+def test_a_token_no_key_could_make_valid_is_refused_without_the_jwks(keys):
+    server, url = _serve(b'{"keys": []}')
+    _stop(server)  # unreachable: still the token's fault, not an outage
+    settings = AuthSettings(jwt_secret=None, jwks_url=url)
+    expired = _signed(keys["rsa"], "RS256", "rsa-1", _claims(exp=int(time.time()) - 120))
+    with pytest.raises(AuthError, match="token expired"):
+        authenticate(f"Bearer {expired}", settings)
+    no_subject = _signed(keys["rsa"], "RS256", "rsa-1", _claims(sub=None))
+    with pytest.raises(AuthError, match="invalid token"):
+        authenticate(f"Bearer {no_subject}", settings)

@@ -125,6 +125,22 @@ def authenticate(authorization_header: str | None, settings: AuthSettings) -> Pr
     return principal
 
 
+def _refuse_before_fetching_keys(token: str) -> None:
+    """AuthError for a token that no key could make valid (expired, no exp or sub), checked
+    before the key set is fetched: while the identity provider is unreachable such a token
+    is still the caller's fault (401), not an outage (503). Refusing needs no signature."""
+    try:
+        jwt.decode(
+            token,
+            options={"verify_signature": False, "verify_exp": True, "require": ["exp", "sub"]},
+            leeway=_LEEWAY_S,
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise AuthError("token expired") from e
+    except jwt.PyJWTError as e:
+        raise AuthError("invalid token") from e
+
+
 def _verify(token: str, settings: AuthSettings) -> tuple[Principal, int]:
     """The token's principal and expiry, after every check; raises AuthError/AuthUnavailable."""
     try:
@@ -141,6 +157,7 @@ def _verify(token: str, settings: AuthSettings) -> tuple[Principal, int]:
     elif alg in _ASYMMETRIC:
         if not settings.jwks_url:
             raise AuthError("asymmetric tokens not accepted")
+        _refuse_before_fetching_keys(token)
         key = _asymmetric_key(header, settings.jwks_url)
     else:
         raise AuthError("unsupported token algorithm")

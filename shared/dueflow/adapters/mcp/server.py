@@ -19,11 +19,14 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings as McpAuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import AuthenticationError
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dueflow.adapters.auth import AuthError, AuthSettings, authenticate
+from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, authenticate
+from dueflow.adapters.http.problems import problem_document
 from dueflow.adapters.mcp import tools
 from dueflow.service.assistant import AssistantService
 
@@ -37,9 +40,27 @@ INSTRUCTIONS = (
 )
 
 
+class KeysUnavailable(AuthenticationError):
+    """The token could not be checked (the identity provider's JWKS is unreachable): not the
+    caller's fault, so 503 with Retry-After, as the tasks API answers (not the SDK's 401)."""
+
+
+def _auth_failed(conn: HTTPConnection, exc: AuthenticationError) -> JSONResponse:
+    """The SDK's AuthenticationMiddleware's answer when the verifier raises (only for
+    KeysUnavailable: a bad token is None, which the SDK answers 401)."""
+    detail = f"cannot verify tokens now: {exc}"
+    return JSONResponse(
+        problem_document(503, detail, instance=conn.url.path),
+        status_code=503,
+        headers={"Retry-After": "1"},
+        media_type="application/problem+json",
+    )
+
+
 class JwtVerifier:
     """The SDK's TokenVerifier on dueflow's bearer-JWT check (adapters.auth): the same secret or
-    JWKS, audience and issuer as the tasks API. The token's subject is the user."""
+    JWKS, audience and issuer as the tasks API. The token's subject is the user; keys that
+    cannot be fetched raise KeysUnavailable (503)."""
 
     def __init__(self, settings: AuthSettings):
         self.settings = settings
@@ -52,6 +73,9 @@ class JwtVerifier:
         except AuthError as exc:
             log.info("token refused: %s", exc)
             return None
+        except AuthUnavailable as exc:
+            log.warning("token not checked: %s", exc)
+            raise KeysUnavailable(str(exc)) from exc
         claims = {"email": principal.email}
         if self.settings.issuer is not None:
             claims["iss"] = self.settings.issuer
@@ -152,7 +176,7 @@ def create_app(
             tools.TOOLS[name].input_schema if name in tools.TOOLS else None
         ),
     )
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,  # no session: any replica answers any call
         json_response=True,  # one JSON answer per POST, no SSE stream to keep open
@@ -173,3 +197,12 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
         ],
     )
+    # The SDK adds Starlette's AuthenticationMiddleware with its default on_error (400, text);
+    # ours answers KeysUnavailable. The stack is built on the first request, from this list.
+    for middleware in app.user_middleware:
+        if middleware.cls is AuthenticationMiddleware:
+            middleware.kwargs["on_error"] = _auth_failed
+            break
+    else:
+        raise RuntimeError("the MCP SDK no longer adds AuthenticationMiddleware: check auth")
+    return app
