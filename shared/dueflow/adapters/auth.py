@@ -107,14 +107,10 @@ def authenticate(authorization_header: str | None, settings: AuthSettings) -> Pr
     AuthUnavailable (503). A token verified before, and not yet expired, is not checked again."""
     token = bearer_token(authorization_header)
     key = (token, settings)
+    principal = _remembered(key)
+    if principal is not None:
+        return principal
     now = time.time()
-    with _verified_lock:
-        cached = _verified.get(key)
-        if cached is not None:
-            if now < cached[0]:
-                _verified.move_to_end(key)
-                return cached[1]
-            del _verified[key]  # expired (or kept long enough): check it in full again
     principal, exp = _verify(token, settings)
     # PyJWT rejects a token once exp <= now - leeway, with exp read as int(claims["exp"])
     until = min(exp + _LEEWAY_S, now + _JWKS_LIFESPAN_S)
@@ -139,6 +135,27 @@ def _refuse_before_fetching_keys(token: str) -> None:
         raise AuthError("token expired") from e
     except jwt.PyJWTError as e:
         raise AuthError("invalid token") from e
+
+
+def remembered(authorization_header: str | None, settings: AuthSettings) -> Principal | None:
+    """The caller, when this header's token was verified before and is not yet expired; else
+    None (nothing is verified or fetched here: never blocks, so an event loop may call it)."""
+    try:
+        return _remembered((bearer_token(authorization_header), settings))
+    except AuthError:
+        return None
+
+
+def _remembered(key: tuple[str, AuthSettings]) -> Principal | None:
+    with _verified_lock:
+        cached = _verified.get(key)
+        if cached is None:
+            return None
+        if time.time() < cached[0]:
+            _verified.move_to_end(key)
+            return cached[1]
+        del _verified[key]  # expired (or kept long enough): check it in full again
+        return None
 
 
 def _verify(token: str, settings: AuthSettings) -> tuple[Principal, int]:

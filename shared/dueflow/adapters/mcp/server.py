@@ -25,7 +25,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, authenticate
+from dueflow.adapters.auth import (
+    AuthError,
+    AuthSettings,
+    AuthUnavailable,
+    authenticate,
+    remembered,
+)
 from dueflow.adapters.http.problems import problem_document
 from dueflow.adapters.mcp import tools
 from dueflow.service.assistant import AssistantService
@@ -66,9 +72,12 @@ class JwtVerifier:
         self.settings = settings
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        try:  # a JWKS fetch may block: off the event loop
-            principal = await anyio.to_thread.run_sync(
-                authenticate, f"Bearer {token}", self.settings
+        header = f"Bearer {token}"
+        # a token verified before is answered here; a full check (a JWKS fetch may block) runs
+        # off the event loop: one thread hop less per call
+        try:
+            principal = remembered(header, self.settings) or await anyio.to_thread.run_sync(
+                authenticate, header, self.settings
             )
         except AuthError as exc:
             log.info("token refused: %s", exc)

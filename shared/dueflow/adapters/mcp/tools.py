@@ -317,8 +317,6 @@ def _delete(caller: Caller, task_id: str) -> dict:
 
 
 def _find(caller: Caller, args: dict) -> dict:
-    tz = caller.assistant.zone(caller.user_id)
-    now = caller.assistant.clock()
     query: dict[str, list[str]] = {}
     for name, param in (
         ("query", "q"),
@@ -336,8 +334,10 @@ def _find(caller: Caller, args: dict) -> dict:
         query["overdue"] = ["true" if args["overdue"] else "false"]
     if "limit" in args:
         query["limit"] = [str(args["limit"])]
-    for name in ("due_before", "due_after"):  # English too: "due_before": "end of week"
-        if name in args:
+    dates = [name for name in ("due_before", "due_after") if name in args]
+    if dates:  # English too ("due_before": "end of week"), read in the user's zone
+        tz, now = caller.assistant.zone(caller.user_id), caller.assistant.clock()
+        for name in dates:
             query[name] = [caller.assistant.instant(args[name], now, tz, name)]
     items, cursor = caller.tasks.list(caller.user_id, query)
     return {"items": [t.to_json() for t in items], "next_cursor": cursor, "filters": args}
