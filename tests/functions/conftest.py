@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,33 +15,9 @@ from functions_framework import create_app
 
 from dueflow import bootstrap
 from tests.conftest import ROOT
+from tests.support.clock import T0, Clock, install_clock
 
-#: The frozen "now" of event function tests: a winter morning (Berlin is on CET, UTC+1).
-T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 SENDER = "dueflow <reminders@dueflow.test>"
-
-
-class Clock:
-    """A settable clock for the services (`bootstrap.configure(clock=...)`)."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-    def set(self, now: datetime) -> datetime:
-        self.now = now
-        return now
-
-
-def install_clock(clock: Clock) -> None:
-    """Build the runtime's services on `clock` from now on (the composition root's override)."""
-    bootstrap.configure(clock=clock)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from dueflow.adapters.db.schema import notifications, reminders, tasks
 from dueflow.domain import events as ev
 from dueflow.domain.timefmt import format_instant
 from tests.conftest import auth
-from tests.functions.conftest import T0
+from tests.support.clock import T0
 from tests.support.events import as_http, deliver, outcome
 from tests.support.http import FakeHTTP, free_port
 from tests.support.smtp import Collector

@@ -16,6 +16,7 @@ import pytest
 
 from dueflow import bootstrap
 from tests.conftest import auth
+from tests.support.clock import Clock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RANK = {"high": 3, "medium": 2, "low": 1, "none": 0}
@@ -103,17 +104,6 @@ def invalid(response, *fields: str) -> dict:
 def forge(obj) -> str:
     """A syntactically valid cursor with chosen contents (what a tampering client could send)."""
     return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float = 1) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -334,9 +324,9 @@ def test_overdue_means_open_and_due_before_now(client, clock):
     assert titles(client, overdue="true", status="all") == ["long overdue", "just overdue"]
     assert titles(client, overdue="true", status="done") == []
     assert len(titles(client, overdue="false")) == 5
-    clock.tick(3600)  # now == "due later": not overdue yet (strictly before now)
+    clock.advance(3600)  # now == "due later": not overdue yet (strictly before now)
     assert titles(client, overdue="true") == ["long overdue", "just overdue", "due right now"]
-    clock.tick(1)
+    clock.advance(1)
     assert titles(client, overdue="true") == [
         "long overdue", "just overdue", "due right now", "due later"]
 
@@ -405,13 +395,13 @@ def test_title_sort_is_case_insensitive(client):
 
 def test_created_and_updated_at_sorts(client, clock):
     first = make(client, "first")
-    clock.tick()
+    clock.advance(1)
     second = make(client, "second")
-    clock.tick()
+    clock.advance(1)
     make(client, "third")
-    clock.tick()
+    clock.advance(1)
     patch(client, first, priority="high")  # first is now the most recently updated
-    clock.tick()
+    clock.advance(1)
     patch(client, second, description="touched")
     assert titles(client, sort="created_at") == ["first", "second", "third"]
     assert titles(client, sort="-created_at") == ["third", "second", "first"]
@@ -430,10 +420,10 @@ def many(client, clock) -> list[dict]:
     tasks = []
     for i in range(23):
         if i % 3 == 0:
-            clock.tick()  # three tasks share each created_at
+            clock.advance(1)  # three tasks share each created_at
         due = None if i % 7 in (0, 3) else day(i % 3)
         tasks.append(make(client, names[i % 5], priority=priorities[i % 4], due_at=due))
-    clock.tick()
+    clock.advance(1)
     for task in tasks[::5]:
         patch(client, task, description="touched")  # five share a later updated_at
     for task in tasks[1::6]:

@@ -19,7 +19,6 @@ from dueflow.adapters.outbox_relay import OutboxRelay
 from dueflow.domain import events as ev
 from tests.functions import test_event_functions as single
 from tests.functions import test_reminder_batches as batches
-from tests.functions.conftest import T0
 from tests.functions.test_event_functions import (
     ALICE_MAIL,
     deliver,
@@ -31,6 +30,7 @@ from tests.functions.test_event_functions import (
     outcome,
     ping,
 )
+from tests.support.clock import T0
 
 mode = single.mode
 smtp_server = single.smtp_server

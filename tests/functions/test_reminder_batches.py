@@ -27,7 +27,6 @@ from dueflow.adapters.db.schema import reminders, tasks
 from dueflow.domain import events as ev
 from dueflow.domain.timefmt import format_instant
 from tests.functions import test_event_functions as single
-from tests.functions.conftest import T0
 from tests.functions.test_event_functions import (
     ALICE_MAIL,
     RENT,
@@ -47,6 +46,7 @@ from tests.functions.test_event_functions import (
     snooze,
     text_of,
 )
+from tests.support.clock import T0
 from tests.support.event_schemas import validate_event
 from tests.support.events import as_http, deliver, outcome
 from tests.support.http import free_port

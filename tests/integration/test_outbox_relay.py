@@ -33,6 +33,7 @@ from dueflow.adapters.outbox_relay import LEASE_NAME, PROBE_MAX, HttpSink, Outbo
 from dueflow.domain import events
 from dueflow.service.tasks import TaskService
 from tests.conftest import auth
+from tests.support.clock import Clock
 from tests.support.event_schemas import validate_event
 from tests.support.http import Answer, RecordingServer, Request
 
@@ -131,27 +132,9 @@ def closed_port_url() -> str:
 
 
 # -- clock, service, outbox helpers ---------------------------------------------------------------
-class Clock:
-    """A clock the test moves by hand (aware UTC datetimes)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-    def set(self, when: datetime) -> datetime:
-        self.now = when
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -206,7 +189,7 @@ def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, e
     assert all(row.partition_key == task_id and row.attempts == 0 for row in rows)
     stored = [json.loads(row.payload) for row in rows]
 
-    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=Clock())
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=2), clock=Clock(datetime.now(UTC)))
     assert relay.run_once() == 5
 
     received = sink.requests()

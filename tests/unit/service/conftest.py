@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 
 from dueflow.domain import events
 from dueflow.domain.task import Task
 from dueflow.service.ports import Email, EmailError
-
-T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+from tests.support.clock import Clock
 
 
 @dataclass
@@ -273,18 +272,6 @@ class FakeEmailBackend:
         if (error := self.fail.get(email.to)) is not None:
             raise error
         self.sent.append(email)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 class RecordingMetrics:

@@ -19,7 +19,7 @@ from dueflow.service.ports import TransientEmailError
 from dueflow.service.recurrence import RecurrenceService
 from dueflow.service.reminders import ReminderService
 from dueflow.service.tasks import TaskService
-from tests.unit.service.conftest import T0
+from tests.support.clock import T0
 
 SENDER = "dueflow <reminders@dueflow.test>"
 RENT = {
