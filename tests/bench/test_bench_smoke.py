@@ -99,3 +99,13 @@ def test_search_reports_each_kind_of_query(scenarios):
     assert set(latency) == {"reference", "q", "q + filters", "list page"}
     for kind in ("q", "q + filters", "list page"):
         assert LATENCY_KEYS <= set(latency[kind]) and "p50_ratio" in latency[kind]
+
+
+def test_assistant_compares_each_tool_call_with_the_same_rest_call(scenarios):
+    assistant = scenarios["assistant"]
+    assert set(assistant["latency"]) == {"find", "add"}
+    for op, by_transport in assistant["latency"].items():
+        assert set(by_transport) == {"rest", "mcp"}
+        for latency in by_transport.values():
+            assert LATENCY_KEYS <= set(latency) and latency["ok"] > 0, latency
+        assert set(assistant["ratios"][op]) == {"p50", "p99"}

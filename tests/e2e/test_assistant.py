@@ -19,7 +19,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import ROOT, token
-from tests.e2e.test_local_run import _free_port, running_stack
+from tests.support.http import free_port
+from tests.support.local_stack import running_stack
 
 pytestmark = pytest.mark.e2e
 TOOLS = {
@@ -44,7 +45,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """The `make run` stack with the assistant on a free port: (API base, MCP URL)."""
-    port = _free_port()
+    port = free_port()
     tmp = tmp_path_factory.mktemp("assistant")
     env = {
         "DUEFLOW_REMINDER_TICK": "1",

@@ -29,10 +29,10 @@ from aiosmtpd.controller import Controller
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import token
-from tests.e2e.test_local_run import running_stack
-from tests.integration.test_email_backends import free_port
 from tests.support import processes
+from tests.support.http import free_port
 from tests.support.kafka import KafkaServer
+from tests.support.local_stack import running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
-import os
 import signal
-import socket
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,51 +14,9 @@ import requests
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import token
-from tests.support import processes
+from tests.support.local_stack import poll, running_stack
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_stack(tmp_path, **extra_env: str):
-    """`python -m dueflow_local.run` (what `make run` runs) on a free port, ready; stopped after.
-
-    Yields (base URL, process, environment)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DUEFLOW_ASSISTANT_PORT": str(_free_port()),  # not PORT + 1: stacks run side by side
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
-        "DUEFLOW_ENV": "local",
-        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
-        **extra_env,
-    }
-    for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
-        env.pop(name, None)
-    # its own process group: stopped with its function processes whatever happens, even when
-    # starting fails or the test is interrupted; its output goes to a file (a pipe nobody reads
-    # would fill up and block every process of the stack that logs)
-    log = tmp_path / "localrun.log"
-    with open(log, "ab") as out:
-        proc = processes.start(
-            [sys.executable, "-m", "dueflow_local.run"], env=env, stdout=out, stderr=out
-        )
-    proc.log = log
-    base = f"http://127.0.0.1:{port}"
-    try:
-        if not processes.wait_ready(f"{base}/readyz", proc, timeout=180):
-            processes.stop(proc)
-            pytest.fail(f"local stack did not start:\n{log.read_text(errors='replace')[-5000:]}")
-        yield base, proc, env
-    finally:
-        processes.stop(proc)  # SIGTERM: the supervisor stops its functions; then the group
 
 
 @pytest.fixture
@@ -112,16 +66,6 @@ def test_sigterm_stops_everything(local_stack):
         requests.get(f"{base}/healthz", timeout=1)
 
 
-def _poll(check, timeout: float = 20.0):
-    """Polls until `check()` returns something truthy (a bounded wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    return check()
-
-
 def test_completing_a_recurring_task_creates_the_next_instance(local_stack):
     base, _, _ = local_stack
     headers = _headers("alice")
@@ -139,7 +83,7 @@ def test_completing_a_recurring_task_creates_the_next_instance(local_stack):
         items = requests.get(f"{base}/tasks", headers=headers, timeout=10).json()["items"]
         return [t for t in items if t["series_id"] == first["series_id"]]
 
-    (second,) = _poll(open_instances)
+    (second,) = poll(open_instances)
     assert second["occurrence"] == 2 and second["id"] != first["id"]
     # the first Monday after completion (now), 09:00 in Berlin
     assert second["due_at"].endswith(("T07:00:00Z", "T08:00:00Z"))
@@ -157,7 +101,7 @@ def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
     }
     task = requests.post(f"{base}/tasks", json=body, headers=_headers("bob"), timeout=10).json()
     remind_at = datetime.fromisoformat(task["reminders"][0]["remind_at"])
-    mails = _poll(lambda: sorted(outbox.glob("*.eml")) if outbox.exists() else [])
+    mails = poll(lambda: sorted(outbox.glob("*.eml")) if outbox.exists() else [])
     assert len(mails) == 1
     sent_at = datetime.fromtimestamp(mails[0].stat().st_mtime, UTC)
     # about a second after remind_at with a one-second tick; the bound only catches a broken tick

@@ -17,8 +17,8 @@ from confluent_kafka import Consumer, Producer
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import token
-from tests.e2e.test_local_run import _poll, running_stack
 from tests.support.kafka import KafkaServer
+from tests.support.local_stack import poll, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -76,10 +76,10 @@ def test_a_command_delivered_twice_creates_one_task_and_reaches_task_updates(kaf
         event_id="cmd-1",
     )
     _send(kafka, create, create)  # the same CloudEvent twice: applied once
-    (task,) = _poll(lambda: _user_tasks(base, "carol"), 30)
+    (task,) = poll(lambda: _user_tasks(base, "carol"), 30)
     assert task["title"] == "Book flights" and task["tags"] == ["travel"]
     _send(kafka, _command("complete", {"user_id": "carol", "id": task["id"]}))
-    assert _poll(lambda: _user_tasks(base, "carol")[0]["status"] == "done", 30)
+    assert poll(lambda: _user_tasks(base, "carol")[0]["status"] == "done", 30)
     assert len(_user_tasks(base, "carol")) == 1
 
     consumer = Consumer(kafka.consumer_config(f"watcher-{uuid.uuid4()}"))
@@ -113,7 +113,7 @@ def test_a_bad_command_is_dead_lettered_and_can_be_replayed(kafka, kafka_stack):
         ).stdout
         return out if bad["id"] in out else ""
 
-    listing = _poll(dead_letters, 30)
+    listing = poll(dead_letters, 30)
     assert "422" in listing and "title" in listing
     assert _user_tasks(base, "dave") == []
     replay = subprocess.run(
@@ -121,4 +121,4 @@ def test_a_bad_command_is_dead_lettered_and_can_be_replayed(kafka, kafka_stack):
     )
     assert replay.returncode == 0 and "replayed 1" in replay.stderr, replay.stderr
     # still invalid: the replayed command went through the Broker and died again, listed anew
-    assert _poll(dead_letters, 30)
+    assert poll(dead_letters, 30)

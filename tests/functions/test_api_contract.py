@@ -9,7 +9,7 @@ import pytest
 from functions_framework import create_app
 
 from tests.conftest import ROOT, auth, token
-from tests.functions.test_tasks_api import assert_problem, create, task_count
+from tests.support.tasks_api import assert_problem, create, task_count
 
 SURROGATE = "a\ud800"  # a lone surrogate: valid JSON (`"a\ud800"`), no valid UTF-8
 DUE = "2026-12-01T09:00:00Z"

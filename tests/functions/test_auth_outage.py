@@ -19,8 +19,8 @@ from functions_framework import create_app
 from dueflow import bootstrap
 from dueflow.adapters import auth
 from tests.conftest import ROOT, token
+from tests.support.http import free_port
 from tests.support.jwks import JwksServer
-from tests.support.served_function import free_port
 
 ISSUER = "https://id.example.com"
 INITIALIZE = {

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import auth
-from tests.functions.test_tasks_api import assert_problem, outbox_types, task_count
 from tests.support.clock import T0, Clock, install_clock  # T0: Dec 1, 08:00 in Berlin
+from tests.support.tasks_api import assert_problem, outbox_types, task_count
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import SECRET, auth, token
+from tests.support.tasks_api import assert_problem, create, outbox_types, task_count
 
 NEW = {
     "title": "  Pay rent ",
@@ -20,34 +21,6 @@ NEW = {
     "recurrence": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=1"},
     "reminders": [{"before": "P1D"}, {"at": "2026-11-30T12:00:00Z"}],
 }
-
-
-def create(client, body=None, user="alice"):
-    response = client.post("/tasks", json=body or {"title": "t"}, headers=auth(user))
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.json
-
-
-def outbox_types(engine) -> list[str]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT event_type FROM outbox ORDER BY seq")).scalars()
-        return list(rows)
-
-
-def task_count(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one()
-
-
-def assert_problem(response, status: int, *fields: str):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.json
-    assert body["status"] == status and body["type"].startswith("urn:dueflow:problem:")
-    assert body["title"] and body["detail"]
-    if fields:
-        assert sorted({e["field"] for e in body["errors"]}) == sorted(fields)
-    return body
 
 
 # -- creating and reading ---------------------------------------------------------------------
