@@ -57,48 +57,7 @@ class NotifyService:
         (reminder, remind_at), so a redelivered or concurrent event sends nothing twice. A
         transient failure raises (the caller answers 5xx and the broker retries); a permanent one
         is recorded as failed and emits dev.dueflow.notification.failed."""
-        due = parse_reminder_due(data)
-        with self.uow_factory() as uow:
-            current = uow.reminders.lock_many([due.reminder_id]).get(due.reminder_id)
-            if current is None or current["task_status"] != "open":
-                return Outcome("stale: task done or deleted")
-            if current["remind_at"] != due.remind_at or current["status"] == "canceled":
-                return Outcome("stale: reminder moved or canceled")
-            instance = (due.reminder_id, due.remind_at)
-            if (outcome := uow.reminders.notified_many([instance]).get(instance)) is not None:
-                return Outcome(f"already {outcome}", Kind.DUPLICATE)
-            now = self.clock()
-            backend = self.backend()
-            status, error = "sent", None
-            try:
-                address = current["email"]  # the owner's, not the event's word
-                if not address:
-                    raise PermanentEmailError("the user's profile has no e-mail address")
-                backend.send(self._email(due, address, now))
-            except PermanentEmailError as exc:
-                status, error = "failed", _redact(str(exc))
-                log.warning(
-                    "reminder e-mail failed for good", extra={"key": due.key, "error": error}
-                )
-            except TransientEmailError:
-                self.metrics.email(backend.name, "retry")
-                raise
-            # counted when sending, not at commit: a mail that went out went out
-            self.metrics.email(backend.name, status)
-            if status == "sent":
-                # an early send (clock skew) counts as on time: a histogram's sum must not
-                # shrink, or rate() takes it for a counter reset
-                lateness = max(0.0, (now - due.remind_at).total_seconds())
-                self.metrics.reminder_lateness(lateness)
-            outcome = {**due.as_dict(), "user_id": current["user_id"], "status": status}
-            uow.reminders.record_notifications([{**outcome, "error": error}], backend.name, now)
-            kind = events.NOTIFICATION_SENT if status == "sent" else events.NOTIFICATION_FAILED
-            uow.outbox.add(
-                events.notification_event(kind, due.as_dict(), backend.name, now, error), now
-            )
-            uow.commit()
-        self.on_commit()
-        return Outcome(status)
+        return self._notify([parse_reminder_due(data)], single=True)
 
     def on_reminders_due(self, data: object) -> Outcome:
         """Send the e-mails of a `dev.dueflow.reminders.due` batch; says what it did.
@@ -116,7 +75,12 @@ class NotifyService:
         re-sends at most the one e-mail in flight, and the redelivery finishes what the crashed
         delivery recorded (the reminder's status, the event). The .eml outbox cannot send twice
         and needs none of this."""
-        dues = parse_reminders_due(data)
+        return self._notify(parse_reminders_due(data), single=False)
+
+    def _notify(self, dues: list[ReminderDue], single: bool) -> Outcome:
+        """The one path of both: a `single` reminder.due is a batch of one that says why it
+        sent nothing, sends with `backend.send`, and emits notification.sent/failed; a batch
+        finishes what a crashed delivery recorded and emits notifications.recorded."""
         transient: TransientEmailError | None = None
         with self.uow_factory() as uow:
             current = uow.reminders.lock_many([d.reminder_id for d in dues])
@@ -125,27 +89,29 @@ class NotifyService:
             outcomes: list[dict] = []
             for due in dues:
                 row = current.get(due.reminder_id)
-                stale = (
-                    row is None
-                    or row["task_status"] != "open"
-                    or row["remind_at"] != due.remind_at
-                    or row["status"] == "canceled"
-                )
-                instance = (due.reminder_id, due.remind_at)
-                if not stale and instance in done and row["status"] == "scheduled":
-                    # recorded by a delivery that crashed before its commit: finish it
-                    outcomes.append(_recorded(due, row, done[instance]))
-                elif stale or instance in done:
-                    skipped += 1
-                else:
+                stale = _stale(due, row)
+                notified = done.get((due.reminder_id, due.remind_at))
+                if stale is None and notified is None:
                     todo.append((due, row))
+                elif single:  # says why
+                    if stale is not None:
+                        return Outcome(stale)
+                    return Outcome(f"already {notified}", Kind.DUPLICATE)
+                elif stale is None and row["status"] == "scheduled":
+                    # recorded by a delivery that crashed before its commit: finish it
+                    outcomes.append(_recorded(due, row, notified))
+                else:
+                    skipped += 1
             now = self.clock()
             backend = self.backend() if todo or outcomes else None
             addressed = [(due, row) for due, row in todo if row["email"]]
-            on_accepted = self._recorder(addressed, backend, now, uow)
-            results = send_all(
-                backend, [self._email(d, r["email"], now) for d, r in addressed], on_accepted
-            )
+            emails = [self._email(d, r["email"], now) for d, r in addressed]
+            if single:
+                on_accepted = None
+                results = [_send_one(backend, email) for email in emails]
+            else:
+                on_accepted = self._recorder(addressed, backend, now, uow)
+                results = send_all(backend, emails, on_accepted)
             sent_or_failed = dict(zip([d.key for d, _ in addressed], results, strict=False))
             for due, row in todo:
                 outcome = {**due.as_dict(), "user_id": row["user_id"], "status": "sent"}
@@ -168,23 +134,26 @@ class NotifyService:
                         extra={"key": due.key, "error": outcome["error"]},
                     )
                 else:
-                    self.metrics.reminder_lateness(
-                        max(0.0, (now - due.remind_at).total_seconds())
-                    )
+                    # an early send (clock skew) counts as on time: a histogram's sum must not
+                    # shrink, or rate() takes it for a counter reset
+                    lateness = max(0.0, (now - due.remind_at).total_seconds())
+                    self.metrics.reminder_lateness(lateness)
+                # counted when sending, not at commit: a mail that went out went out
                 self.metrics.email(backend.name, outcome["status"])
                 if on_accepted is not None and due.key in on_accepted.recorded:
                     outcome["recorded"] = True
                 outcomes.append(outcome)
             if outcomes:
                 uow.reminders.record_notifications(outcomes, backend.name, now)
-                uow.outbox.add(
-                    events.notifications_recorded_event(outcomes, backend.name, now), now
-                )
+                for event in _events(dues, outcomes, backend.name, now, single):
+                    uow.outbox.add(event, now)
                 uow.commit()
         if outcomes:
             self.on_commit()
         if transient is not None:
             raise transient
+        if single:
+            return Outcome(outcomes[0]["status"])
         sent = sum(o["status"] == "sent" for o in outcomes)
         return Outcome(f"{sent} sent, {len(outcomes) - sent} failed, {skipped} skipped")
 
@@ -237,6 +206,24 @@ class _Recorder:
 _ONE_ASIDE = threading.Lock()
 
 
+def _stale(due: ReminderDue, row: dict | None) -> str | None:
+    """Why `due` is no longer to be sent, given its locked reminder row (None: it is)."""
+    if row is None or row["task_status"] != "open":
+        return "stale: task done or deleted"
+    if row["remind_at"] != due.remind_at or row["status"] == "canceled":
+        return "stale: reminder moved or canceled"
+    return None
+
+
+def _events(dues: list[ReminderDue], outcomes: list[dict], backend: str, now, single: bool):
+    """A reminder.due's notification.sent or .failed; a batch's one notifications.recorded."""
+    if not single:
+        return [events.notifications_recorded_event(outcomes, backend, now)]
+    [due], [outcome] = dues, outcomes
+    kind = events.NOTIFICATION_SENT if outcome["status"] == "sent" else events.NOTIFICATION_FAILED
+    return [events.notification_event(kind, due.as_dict(), backend, now, outcome.get("error"))]
+
+
 def _recorded(due: ReminderDue, row: dict, status: str) -> dict:
     """The outcome a crashed delivery recorded for `due` (its notification row exists)."""
     return {**due.as_dict(), "user_id": row["user_id"], "status": status, "recorded": True}
@@ -261,18 +248,21 @@ def send_all(
         return backend.send_many(emails, on_accepted)
     results: list[Exception | None] = []
     for email in emails:
-        try:
-            backend.send(email)
-        except PermanentEmailError as exc:
-            results.append(exc)
-            continue
-        except TransientEmailError as exc:
-            results.append(exc)
+        results.append(error := _send_one(backend, email))
+        if isinstance(error, TransientEmailError):
             break
-        if on_accepted is not None:
+        if error is None and on_accepted is not None:
             on_accepted(email)
-        results.append(None)
     return results
+
+
+def _send_one(backend: EmailBackend, email: Email) -> Exception | None:
+    """None (sent), or the PermanentEmailError or TransientEmailError `backend.send` met."""
+    try:
+        backend.send(email)
+    except (PermanentEmailError, TransientEmailError) as exc:
+        return exc
+    return None
 
 
 _ADDRESS = re.compile(r"(?:\"[^\"]*\"|[^\s<>\"'(),;:]+)@[^\s<>\"'(),;:]+")
