@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,7 +31,7 @@ from typing import IO
 import jwt
 import sqlalchemy as sa
 
-from bench import loadgen
+from bench import data, loadgen
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SOURCE = ROOT / "bench" / "reference" / "main.py"
@@ -69,8 +70,6 @@ def free_port() -> int:
 
 def free_port_range(count: int) -> int:
     """The first of `count` consecutive free loopback ports (for per-process metrics ports)."""
-    import random
-
     for _ in range(200):
         base = random.randint(20_000, 60_000 - count)
         try:
@@ -416,6 +415,19 @@ def insert_tasks(engine, tasks: list, chunk: int = 2000) -> None:
                 conn.execute(schema.task_tags.insert(), tag_rows)
             if reminder_rows:
                 conn.execute(schema.reminders.insert(), reminder_rows)
+
+
+def seed(engine, users: list[str], count: int, random_seed: int) -> list:
+    """`count` realistic tasks (bench.data, from `random_seed`) owned by `users` in turn,
+    stored with the users and fresh statistics: a database as the API would have left it."""
+    rng = random.Random(random_seed)
+    tasks = []
+    for i in range(count):
+        tasks += build_tasks(users[i % len(users)], [data.task_body(rng)])
+    insert_users(engine, users)
+    insert_tasks(engine, tasks)
+    analyze(engine)
+    return tasks
 
 
 def analyze(engine) -> None:

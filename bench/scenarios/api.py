@@ -86,13 +86,7 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
     url = ctx.infra.database(kind, "api")
     engine = stack.make_engine(url)
     users = [f"api-user-{i}" for i in range(p.api_users)]
-    rng = random.Random(7)
-    tasks = []
-    for i in range(p.api_seed_tasks):
-        tasks += stack.build_tasks(users[i % len(users)], [data.task_body(rng)])
-    stack.insert_users(engine, users)
-    stack.insert_tasks(engine, tasks)
-    stack.analyze(engine)
+    tasks = stack.seed(engine, users, p.api_seed_tasks, random_seed=7)
     requests = _requests(ctx, tasks, users)
     ctx.log(f"1 api/{kind}: starting the stack")
     run = stack.LocalRun(ctx.infra, f"api-{kind}", url).start()

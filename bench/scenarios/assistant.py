@@ -50,13 +50,7 @@ def run(ctx: Context) -> dict:
     ctx.log(f"7 assistant: seeding {p.assistant_seed_tasks} tasks for {len(users)} users")
     url = ctx.infra.database("postgresql", "assistant")
     engine = stack.make_engine(url)
-    rng = random.Random(11)
-    tasks = []
-    for i in range(p.assistant_seed_tasks):
-        tasks += stack.build_tasks(users[i % len(users)], [data.task_body(rng)])
-    stack.insert_users(engine, users)
-    stack.insert_tasks(engine, tasks)
-    stack.analyze(engine)
+    stack.seed(engine, users, p.assistant_seed_tasks, random_seed=11)
     ctx.log("7 assistant: starting the stack")
     local = stack.LocalRun(ctx.infra, "assistant", url).start()
     try:
