@@ -81,10 +81,12 @@ def _requests(ctx: Context, tasks: list, users: list[str]) -> dict:
     return pool
 
 
-def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
+def seed(ctx: Context, kind: str, name: str = "api"):
+    """A new database of `kind` seeded as this scenario seeds it: (url, engine, users, requests
+    per operation). Also what `python -m bench.flame` profiles against."""
     p = ctx.profile
-    ctx.log(f"1 api/{kind}: seeding {p.api_seed_tasks} tasks for {p.api_users} users")
-    url = ctx.infra.database(kind, "api")
+    ctx.log(f"1 {name}/{kind}: seeding {p.api_seed_tasks} tasks for {p.api_users} users")
+    url = ctx.infra.database(kind, name)
     engine = stack.make_engine(url)
     users = [f"api-user-{i}" for i in range(p.api_users)]
     rng = random.Random(7)
@@ -94,16 +96,31 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
     stack.insert_users(engine, users)
     stack.insert_tasks(engine, tasks)
     stack.analyze(engine)
-    requests = _requests(ctx, tasks, users)
+    return url, engine, users, _requests(ctx, tasks, users)
+
+
+def warm_up(port: int, users: list[str], pick: dict, seconds: float) -> None:
+    """What a process does once (remember each user) and a short run of every operation."""
+    for user in users:  # the API remembers each user once per process: not in the figures
+        loadgen.call(port, loadgen.request_bytes("GET", "/tags", headers=stack.auth(user)))
+    for op in OPS:
+        loadgen.closed_loop(port, pick[op], concurrency=4, duration=seconds)
+
+
+def picker(requests: list[bytes]):
+    n = len(requests)
+    return lambda i: requests[i % n]
+
+
+def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
+    p = ctx.profile
+    url, engine, users, requests = seed(ctx, kind)
     ctx.log(f"1 api/{kind}: starting the stack")
     run = stack.LocalRun(ctx.infra, f"api-{kind}", url).start()
     try:
-        for user in users:  # the API remembers each user once per process: not in the figures
-            loadgen.call(run.port, loadgen.request_bytes("GET", "/tags", headers=stack.auth(user)))
-        pick = {op: _picker(reqs) for op, reqs in requests.items()}
+        pick = {op: picker(reqs) for op, reqs in requests.items()}
         warm = min(1.0, p.api_throughput_s)
-        for op in OPS:
-            loadgen.closed_loop(run.port, pick[op], concurrency=4, duration=warm)
+        warm_up(run.port, users, pick, warm)
         loadgen.closed_loop(ref.port, _reference_request, concurrency=4, duration=warm)
         _drain(engine)  # the warm-up's events: delivered before anything is measured
         relay: list[dict] = []
@@ -126,11 +143,6 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
         for op in OPS
     }
     return out
-
-
-def _picker(requests: list[bytes]):
-    n = len(requests)
-    return lambda i: requests[i % n]
 
 
 def _reference_request(i: int) -> bytes:

@@ -20,6 +20,7 @@ POOL_RECYCLE_S = 1800.0
 PING_IDLE_AFTER_S = 10.0
 _IDLE_SINCE = "dueflow_idle_since"
 _WRITER = "_dueflow_writer"
+_READER = "_dueflow_reader"
 
 
 def make_engine(
@@ -53,6 +54,22 @@ def writer(engine: Engine) -> Engine:
     if flagged is None:  # two threads may both build one here: harmless, they are equivalent
         flagged = engine.execution_options(**{WRITE: True})
         setattr(engine, _WRITER, flagged)  # a reference cycle the collector frees with the engine
+    return flagged
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only units of work: on a database server in autocommit, so a
+    read is its statement's round trip alone, without a BEGIN before it and a ROLLBACK after
+    (three round trips for a one-statement read). What a reader sees is unchanged: under READ
+    COMMITTED, PostgreSQL's default, each statement sees its own snapshot inside a transaction
+    too. SQLite keeps its transactions (no round trips there; a WAL read wants one snapshot).
+    Built once per engine, as `writer` is."""
+    flagged = vars(engine).get(_READER)
+    if flagged is None:
+        flagged = engine
+        if engine.dialect.name != "sqlite":
+            flagged = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _READER, flagged)
     return flagged
 
 
