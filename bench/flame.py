@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench import loadgen, profiles, stack
+from bench import cpu, loadgen, profiles, stack
 from bench.context import Context
 from bench.scenarios import api
 
@@ -51,20 +52,45 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(profiles.current(args.profile), stack.Infra(keep=args.keep))
     try:
         url, engine, users, requests = api.seed(ctx, args.database, name="flame")
-        run = stack.LocalRun(ctx.infra, f"flame-{args.database}", url).start()
+        env = {}
+        gc_dir = ctx.infra.path("gc")
+        if args.gc:  # every Python process of the stack times its collector's pauses
+            probe = str(Path(__file__).with_name("gcprobe"))
+            env = {"PYTHONPATH": probe, "BENCH_GC_LOG": str(gc_dir)}
+        run = stack.LocalRun(ctx.infra, f"flame-{args.database}", url, **env).start()
         try:
             pick = {op: api.picker(reqs) for op, reqs in requests.items()}
             api.warm_up(run.port, users, pick, 1.0)
             target = tasks_pid(run.pid)
+            if args.database == "postgresql":
+                stack.statement_stats(url, reset=True)
+            gc_before = _gc(gc_dir, target)
             for op in ops:
                 suffix = "-wall" if args.wall else ""
                 svg = out / f"flame-{op}-{args.label}{suffix}.svg"
                 done = record(py_spy, target, svg, run.port, pick[op], args)
                 rate = done.ok() / done.duration_s
+                lat = done.summary()
                 print(f"\n{op}: {rate:,.0f} requests/s while sampled -> {svg}")
+                print(
+                    f"  latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max"
+                    f" {lat['max_ms']} ms; load generator {lat['loadgen_cpu']} cores busy"
+                )
                 print("  self time by package:")
                 for name, share in self_time(svg)[: args.top]:
                     print(f"  {share:5.1f}%  {name}")
+                if args.gc:
+                    time.sleep(1.1)  # the probe writes its figures at most once a second
+                    gc_after = _gc(gc_dir, target)
+                    _print_gc(gc_before, gc_after)
+                    gc_before = gc_after
+                if args.database == "postgresql":
+                    print("  statements (pg_stat_statements): calls, mean, max, total ms")
+                    for st in stack.statement_stats(url, reset=True):
+                        print(
+                            f"  {st['calls']:>7} {st['mean_ms']:>8} {st['max_ms']:>8}"
+                            f" {st['total_ms']:>9}  {st['query'][:90]}"
+                        )
         finally:
             run.stop()
             engine.dispose()
@@ -82,12 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--label", default="now", help="file name suffix: before, after, ...")
     parser.add_argument("--seconds", type=float, default=12.0, help="sampling time per operation")
     parser.add_argument("--clients", type=int, default=16, help="closed-loop clients")
+    parser.add_argument(
+        "--offered", type=float, help="open loop at this many requests/s instead (tails: 200)"
+    )
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument(
         "--wall",
         action="store_true",
         help="sample every thread, waiting ones too (wall time: round trips, lock waits); "
         "default: only the thread holding the GIL (where the CPU goes), file suffix -wall",
+    )
+    parser.add_argument(
+        "--gc", action="store_true", help="time the collector's pauses (bench/gcprobe)"
     )
     parser.add_argument("--top", type=int, default=25, help="packages to print per operation")
     parser.add_argument("--profile", help="seed sizes: smoke, quick (default) or full")
@@ -96,9 +128,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _gc(directory: Path, root: int) -> dict:
+    """The collector figures of the `tasks` process tree (bench/gcprobe), summed."""
+    total = {g: {"collections": 0, "pause_ms": 0.0, "max_ms": 0.0} for g in "012"}
+    slow = 0
+    for pid in cpu.tree(root):
+        try:
+            record = json.loads((directory / f"{pid}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for g, figures in record["generations"].items():
+            total[g]["collections"] += figures["collections"]
+            total[g]["pause_ms"] += figures["pause_ms"]
+            total[g]["max_ms"] = max(total[g]["max_ms"], figures["max_ms"])
+        slow += record["count_over_5ms"]
+    return {"generations": total, "over_5ms": slow}
+
+
+def _print_gc(before: dict, after: dict) -> None:
+    parts = []
+    for g, figures in after["generations"].items():
+        n = figures["collections"] - before["generations"][g]["collections"]
+        ms = figures["pause_ms"] - before["generations"][g]["pause_ms"]
+        longest = figures["max_ms"]
+        parts.append(f"gen{g} {n} × {ms / max(n, 1):.2f} ms (longest so far {longest:.1f})")
+    print(f"  GC pauses: {'; '.join(parts)}; over 5 ms: {after['over_5ms'] - before['over_5ms']}")
+
+
 def tasks_pid(root: int) -> int:
     """The `tasks` function's process (functions-framework's gunicorn master) under `root`."""
-    for pid in _descendants(root):
+    for pid in cpu.tree(root):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -106,22 +165,6 @@ def tasks_pid(root: int) -> int:
         if b"--target" in argv and argv[argv.index(b"--target") + 1] == b"tasks":
             return pid
     raise RuntimeError(f"no tasks process under {root}")
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
 
 
 def record(py_spy: str, pid: int, svg: Path, port: int, make, args) -> loadgen.Run:
@@ -149,7 +192,10 @@ def record(py_spy: str, pid: int, svg: Path, port: int, make, args) -> loadgen.R
         text=True,
     )
     time.sleep(0.5)  # attached before the load starts
-    run = loadgen.closed_loop(port, make, concurrency=args.clients, duration=int(args.seconds))
+    if args.offered:
+        run = loadgen.open_loop(port, make, rate=args.offered, duration=int(args.seconds))
+    else:
+        run = loadgen.closed_loop(port, make, concurrency=args.clients, duration=int(args.seconds))
     _, err = spy.communicate(timeout=60)
     if spy.returncode != 0 or not svg.exists():
         raise RuntimeError(f"py-spy failed ({spy.returncode}): {err.strip()}")

@@ -131,8 +131,9 @@ class PostgresServer:
     """A throwaway PostgreSQL server for tests: initdb into a temp dir owned by `postgres`,
     start on a free loopback port, stop and delete on stop()."""
 
-    def __init__(self, workdir: str | None = None) -> None:
+    def __init__(self, workdir: str | None = None, settings: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.settings = settings or {}  # server settings on top of SERVER_SETTINGS (the bench's)
         self.port: int | None = None
         self._bin_dir: Path | None = None
         self._root: Path | None = None  # temp dir holding data/, sock/ and server.log
@@ -262,6 +263,7 @@ class PostgresServer:
     def _pg_ctl_start(self) -> None:
         settings = {
             **SERVER_SETTINGS,
+            **self.settings,
             "port": str(self.port),
             "unix_socket_directories": str(self._socket_dir),
         }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 #: Execution option that marks a connection as one that will write (see `writer`).
 WRITE = "dueflow_write"
@@ -20,7 +20,6 @@ POOL_RECYCLE_S = 1800.0
 PING_IDLE_AFTER_S = 10.0
 _IDLE_SINCE = "dueflow_idle_since"
 _WRITER = "_dueflow_writer"
-_READER = "_dueflow_reader"
 
 
 def make_engine(
@@ -34,7 +33,7 @@ def make_engine(
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=pool_recycle)
-        event.listen(engine, "checkin", _mark_idle)
+        event.listen(engine, "checkin", _checkin)
         event.listen(engine, "checkout", _idle_ping(engine.dialect, ping_idle_after))
         return engine
     if parsed.database and parsed.database != ":memory:":
@@ -57,20 +56,17 @@ def writer(engine: Engine) -> Engine:
     return flagged
 
 
-def reader(engine: Engine) -> Engine:
-    """The same engine for read-only units of work: on a database server in autocommit, so a
-    read is its statement's round trip alone, without a BEGIN before it and a ROLLBACK after
-    (three round trips for a one-statement read). What a reader sees is unchanged: under READ
-    COMMITTED, PostgreSQL's default, each statement sees its own snapshot inside a transaction
-    too. SQLite keeps its transactions (no round trips there; a WAL read wants one snapshot).
-    Built once per engine, as `writer` is."""
-    flagged = vars(engine).get(_READER)
-    if flagged is None:
-        flagged = engine
-        if engine.dialect.name != "sqlite":
-            flagged = engine.execution_options(isolation_level="AUTOCOMMIT")
-        setattr(engine, _READER, flagged)
-    return flagged
+def read_only(conn: Connection) -> None:
+    """Run `conn`'s statements each on its own (autocommit) until it goes back to the pool, on a
+    database server: a one-statement read is then its statement's round trip alone, without a
+    BEGIN before it and a ROLLBACK after. What a reader sees is unchanged: under READ COMMITTED,
+    PostgreSQL's default, each statement sees its own snapshot inside a transaction too. SQLite
+    keeps its transactions (no round trips there; a WAL read wants one snapshot).
+
+    The driver's flag, not SQLAlchemy's isolation_level="AUTOCOMMIT": resetting that on the way
+    back to the pool sends a SET, a round trip; `_checkin` clears the flag without one."""
+    if conn.dialect.name != "sqlite":
+        conn.connection.dbapi_connection.autocommit = True
 
 
 # How a server connection that died (server restart, failover, an idle timeout somewhere) is
@@ -87,8 +83,11 @@ def reader(engine: Engine) -> Engine:
 # * `pool_recycle` replaces connections older than that on checkout.
 
 
-def _mark_idle(_dbapi_connection, record) -> None:
+def _checkin(dbapi_connection, record) -> None:
+    """Back in the pool: idle from now on, and in transactions again (see `read_only`)."""
     record.info[_IDLE_SINCE] = time.monotonic()
+    if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+        dbapi_connection.autocommit = False  # psycopg2: a flag, no round trip
 
 
 def _idle_ping(dialect, idle_after: float):
