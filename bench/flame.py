@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             pick = {op: api.picker(reqs) for op, reqs in requests.items()}
             api.warm_up(run.port, users, pick, 1.0)
             target = tasks_pid(run.pid)
+            logged = 0
             if args.database == "postgresql":
                 stack.statement_stats(url, reset=True)
+                logged = len(ctx.infra.postgres.log_lines())
             gc_before = _gc(gc_dir, target)
             for op in ops:
                 suffix = "-wall" if args.wall else ""
@@ -85,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                     _print_gc(gc_before, gc_after)
                     gc_before = gc_after
                 if args.database == "postgresql":
+                    log = ctx.infra.postgres.log_lines()
+                    events = [line for line in log[logged:] if _SERVER_EVENT.search(line)]
+                    logged = len(log)
+                    print(f"  server log: {len(events)} checkpoints, vacuums, slow plans, waits")
+                    for line in events[:12]:
+                        print(f"    {line[:200]}")
                     print("  statements (pg_stat_statements): calls, mean, max, total ms")
                     for st in stack.statement_stats(url, reset=True):
                         print(
@@ -205,6 +213,9 @@ def record(py_spy: str, pid: int, svg: Path, port: int, make, args) -> loadgen.R
 _FRAME = re.compile(
     r'<title>(.*?) \([\d,]+ samples?, [\d.]+%\)</title><rect [^>]*?y="(\d+)"[^>]*?'
     r'fg:x="(\d+)" fg:w="(\d+)"'
+)
+_SERVER_EVENT = re.compile(
+    r"checkpoint (starting|complete)|automatic (vacuum|analyze)|duration: |still waiting|deadlock"
 )
 _WHERE = re.compile(r"\(([^()]+?)(?:\.py)?:\d+\)$")
 

@@ -296,6 +296,12 @@ class PostgresServer:
                     ) from exc
                 time.sleep(0.1)
 
+    def log_lines(self) -> list[str]:
+        """The server's log so far (the bench reads its checkpoints, autovacuums, slow plans)."""
+        if self._root is None or not self._log_file.exists():
+            return []
+        return self._log_file.read_text(errors="replace").splitlines()
+
     def _log_tail(self, lines: int = 40) -> str:
         if self._root is None or not self._log_file.exists():
             return "(no server log)"
