@@ -124,14 +124,20 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
         loadgen.closed_loop(ref.port, _reference_request, concurrency=4, duration=warm)
         _drain(engine)  # the warm-up's events: delivered before anything is measured
         relay: list[dict] = []
+        if kind == "postgresql":
+            stack.statement_stats(url, reset=True)
         ctx.log(f"1 api/{kind}: latency at {p.api_rate:g} requests/s")
         latency = _block(ctx, run, ref, pick, engine, relay, _latency_run)
+        # where the database spent its time while the p99s were measured: tails' evidence
+        statements = stack.statement_stats(url) if kind == "postgresql" else []
         ctx.log(f"1 api/{kind}: maximum throughput, {p.api_concurrency} clients")
         throughput = _block(ctx, run, ref, pick, engine, relay, _throughput_run)
     finally:
         run.stop()
         engine.dispose()
     out = {"latency": latency, "throughput": throughput, "relay": _relay_summary(relay)}
+    if statements:
+        out["statements"] = statements
     out["ratios"] = {
         op: {
             "p50": ratio(latency[op]["p50_ms"], latency["reference"]["p50_ms"]),
@@ -308,4 +314,13 @@ def markdown(result: dict) -> list[str]:
             f"- {_db_name(kind)}: outbox relay delivered {fmt(relay['events_per_s'])} events/s "
             f"while draining; CPU cores busy during max-throughput creates: {shares}."
         )
+        if statements := db.get("statements"):
+            worst = max(statements, key=lambda st: st["max_ms"])
+            lines.append(
+                f"- {_db_name(kind)}, during the latency runs (pg_stat_statements): the "
+                f"{len(statements)} statements that took the most time averaged "
+                f"{fmt(min(st['mean_ms'] for st in statements))}–"
+                f"{fmt(max(st['mean_ms'] for st in statements))} ms; the slowest single "
+                f"execution took {fmt(worst['max_ms'])} ms (`{worst['query'][:60]}…`)."
+            )
     return lines
