@@ -87,18 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     _print_gc(gc_before, gc_after)
                     gc_before = gc_after
                 if args.database == "postgresql":
-                    log = ctx.infra.postgres.log_lines()
-                    events = [line for line in log[logged:] if _SERVER_EVENT.search(line)]
-                    logged = len(log)
-                    print(f"  server log: {len(events)} checkpoints, vacuums, slow plans, waits")
-                    for line in events[:12]:
-                        print(f"    {line[:200]}")
-                    print("  statements (pg_stat_statements): calls, mean, max, total ms")
-                    for st in stack.statement_stats(url, reset=True):
-                        print(
-                            f"  {st['calls']:>7} {st['mean_ms']:>8} {st['max_ms']:>8}"
-                            f" {st['total_ms']:>9}  {st['query'][:90]}"
-                        )
+                    logged = _print_database(ctx, url, logged)
         finally:
             run.stop()
             engine.dispose()
@@ -134,6 +123,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(OUT), help=f"directory for the SVGs ({OUT})")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs)")
     return parser
+
+
+def _print_database(ctx: Context, url: str, logged: int) -> int:
+    """The server log's events after line `logged`, and the statements that took the most time
+    since the last reset (then reset); returns the log's length."""
+    log = ctx.infra.postgres.log_lines()
+    events = [line for line in log[logged:] if _SERVER_EVENT.search(line)]
+    print(f"  server log: {len(events)} checkpoints, vacuums, slow plans, waits")
+    for line in events[:12]:
+        print(f"    {line[:200]}")
+    print("  statements (pg_stat_statements): calls, mean, max, total ms")
+    for st in stack.statement_stats(url, reset=True):
+        print(
+            f"  {st['calls']:>7} {st['mean_ms']:>8} {st['max_ms']:>8}"
+            f" {st['total_ms']:>9}  {st['query'][:90]}"
+        )
+    return len(log)
 
 
 def _gc(directory: Path, root: int) -> dict:
