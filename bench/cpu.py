@@ -1,4 +1,5 @@
-"""Where the CPU went during a measurement, from /proc (Linux; elsewhere nothing is reported).
+"""Where the CPU went during a measurement, and a process tree's memory, from /proc (Linux;
+elsewhere nothing is reported).
 
 Only the bench's own processes are counted by name (its descendants: the local runner and its
 functions, single functions, the Kafka broker; and the PostgreSQL server it started, registered
@@ -66,6 +67,36 @@ def snapshot() -> dict[int, tuple[str, float]]:
             ours.add(pid)
             todo += children.get(pid, [])
     return {pid: (_name(pid), stats[pid][1]) for pid in ours}
+
+
+def tree(root: int) -> list[int]:
+    """`root` and its descendants (a function's gunicorn master and worker), root first."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            children[stat[0]].append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        found.append(pid)
+        todo += sorted(children.get(pid, []))
+    return found
+
+
+def memory(root: int) -> dict[str, float] | None:
+    """Resident memory of the process tree under `root`, in MiB: `rss` per process (root first)
+    and `pss`, their proportional set sizes summed (pages a forked worker still shares with its
+    master counted once: about what the container's memory cgroup is charged)."""
+    rss, pss = [], 0.0
+    for pid in tree(root):
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        kib = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:] if ":" in line}
+        rss.append(round(kib.get("Rss", 0) / 1024, 1))
+        pss += kib.get("Pss", 0) / 1024
+    return {"rss_mib": rss, "pss_mib": round(pss, 1)} if rss else None
 
 
 def machine_busy() -> float:

@@ -54,6 +54,51 @@ _SCRUBBED = (
 TUNING_PREFIXES = ("DUEFLOW_", "THREADS", "WORKERS", "CLOUD_RUN_TIMEOUT_SECONDS")
 
 
+# The bench's server keeps the statistics and logs that explain a slow request (tail latencies):
+# per-statement timings (pg_stat_statements, see `statement_stats`), the plan of any statement
+# slower than 50 ms (auto_explain), and every checkpoint, autovacuum and lock wait, in its log.
+POSTGRES_SETTINGS = {
+    "shared_preload_libraries": "pg_stat_statements,auto_explain",
+    "pg_stat_statements.track": "all",
+    "auto_explain.log_min_duration": "50ms",
+    "log_checkpoints": "on",
+    "log_autovacuum_min_duration": "0",
+    "log_lock_waits": "on",
+    "deadlock_timeout": "20ms",  # log_lock_waits reports waits longer than this
+}
+
+
+def statement_stats(url: str, reset: bool = False, top: int = 8) -> list[dict]:
+    """The statements that took the most time since the last reset (pg_stat_statements, in
+    `url`'s database): calls, mean, max and total ms; `reset` then starts the count anew."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+            rows = conn.execute(
+                sa.text(
+                    "SELECT calls, mean_exec_time, max_exec_time, total_exec_time, query"
+                    " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT :n"
+                ),
+                {"n": top},
+            ).all()
+            if reset:
+                conn.execute(sa.text("SELECT pg_stat_statements_reset()"))
+    finally:
+        engine.dispose()
+    return [
+        {
+            "calls": r.calls,
+            "mean_ms": round(r.mean_exec_time, 3),
+            "max_ms": round(r.max_exec_time, 2),
+            "total_ms": round(r.total_exec_time, 1),
+            "query": " ".join(r.query.split())[:160],
+        }
+        for r in rows
+    ]
+
+
 def tuning() -> dict[str, str]:
     return {
         k: v
@@ -117,7 +162,7 @@ class Infra:
         if self._postgres is None:
             from tests.support.postgres import PostgresServer
 
-            self._postgres = PostgresServer().start()
+            self._postgres = PostgresServer(settings=POSTGRES_SETTINGS).start()
             _register_postmaster(self._postgres)
         return self._postgres
 

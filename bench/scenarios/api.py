@@ -80,34 +80,57 @@ def _requests(ctx: Context, tasks: list, users: list[str]) -> dict:
     return pool
 
 
-def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
+def seed(ctx: Context, kind: str, name: str = "api"):
+    """A new database of `kind` seeded as this scenario seeds it: (url, engine, users, requests
+    per operation). Also what `python -m bench.flame` profiles against."""
     p = ctx.profile
-    ctx.log(f"1 api/{kind}: seeding {p.api_seed_tasks} tasks for {p.api_users} users")
-    url = ctx.infra.database(kind, "api")
+    ctx.log(f"1 {name}/{kind}: seeding {p.api_seed_tasks} tasks for {p.api_users} users")
+    url = ctx.infra.database(kind, name)
     engine = stack.make_engine(url)
     users = [f"api-user-{i}" for i in range(p.api_users)]
     tasks = stack.seed(engine, users, p.api_seed_tasks, random_seed=7)
-    requests = _requests(ctx, tasks, users)
+    return url, engine, users, _requests(ctx, tasks, users)
+
+
+def warm_up(port: int, users: list[str], pick: dict, seconds: float) -> None:
+    """What a process does once (remember each user) and a short run of every operation."""
+    for user in users:  # the API remembers each user once per process: not in the figures
+        loadgen.call(port, loadgen.request_bytes("GET", "/tags", headers=stack.auth(user)))
+    for op in OPS:
+        loadgen.closed_loop(port, pick[op], concurrency=4, duration=seconds)
+
+
+def picker(requests: list[bytes]):
+    n = len(requests)
+    return lambda i: requests[i % n]
+
+
+def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
+    p = ctx.profile
+    url, engine, users, requests = seed(ctx, kind)
     ctx.log(f"1 api/{kind}: starting the stack")
     run = stack.LocalRun(ctx.infra, f"api-{kind}", url).start()
     try:
-        for user in users:  # the API remembers each user once per process: not in the figures
-            loadgen.call(run.port, loadgen.request_bytes("GET", "/tags", headers=stack.auth(user)))
-        pick = {op: _picker(reqs) for op, reqs in requests.items()}
+        pick = {op: picker(reqs) for op, reqs in requests.items()}
         warm = min(1.0, p.api_throughput_s)
-        for op in OPS:
-            loadgen.closed_loop(run.port, pick[op], concurrency=4, duration=warm)
+        warm_up(run.port, users, pick, warm)
         loadgen.closed_loop(ref.port, _reference_request, concurrency=4, duration=warm)
         stack.drain_outbox(engine)  # the warm-up's events: delivered before anything is measured
         relay: list[dict] = []
+        if kind == "postgresql":
+            stack.statement_stats(url, reset=True)
         ctx.log(f"1 api/{kind}: latency at {p.api_rate:g} requests/s")
         latency = _block(ctx, run, ref, pick, engine, relay, _latency_run)
+        # where the database spent its time while the p99s were measured: tails' evidence
+        statements = stack.statement_stats(url) if kind == "postgresql" else []
         ctx.log(f"1 api/{kind}: maximum throughput, {p.api_concurrency} clients")
         throughput = _block(ctx, run, ref, pick, engine, relay, _throughput_run)
     finally:
         run.stop()
         engine.dispose()
     out = {"latency": latency, "throughput": throughput, "relay": _relay_summary(relay)}
+    if statements:
+        out["statements"] = statements
     out["ratios"] = {
         op: {
             "p50": ratio(latency[op]["p50_ms"], latency["reference"]["p50_ms"]),
@@ -119,11 +142,6 @@ def _database(ctx: Context, kind: str, ref: stack.Function) -> dict:
         for op in OPS
     }
     return out
-
-
-def _picker(requests: list[bytes]):
-    n = len(requests)
-    return lambda i: requests[i % n]
 
 
 def _reference_request(i: int) -> bytes:
@@ -278,4 +296,13 @@ def markdown(result: dict) -> list[str]:
             f"- {_db_name(kind)}: outbox relay delivered {fmt(relay['events_per_s'])} events/s "
             f"while draining; CPU cores busy during max-throughput creates: {shares}."
         )
+        if statements := db.get("statements"):
+            worst = max(statements, key=lambda st: st["max_ms"])
+            lines.append(
+                f"- {_db_name(kind)}, during the latency runs (pg_stat_statements): the "
+                f"{len(statements)} statements that took the most time averaged "
+                f"{fmt(min(st['mean_ms'] for st in statements))}–"
+                f"{fmt(max(st['mean_ms'] for st in statements))} ms; the slowest single "
+                f"execution took {fmt(worst['max_ms'])} ms (`{worst['query'][:60]}…`)."
+            )
     return lines

@@ -12,6 +12,10 @@ are medians over the rounds.
 
 Import time: a fresh interpreter running `functions_framework.create_app(target, source)` (what the
 CLI does before serving), timed inside the interpreter, interpreter start-up excluded.
+
+Idle memory: IDLE_AFTER_S after that first answer (the outbox relay has started by then), the
+process tree's proportional set size (gunicorn master and worker, shared pages counted once: about
+what a pod's memory cgroup is charged) and each process's RSS, from /proc.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
-from bench import loadgen, stack
+from bench import cpu, loadgen, stack
 from bench.context import Context
 from bench.results import Target, fmt, table
 from bench.stats import median, ratio
@@ -33,6 +37,7 @@ KEY, NUMBER = "cold", "5"
 TITLE = "Cold start: process start → first successful response, and import time"
 FUNCTIONS = ("tasks", "recurrence", "reminders", "notify", "commands", "deadletter")
 LIMIT_S, RATIO_LIMIT = 1.0, 1.5
+IDLE_AFTER_S, IDLE_MIB = 2.0, 80.0  # idle memory: measured this long after the first answer
 IMPORT_CODE = (
     "import time; t = time.perf_counter()\n"
     "from functions_framework import create_app\n"
@@ -112,8 +117,9 @@ def first_request(name: str) -> bytes:
     return loadgen.request_bytes("GET", "/")
 
 
-def _cold_start(ctx: Context, name: str, env: dict, round_no: int) -> float:
-    """Seconds from creating the process to its first 2xx answer to `first_request(name)`."""
+def _cold_start(ctx: Context, name: str, env: dict, round_no: int) -> tuple[float, dict | None]:
+    """Seconds from creating the process to its first 2xx answer to `first_request(name)`, and
+    the process tree's memory once idle after it (`cpu.memory`)."""
     label = f"cold-{name}-{round_no}"
     if name == "reference":
         function = stack.reference(ctx.infra, label=label)
@@ -129,7 +135,9 @@ def _cold_start(ctx: Context, name: str, env: dict, round_no: int) -> float:
             try:
                 answer = loadgen.call(function.port, request, timeout=30)
                 if 200 <= answer.status < 300:
-                    return time.monotonic() - function.started_at
+                    started = time.monotonic() - function.started_at
+                    time.sleep(IDLE_AFTER_S)
+                    return started, cpu.memory(function.pid)
                 request = first_request(name)  # a new event id for the next try
             except (OSError, TimeoutError):
                 pass
@@ -169,11 +177,15 @@ def run(ctx: Context) -> dict:
     names = ("reference", *FUNCTIONS)
     starts: dict[str, list[float]] = {n: [] for n in names}
     imports: dict[str, list[float]] = {n: [] for n in names}
+    memory: dict[str, list[dict]] = {n: [] for n in names}
     try:
         for round_no in range(ctx.profile.cold_rounds):
             ctx.log(f"5 cold: round {round_no + 1} of {ctx.profile.cold_rounds}")
             for name in names:
-                starts[name].append(_cold_start(ctx, name, env, round_no))
+                started, idle = _cold_start(ctx, name, env, round_no)
+                starts[name].append(started)
+                if idle is not None:
+                    memory[name].append(idle)
                 imports[name].append(_import_time(name, env))
     finally:
         sink.stop()
@@ -185,6 +197,7 @@ def run(ctx: Context) -> dict:
             "start_ratio": ratio(median(starts[name]), ref_start),
             "import_s": round(median(imports[name]), 3),
             "import_ratio": ratio(median(imports[name]), ref_import),
+            **_idle_memory(memory[name]),
         }
         for name in names
     }
@@ -196,6 +209,16 @@ def run(ctx: Context) -> dict:
         },
         "functions": out,
         "python_startup_s": round(_python_startup(), 3),
+    }
+
+
+def _idle_memory(runs: list[dict]) -> dict:
+    if not runs:
+        return {}
+    pss = median([r["pss_mib"] for r in runs])
+    return {
+        "idle_pss_mib": round(pss, 1),
+        "idle_rss_mib": min(runs, key=lambda r: abs(r["pss_mib"] - pss))["rss_mib"],
     }
 
 
@@ -222,7 +245,24 @@ def targets(result: dict) -> list[Target]:
                 note=f"{fmt(r['start_s'])} s vs {fmt(ref['start_s'])} s",
             )
         )
+        if "idle_pss_mib" in r:
+            rss = " + ".join(fmt(x) for x in r["idle_rss_mib"])
+            out.append(
+                Target(
+                    NUMBER,
+                    f"idle memory (PSS), {name}",
+                    "<=",
+                    IDLE_MIB,
+                    "MiB",
+                    r["idle_pss_mib"],
+                    note=f"RSS master + worker {rss} MiB; reference {_pss(ref)} MiB",
+                )
+            )
     return out
+
+
+def _pss(r: dict) -> str:
+    return fmt(r["idle_pss_mib"]) if "idle_pss_mib" in r else "?"
 
 
 def markdown(result: dict) -> list[str]:
@@ -233,12 +273,27 @@ def markdown(result: dict) -> list[str]:
             r["start_ratio"] if name != "reference" else "—",
             r["import_s"],
             r["import_ratio"] if name != "reference" else "—",
+            _pss(r),
+            " + ".join(fmt(x) for x in r.get("idle_rss_mib", [])) or "?",
         ]
         for name, r in result["functions"].items()
     ]
     return [
         f"Median of {result['config']['rounds']} interleaved rounds on PostgreSQL. A bare "
-        f"`python -c pass` takes {fmt(result['python_startup_s'])} s here.",
+        f"`python -c pass` takes {fmt(result['python_startup_s'])} s here. Idle memory: "
+        f"{fmt(IDLE_AFTER_S)} s after the first answer; PSS of the process tree (gunicorn master "
+        "and worker, shared pages counted once), and each process's RSS.",
         "",
-        *table(["function", "cold start s", "× reference", "import s", "× reference"], rows),
+        *table(
+            [
+                "function",
+                "cold start s",
+                "× reference",
+                "import s",
+                "× reference",
+                "idle PSS MiB",
+                "idle RSS MiB (master + worker)",
+            ],
+            rows,
+        ),
     ]

@@ -92,6 +92,9 @@ def test_cold_start_covers_every_function_and_the_reference(scenarios):
     assert set(functions) == names
     for function in functions.values():
         assert {"start_s", "start_ratio", "import_s", "import_ratio"} <= set(function)
+        # idle memory of the process tree (master and worker), once the first answer is out
+        assert function["idle_pss_mib"] > 0
+        assert len(function["idle_rss_mib"]) == 2
 
 
 def test_search_reports_each_kind_of_query(scenarios):

@@ -4,6 +4,7 @@ engine it was given to its owner."""
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import UTC, datetime
 
@@ -58,3 +59,24 @@ def test_configure_builds_the_process_runtime_with_overrides(function_env):
     assert bootstrap.runtime().tasks.clock is frozen
     bootstrap.reset()  # drops the overrides with the runtime
     assert bootstrap.runtime().tasks.clock is not frozen
+
+
+def test_the_heap_is_frozen_once_the_relay_has_started(tmp_path, monkeypatch):
+    """What the process keeps for its life (modules, tables, compiled statements) is out of the
+    cyclic collector's reach once the first request is served and the relay started, so full
+    collections under load walk only what requests made since (docs/performance.md)."""
+    monkeypatch.setenv("DUEFLOW_METRICS_PORT", "0")
+    engine = make_engine(f"sqlite:///{tmp_path / 'dueflow.db'}")
+    migrate(engine)
+    gc.unfreeze()
+    bootstrap.settle_heap.cache_clear()  # once per process: as in a process of its own
+    rt = bootstrap.build_runtime(bootstrap.Overrides(engine=engine, sink=lambda _event: None))
+    try:
+        rt.tasks.create("alice", {"title": "Call Bob"})
+        assert gc.get_freeze_count() == 0  # nothing frozen while the process starts
+        assert rt.start_relay() is not None
+        assert gc.get_freeze_count() > 10_000  # the modules and tables, at least
+    finally:
+        rt.close()
+        gc.unfreeze()  # the rest of the test session collects as before
+        engine.dispose()

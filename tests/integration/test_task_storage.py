@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from dueflow.adapters.db.engine import writer
 from dueflow.adapters.db.task_store import TaskRepository
+from dueflow.adapters.db.unit_of_work import UnitOfWork
+from dueflow.domain.listing import parse_list_query
 from dueflow.domain.task import Recurrence, Reminder, Task
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -105,3 +107,61 @@ def test_postgresql_adds_a_task_in_one_statement(engine, children):
     with engine.connect() as conn:
         assert TaskRepository(conn).get("alice", task.id) == task
     assert len(_rows(engine, "task_tags")) == len(task.tags)
+
+
+def _with_reminders(count: int, **fields) -> Task:
+    """A task with `count` reminders, in an order their ids do not sort in."""
+    ids = sorted((_id() for _ in range(count)), reverse=True)
+    return _task(
+        reminders=tuple(
+            Reminder(rid, NOW + timedelta(hours=i), at=NOW + timedelta(hours=i))
+            for i, rid in enumerate(ids)
+        ),
+        **fields,
+    )
+
+
+def test_a_read_is_one_statement_with_the_reminders_in_order(engine):
+    """get and a list page each read tasks with their reminders in one statement (one round
+    trip on PostgreSQL): every task whole, reminders in their order, pages as before."""
+    added = [
+        _with_reminders(i % 4, due_at=NOW + timedelta(days=i), tags=("home",) * (i % 2))
+        for i in range(7)
+    ]
+    with writer(engine).begin() as conn:
+        for task in added:
+            TaskRepository(conn).add(task)
+    statements: list[str] = []
+    pages: list[list[Task]] = []
+    with engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        repo = TaskRepository(conn)
+        assert [repo.get("alice", t.id) for t in added] == added
+        assert repo.get("bob", added[0].id) is None  # another user's task is not found
+        args: dict[str, list[str]] = {"sort": ["due_at"], "limit": ["3"]}
+        while True:
+            page, cursor = repo.list("alice", parse_list_query(args), NOW)
+            pages.append(page)
+            if cursor is None:
+                break
+            args["cursor"] = [cursor]
+    assert len([s for s in statements if s != "BEGIN"]) == len(added) + 1 + len(pages)
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [t for p in pages for t in p] == added
+
+
+def test_read_units_of_work_are_one_round_trip_on_postgresql(engine):
+    """A read-only unit of work sends its statement alone: no BEGIN before, no ROLLBACK after;
+    a writing one keeps its transaction."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs in-process, and its reads keep one snapshot per transaction")
+    task = _with_reminders(2)
+    with writer(engine).begin() as conn:
+        TaskRepository(conn).add(task)
+    with UnitOfWork(engine, write=False) as uow:
+        assert uow.tasks.get("alice", task.id) == task
+        assert uow.conn.connection.dbapi_connection.autocommit is True
+    with UnitOfWork(engine, write=True) as uow:
+        assert uow.conn.connection.dbapi_connection.autocommit is False
+        uow.tasks.add(_task())
+    assert len(_rows(engine, "tasks")) == 1  # left without commit: rolled back

@@ -131,8 +131,9 @@ class PostgresServer:
     """A throwaway PostgreSQL server for tests: initdb into a temp dir owned by `postgres`,
     start on a free loopback port, stop and delete on stop()."""
 
-    def __init__(self, workdir: str | None = None) -> None:
+    def __init__(self, workdir: str | None = None, settings: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.settings = settings or {}  # server settings on top of SERVER_SETTINGS (the bench's)
         self.port: int | None = None
         self._bin_dir: Path | None = None
         self._root: Path | None = None  # temp dir holding data/, sock/ and server.log
@@ -262,6 +263,7 @@ class PostgresServer:
     def _pg_ctl_start(self) -> None:
         settings = {
             **SERVER_SETTINGS,
+            **self.settings,
             "port": str(self.port),
             "unix_socket_directories": str(self._socket_dir),
         }
@@ -293,6 +295,12 @@ class PostgresServer:
                         f"{exc}\n--- server log tail ---\n{self._log_tail()}"
                     ) from exc
                 time.sleep(0.1)
+
+    def log_lines(self) -> list[str]:
+        """The server's log so far (the bench reads its checkpoints, autovacuums, slow plans)."""
+        if self._root is None or not self._log_file.exists():
+            return []
+        return self._log_file.read_text(errors="replace").splitlines()
 
     def _log_tail(self, lines: int = 40) -> str:
         if self._root is None or not self._log_file.exists():

@@ -45,6 +45,10 @@ log = logging.getLogger("dueflow.outbox")
 # backlog then drains at full speed (a 30 s outage's backlog within 5 s, docs/operations.md).
 PROBE_FIRST, PROBE_MAX = 0.25, 1.0
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
+# Seconds between two measurements of the backlog gauges (3 or 4 COUNTs per process): far below
+# any scrape interval, and not the 10 a second of the poll interval times every process, which
+# made them most of the database's statements while the functions sat idle (docs/performance.md).
+MEASURE_INTERVAL = 2.0
 
 
 class OutboxRelay:
@@ -295,10 +299,11 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; retrying")
 
     def _measure_due(self) -> bool:
-        # at most once per poll interval: commits kick the relay, and a burst of them must not
-        # turn into a burst of COUNT(*)s over the outbox
+        # at most every MEASURE_INTERVAL: commits kick the relay, and a burst of them must not
+        # turn into a burst of COUNT(*)s over the outbox; nor must the poll, in every process
         last = self._measured_at
-        return last is None or (self.clock() - last).total_seconds() >= self.poll_interval
+        interval = max(self.poll_interval, MEASURE_INTERVAL)
+        return last is None or (self.clock() - last).total_seconds() >= interval
 
     def _postpone(self, seq: int, attempts: int, error: str, sink_down: bool = False) -> None:
         # jitter first, then the cap: DUEFLOW_OUTBOX_MAX_BACKOFF is the longest wait; when the

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 #: Execution option that marks a connection as one that will write (see `writer`).
 WRITE = "dueflow_write"
@@ -33,7 +33,7 @@ def make_engine(
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=pool_recycle)
-        event.listen(engine, "checkin", _mark_idle)
+        event.listen(engine, "checkin", _checkin)
         event.listen(engine, "checkout", _idle_ping(engine.dialect, ping_idle_after))
         return engine
     if parsed.database and parsed.database != ":memory:":
@@ -56,6 +56,19 @@ def writer(engine: Engine) -> Engine:
     return flagged
 
 
+def read_only(conn: Connection) -> None:
+    """Run `conn`'s statements each on its own (autocommit) until it goes back to the pool, on a
+    database server: a one-statement read is then its statement's round trip alone, without a
+    BEGIN before it and a ROLLBACK after. What a reader sees is unchanged: under READ COMMITTED,
+    PostgreSQL's default, each statement sees its own snapshot inside a transaction too. SQLite
+    keeps its transactions (no round trips there; a WAL read wants one snapshot).
+
+    The driver's flag, not SQLAlchemy's isolation_level="AUTOCOMMIT": resetting that on the way
+    back to the pool sends a SET, a round trip; `_checkin` clears the flag without one."""
+    if conn.dialect.name != "sqlite":
+        conn.connection.dbapi_connection.autocommit = True
+
+
 # How a server connection that died (server restart, failover, an idle timeout somewhere) is
 # recovered without `pool_pre_ping`, whose SELECT 1 was a round trip on every request:
 # * a connection idle for more than `ping_idle_after` seconds is pinged when checked out; if the
@@ -70,8 +83,11 @@ def writer(engine: Engine) -> Engine:
 # * `pool_recycle` replaces connections older than that on checkout.
 
 
-def _mark_idle(_dbapi_connection, record) -> None:
+def _checkin(dbapi_connection, record) -> None:
+    """Back in the pool: idle from now on, and in transactions again (see `read_only`)."""
     record.info[_IDLE_SINCE] = time.monotonic()
+    if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+        dbapi_connection.autocommit = False  # psycopg2: a flag, no round trip
 
 
 def _idle_ping(dialect, idle_after: float):

@@ -30,6 +30,16 @@ _INSERT_TASK = tasks.insert()
 _UPDATE_TASK = tasks.update().where(tasks.c.id == sa.bindparam("task_id"))
 _INSERT_TAG = task_tags.insert()
 _INSERT_REMINDER = reminders.insert()
+# A task's reminders as extra columns of its row (NULL when it has none), so a read is one
+# statement: `_assemble` folds the joined rows (a task's rows consecutive, by position) back.
+_REMINDER_FIELDS = ("id", "remind_at", "before", "at", "status", "emitted_at")
+_REMINDER_COLUMNS = tuple(reminders.c[f].label(f"reminder_{f}") for f in _REMINDER_FIELDS)
+_GET_WITH_REMINDERS = (
+    sa.select(tasks, *_REMINDER_COLUMNS)
+    .outerjoin(reminders, reminders.c.task_id == tasks.c.id)
+    .where(tasks.c.id == sa.bindparam("task_id"), tasks.c.user_id == sa.bindparam("user_id"))
+    .order_by(reminders.c.position)
+)
 
 
 class TaskRepository:
@@ -39,8 +49,12 @@ class TaskRepository:
         self.conn = conn
 
     def get(self, user_id: str, task_id: str, *, for_update: bool = False) -> Task | None:
+        if not for_update:  # the task with its reminders: one statement, one round trip
+            rows = self.conn.execute(_GET_WITH_REMINDERS, {"task_id": task_id, "user_id": user_id})
+            found = _assemble(rows.mappings())
+            return found[0][0] if found else None
         stmt = sa.select(tasks).where(tasks.c.id == task_id, tasks.c.user_id == user_id)
-        if for_update and self.conn.dialect.name == "postgresql":
+        if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         row = self.conn.execute(stmt).mappings().first()
         return self._load([row])[0] if row else None
@@ -95,13 +109,23 @@ class TaskRepository:
         if query.after is not None:
             stmt = stmt.where(_after(query.keys, cols, query.after))
         stmt = stmt.order_by(*(_order(key, cols[key.column]) for key in query.keys))
-        rows = self.conn.execute(stmt.limit(query.limit + 1)).mappings().all()
-        page = self._load(rows[: query.limit])
+        # the page (one row more, to know whether there is a next one) with its reminders, in
+        # one statement: the page's rows each joined to their reminders, in the page's order
+        page = stmt.limit(query.limit + 1).subquery("page")
+        joined = (
+            sa.select(page, *_REMINDER_COLUMNS)
+            .outerjoin(reminders, reminders.c.task_id == page.c.id)
+            .order_by(
+                *(_order(key, page.c[key.column]) for key in query.keys),
+                reminders.c.position,
+            )
+        )
+        found = _assemble(self.conn.execute(joined).mappings())
         cursor = None
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
+        if len(found) > query.limit:
+            last = found[query.limit - 1][1]
             cursor = encode_cursor(query.sort, [last[key.column] for key in query.keys])
-        return page, cursor
+        return [task for task, _row in found[: query.limit]], cursor
 
     def tag_counts(self, user_id: str) -> list[tuple[str, int]]:
         count = sa.func.count().label("count")
@@ -163,14 +187,27 @@ class TaskRepository:
                 .order_by(reminders.c.task_id, reminders.c.position)
             )
             for r in self.conn.execute(stmt).mappings():
-                by_task[r["task_id"]].append(
-                    Reminder(
-                        id=r["id"],
-                        remind_at=r["remind_at"],
-                        before=r["before"],
-                        at=r["at"],
-                        status=r["status"],
-                        emitted_at=r["emitted_at"],
-                    )
-                )
+                by_task[r["task_id"]].append(_reminder(r))
         return [_task(row, tuple(by_task[row["id"]])) for row in rows]
+
+
+def _assemble(rows: Iterable) -> list[tuple[Task, dict]]:
+    """Tasks from rows of a task joined to its reminders (`_REMINDER_COLUMNS`), a task's rows
+    consecutive and in reminder order; each task with its first row (for a paging cursor)."""
+    out: list[tuple[Task, dict]] = []
+    current: dict | None = None
+    found: list[Reminder] = []
+    for row in rows:
+        if current is None or row["id"] != current["id"]:
+            if current is not None:
+                out.append((_task(current, tuple(found)), current))
+            current, found = row, []
+        if row["reminder_id"] is not None:
+            found.append(_reminder(row, "reminder_"))
+    if current is not None:
+        out.append((_task(current, tuple(found)), current))
+    return out
+
+
+def _reminder(row, prefix: str = "") -> Reminder:
+    return Reminder(**{f: row[prefix + f] for f in _REMINDER_FIELDS})

@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
-from dueflow.adapters.db.engine import writer
+from dueflow.adapters.db.engine import read_only, writer
 from dueflow.adapters.db.outbox_store import Outbox
 from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.db.task_store import TaskRepository
@@ -15,13 +15,19 @@ from dueflow.adapters.db.user_store import Users
 
 class UnitOfWork:
     """`with uow:` opens a transaction; `commit()` makes it durable; leaving without commit rolls
-    back, so a failed request writes nothing."""
+    back, so a failed request writes nothing.
+
+    A read-only one (`write=False`) runs each statement on its own on PostgreSQL (autocommit, see
+    `engine.read_only`): a read that must see one snapshot across statements uses `write=True`."""
 
     def __init__(self, engine: Engine, *, write: bool):
         self._engine = writer(engine) if write else engine
+        self._write = write
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
+        if not self._write:
+            read_only(self.conn)
         self._tx = self.conn.begin()
         self.tasks = TaskRepository(self.conn)
         self.outbox = Outbox(self.conn)
