@@ -42,6 +42,7 @@ def test_an_unknown_function_is_a_programming_error():
         ({"DUEFLOW_EMAIL_BACKEND": "pigeon"}, "DUEFLOW_EMAIL_BACKEND .*pigeon"),
         ({"DUEFLOW_EMAIL_TIMEOUT": "soon"}, "DUEFLOW_EMAIL_TIMEOUT"),
         ({"DUEFLOW_EMAIL_BACKEND": "dapr", "DAPR_HTTP_PORT": "35OO"}, "DAPR_HTTP_PORT"),
+        ({"DUEFLOW_EMAIL_BACKEND": "dapr", "DAPR_GRPC_PORT": "5OOO1"}, "DAPR_GRPC_PORT"),
         ({"DUEFLOW_REMINDER_LATE_AFTER": "2m"}, "DUEFLOW_REMINDER_LATE_AFTER"),
     ],
 )
@@ -94,6 +95,7 @@ def test_reminders_refuses_a_batch_size_that_is_not_a_whole_number(
         ("DUEFLOW_SINK_TIMEOUT", "5s"),
         ("DUEFLOW_METRICS_PORT", "9464.5"),
         ("DUEFLOW_METRICS_PORT", "70000"),
+        ("DUEFLOW_REMINDER_JOBS", "cron"),  # every task writer schedules the jobs
     ],
 )
 def test_every_function_refuses_bad_relay_and_metrics_settings(monkeypatch, function, name, value):
@@ -108,6 +110,16 @@ def test_tasks_needs_a_jwt_key_outside_local_development(monkeypatch):
         bootstrap.check_config("tasks")
     for function in FUNCTIONS[1:]:  # events carry no user tokens
         bootstrap.check_config(function)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("DAPR_GRPC_PORT", "50OO1"), ("DUEFLOW_DAPR_TIMEOUT", "5s")]
+)
+def test_reminders_with_dapr_jobs_refuses_bad_sidecar_settings(monkeypatch, name, value):
+    monkeypatch.setenv("DUEFLOW_REMINDER_JOBS", "dapr")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        bootstrap.check_config("reminders")
 
 
 def test_integers_are_parsed_as_integers(monkeypatch):

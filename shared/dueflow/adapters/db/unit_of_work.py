@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.command_store import Commands
@@ -17,14 +20,27 @@ class UnitOfWork:
     """`with uow:` opens a transaction; `commit()` makes it durable; leaving without commit rolls
     back, so a failed request writes nothing."""
 
-    def __init__(self, engine: Engine, *, write: bool):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write: bool,
+        reminder_jobs: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self._engine = writer(engine) if write else engine
+        self._reminder_jobs, self._clock = reminder_jobs, clock
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
-        self.tasks = TaskRepository(self.conn)
         self.outbox = Outbox(self.conn)
+        if self._reminder_jobs:  # each reminder is a Dapr job too (DUEFLOW_REMINDER_JOBS=dapr)
+            from dueflow.adapters.db.reminder_job_store import JobSchedulingTasks
+
+            self.tasks = JobSchedulingTasks(self.conn, self.outbox, self._clock)
+        else:
+            self.tasks = TaskRepository(self.conn)
         self.users = Users(self.conn)
         self.reminders = Reminders(self.conn)
         self.commands = Commands(self.conn)
@@ -41,8 +57,20 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    def __init__(self, engine: Engine):
+    """`reminder_jobs`: task writes also schedule their reminders as Dapr jobs (through the
+    outbox, timed by `clock`, the services' clock)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        reminder_jobs: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.engine = engine
+        self.reminder_jobs, self.clock = reminder_jobs, clock
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, write=write)
+        return UnitOfWork(
+            self.engine, write=write, reminder_jobs=self.reminder_jobs and write, clock=self.clock
+        )
