@@ -379,9 +379,8 @@ def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 
     return Runtime(engine, sink, overrides)
 
 
-@functools.cache
 def _sidecar() -> Any:
-    """The process's Dapr SDK client (built, and the SDK imported, on first use)."""
+    """A Dapr SDK client for the sidecar (built, and the SDK imported, on first use)."""
     from dueflow.adapters.dapr_sidecar import SidecarClient
 
     return SidecarClient(config.dapr_grpc_port(), config.dapr_timeout())
@@ -398,7 +397,11 @@ def load_dapr_secrets() -> None:
         return
     from dueflow.adapters.dapr_sidecar import read_secrets
 
-    secrets = read_secrets(_sidecar(), store, config.dapr_secret_name())
+    sidecar = _sidecar()
+    try:
+        secrets = read_secrets(sidecar, store, config.dapr_secret_name())
+    finally:
+        sidecar.close()
     for key, value in secrets.items():
         os.environ.setdefault(key.upper().replace("-", "_"), value)
     log.info("settings from the Dapr secret store", extra={"store": store, "keys": len(secrets)})

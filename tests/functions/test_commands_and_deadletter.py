@@ -602,7 +602,10 @@ def test_both_spellings_of_an_attribute_are_refused_not_confused(served_commands
     headers = {**kafka_headers(event), "ce-type": "dev.dueflow.something.else"}
 
     response = requests.post(
-        f"{served_commands}/task-events", headers=headers, data=json.dumps(event["data"]), timeout=30
+        f"{served_commands}/task-events",
+        headers=headers,
+        data=json.dumps(event["data"]),
+        timeout=30,
     )
 
     assert 400 <= response.status_code < 500, response.text
