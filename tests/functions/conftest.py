@@ -16,7 +16,6 @@ from functions_framework import create_app
 
 from dueflow import bootstrap
 from tests.conftest import ROOT
-from tests.support.dapr_sidecar import sidecar  # noqa: F401 - a fixture of these tests
 
 #: The frozen "now" of event function tests: a winter morning (Berlin is on CET, UTC+1).
 T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
