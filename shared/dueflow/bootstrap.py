@@ -69,7 +69,9 @@ class Runtime:
 
         self.engine = engine
         self.clock: Clock = overrides.clock or utcnow
-        self.uow = UnitOfWorkFactory(engine, reminder_jobs=config.reminder_jobs(), clock=self.clock)
+        self.uow = UnitOfWorkFactory(
+            engine, reminder_jobs=_job_relay_watch(engine), clock=self.clock
+        )
         self._job_relay: RelayLifecycle | None = None  # the reminders function's, with jobs on
         self._overrides = overrides
         self._lock = threading.RLock()  # services
@@ -119,7 +121,8 @@ class Runtime:
             return None
         with self._lock:
             if self._job_relay is None:
-                from dueflow.adapters.outbox_relay import JOBS, JOBS_LEASE
+                from dueflow.adapters.outbox_relay import JOBS
+                from dueflow.adapters.relay_lease import JOBS_LEASE
                 from dueflow.relay_lifecycle import RelayLifecycle
 
                 self._job_relay = RelayLifecycle(
@@ -234,9 +237,7 @@ def check_config(function: str) -> None:
     config.outbox_max_backoff()
     config.outbox_poll_interval()
     config.outbox_concurrency()
-    # every function that writes tasks schedules their reminder jobs (with jobs on), and any
-    # may read its secrets from the Dapr secret store
-    config.reminder_jobs()
+    # any function may read its secrets from the Dapr secret store
     config.dapr_secret_store()
     for setting in _FUNCTION_SETTINGS[function]:
         setting()
@@ -251,6 +252,7 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
         config.reminder_event_batch,
         config.reminder_late_after,
         config.reminder_reemit_after,
+        config.reminder_jobs,
         config.dapr_grpc_port,  # the job relay's sidecar (DUEFLOW_REMINDER_JOBS=dapr)
         config.dapr_timeout,
     ),
@@ -377,6 +379,14 @@ def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 
     if sink is None and overrides.sink is None:
         log.warning("K_SINK is not set: events stay in the outbox until a sink is configured")
     return Runtime(engine, sink, overrides)
+
+
+def _job_relay_watch(engine: Engine) -> Callable[[], bool]:
+    """Whether task writes schedule reminder jobs: while the job relay's lease is held."""
+    from dueflow.adapters.db.reminder_job_store import JobRelayWatch
+    from dueflow.adapters.relay_lease import JOBS_LEASE
+
+    return JobRelayWatch(engine, JOBS_LEASE)
 
 
 def _sidecar() -> Any:

@@ -291,11 +291,11 @@ REMINDER_JOBS = ("off", "dapr")
 
 
 def reminder_jobs() -> bool:
-    """DUEFLOW_REMINDER_JOBS: off | dapr (default off). With dapr, every task write also
-    schedules each of its reminders as a Dapr job due at remind_at (through the outbox), the
-    reminders function delivers those to its sidecar and takes the jobs' callbacks
-    (POST /job/<name>); the tick stays as the safety net. Set it on every function that writes
-    tasks and on reminders alike (docs/reminders.md)."""
+    """DUEFLOW_REMINDER_JOBS: off | dapr (default off), a setting of the reminders function.
+    With dapr, it runs the job relay, which schedules each reminder as a Dapr job due at its
+    remind_at through its sidecar, and takes the jobs' callbacks (POST /job/<name>); while
+    that relay runs, every task write anywhere adds its reminders' job commands to the outbox.
+    The tick stays as the safety net (docs/reminders.md)."""
     name = (_env("DUEFLOW_REMINDER_JOBS", "off") or "off").lower()
     if name not in REMINDER_JOBS:
         raise ConfigError(f"DUEFLOW_REMINDER_JOBS must be off or dapr; got {name!r}")

@@ -47,9 +47,9 @@ PT1H_AT, PT30M_AT = "2026-12-01T07:00:00Z", "2026-12-01T07:30:00Z"
 
 
 @pytest.fixture
-def jobs_on(reconfigure, sidecar, smtp_server) -> Collector:
-    """Reminder jobs on, the fake sidecar named in the environment, e-mail to a real SMTP
-    server (its collector)."""
+def jobs_on(reconfigure, engine, sidecar, smtp_server) -> Collector:
+    """Reminder jobs on (the reminders function's job relay running), the fake sidecar named in
+    the environment, e-mail to a real SMTP server (its collector)."""
     collector = Collector()
     port = smtp_server(collector)
     reconfigure(
@@ -58,7 +58,20 @@ def jobs_on(reconfigure, sidecar, smtp_server) -> Collector:
         DUEFLOW_EMAIL_BACKEND="smtp",
         SMTP_URL=f"smtp://127.0.0.1:{port}",
     )
+    # the reminders function runs the job relay: task writers follow its lease
+    assert bootstrap.runtime().start_job_relay() is not None
+    assert wait_until(lambda: job_relay_holds_its_lease(engine))
     return collector
+
+
+def job_relay_holds_its_lease(engine) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                sa.text("SELECT count(*) FROM leases WHERE name = 'reminder-jobs-relay'")
+            ).scalar_one()
+            == 1
+        )
 
 
 def job_rows(engine) -> int:
@@ -291,7 +304,7 @@ def test_a_refused_job_stays_in_the_outbox(client, engine, clock, jobs_on, sidec
     assert len(sidecar.jobs) == 2
 
 
-def test_jobs_off_writes_no_job_commands(client, engine, clock, event_env, sidecar):
+def test_no_job_relay_no_job_commands(client, engine, clock, event_env, sidecar):
     create(client, RENT)
     assert job_rows(engine) == 0
     assert bootstrap.runtime().start_job_relay() is None

@@ -95,7 +95,6 @@ def test_reminders_refuses_a_batch_size_that_is_not_a_whole_number(
         ("DUEFLOW_SINK_TIMEOUT", "5s"),
         ("DUEFLOW_METRICS_PORT", "9464.5"),
         ("DUEFLOW_METRICS_PORT", "70000"),
-        ("DUEFLOW_REMINDER_JOBS", "cron"),  # every task writer schedules the jobs
     ],
 )
 def test_every_function_refuses_bad_relay_and_metrics_settings(monkeypatch, function, name, value):
@@ -113,7 +112,12 @@ def test_tasks_needs_a_jwt_key_outside_local_development(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("DAPR_GRPC_PORT", "50OO1"), ("DUEFLOW_DAPR_TIMEOUT", "5s")]
+    ("name", "value"),
+    [
+        ("DUEFLOW_REMINDER_JOBS", "cron"),
+        ("DAPR_GRPC_PORT", "50OO1"),
+        ("DUEFLOW_DAPR_TIMEOUT", "5s"),
+    ],
 )
 def test_reminders_with_dapr_jobs_refuses_bad_sidecar_settings(monkeypatch, name, value):
     monkeypatch.setenv("DUEFLOW_REMINDER_JOBS", "dapr")

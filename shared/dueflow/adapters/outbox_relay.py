@@ -48,8 +48,8 @@ PROBE_FIRST, PROBE_MAX = 0.25, 1.0
 #: the event sink's rows: all but the reminder jobs' commands (the reminders function's job relay
 #: delivers those to its Dapr sidecar, docs/reminders.md)
 EVENTS = RowKinds(excluded=JOB_TYPES)
-#: the job relay's rows and lease (the reminders function, DUEFLOW_REMINDER_JOBS=dapr)
-JOBS, JOBS_LEASE = RowKinds(only=JOB_TYPES), "reminder-jobs-relay"
+#: the job relay's rows (the reminders function, DUEFLOW_REMINDER_JOBS=dapr)
+JOBS = RowKinds(only=JOB_TYPES)
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
 
 

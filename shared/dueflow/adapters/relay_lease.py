@@ -12,6 +12,9 @@ from sqlalchemy.engine import Engine
 from dueflow.adapters.db.schema import leases
 
 LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+#: the reminder job relay's (the reminders function with DUEFLOW_REMINDER_JOBS=dapr); task
+#: writers schedule jobs while it is held (adapters/db/reminder_job_store.JobRelayWatch)
+JOBS_LEASE = "reminder-jobs-relay"
 
 
 class Lease:

@@ -25,7 +25,7 @@ class UnitOfWork:
         engine: Engine,
         *,
         write: bool,
-        reminder_jobs: bool = False,
+        reminder_jobs: Callable[[], bool] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._engine = writer(engine) if write else engine
@@ -35,7 +35,7 @@ class UnitOfWork:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
         self.outbox = Outbox(self.conn)
-        if self._reminder_jobs:  # each reminder is a Dapr job too (DUEFLOW_REMINDER_JOBS=dapr)
+        if self._reminder_jobs is not None and self._reminder_jobs():  # a job relay runs
             from dueflow.adapters.db.reminder_job_store import JobSchedulingTasks
 
             self.tasks = JobSchedulingTasks(self.conn, self.outbox, self._clock)
@@ -57,20 +57,19 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """`reminder_jobs`: task writes also schedule their reminders as Dapr jobs (through the
-    outbox, timed by `clock`, the services' clock)."""
+    """`reminder_jobs`: asked by each write unit whether task writes also schedule their
+    reminders as Dapr jobs (through the outbox, timed by `clock`, the services' clock)."""
 
     def __init__(
         self,
         engine: Engine,
         *,
-        reminder_jobs: bool = False,
+        reminder_jobs: Callable[[], bool] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.engine = engine
         self.reminder_jobs, self.clock = reminder_jobs, clock
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(
-            self.engine, write=write, reminder_jobs=self.reminder_jobs and write, clock=self.clock
-        )
+        jobs = self.reminder_jobs if write else None
+        return UnitOfWork(self.engine, write=write, reminder_jobs=jobs, clock=self.clock)
