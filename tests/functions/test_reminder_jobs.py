@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from dueflow import bootstrap
 from dueflow.domain import events as ev
 from dueflow.domain.reminder_jobs import JOB_TYPES
+from tests.conftest import ROOT
 from tests.functions import test_event_functions as single
 from tests.functions.conftest import T0
 from tests.functions.test_event_functions import (
@@ -311,3 +312,42 @@ def test_no_job_relay_no_job_commands(client, engine, clock, event_env, sidecar)
     assert sidecar.calls == []
     assert json.dumps(outbox(engine))  # only the task event
     assert [e["type"] for e in outbox(engine)] == [ev.TASK_CREATED]
+
+
+# -- the real server: functions-framework (gunicorn), the SDK in its own process -----------------
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_served_reminders_function_schedules_and_takes_jobs_over_http(
+    function_env, engine, sidecar, tmp_path
+):
+    """`reminders` as its container runs it (the functions-framework CLI): its job relay
+    schedules through the SDK to the fake sidecar, and the sidecar's POST /job/<name> over
+    HTTP emits that reminder; a second delivery emits nothing."""
+    from dueflow.adapters.db.unit_of_work import UnitOfWorkFactory
+    from dueflow.service.tasks import TaskService
+    from tests.support.dapr_sidecar import over_http
+    from tests.support.served_function import served_function
+
+    env = {**function_env, **sidecar.env(), "DUEFLOW_REMINDER_JOBS": "dapr"}
+    env["PYTHONPATH"] = str(ROOT / "shared")
+    with served_function("reminders", env, tmp_path / "reminders.log") as url:
+        assert wait_until(lambda: job_relay_holds_its_lease(engine))
+        soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        writer = TaskService(UnitOfWorkFactory(engine, reminder_jobs=lambda: True))
+        task = writer.create(
+            "alice",
+            {"title": "Exact", "due_at": (soon + timedelta(hours=1)).isoformat(),
+             "reminders": [{"at": soon.isoformat()}]},
+        )  # fmt: skip
+        job = name(task.reminders[0].id)
+        assert sidecar.wait_for(lambda s: job in s.jobs), "the served relay scheduled no job"
+        assert sidecar.jobs[job].due_time == soon.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
+        post = over_http(url)
+        assert sidecar.fire(post, job) == 200
+        assert sidecar.fire(post, job) == 200  # at least once: the second finds it claimed
+
+    [due] = outbox(engine, ev.REMINDERS_DUE)
+    assert [r["reminder_id"] for r in due["data"]["reminders"]] == [task.reminders[0].id]
