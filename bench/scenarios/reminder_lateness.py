@@ -62,7 +62,7 @@ def _seed(engine, n: int, t0: datetime, jobs: bool) -> dict[str, datetime]:
     from dueflow.service.tasks import TaskService
 
     stack.insert_users(engine, ["late-user"])
-    service = TaskService(UnitOfWorkFactory(engine, reminder_jobs=lambda: jobs))
+    service = TaskService(UnitOfWorkFactory(engine, reminder_jobs=lambda _conn: jobs))
     due: dict[str, datetime] = {}
     for i in range(n):
         at = t0 + timedelta(seconds=i % SPREAD_S)

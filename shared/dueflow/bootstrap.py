@@ -69,9 +69,7 @@ class Runtime:
 
         self.engine = engine
         self.clock: Clock = overrides.clock or utcnow
-        self.uow = UnitOfWorkFactory(
-            engine, reminder_jobs=_job_relay_watch(engine), clock=self.clock
-        )
+        self.uow = UnitOfWorkFactory(engine, reminder_jobs=_job_relay_watch(), clock=self.clock)
         self._job_relay: RelayLifecycle | None = None  # the reminders function's, with jobs on
         self._overrides = overrides
         self._lock = threading.RLock()  # services
@@ -111,6 +109,11 @@ class Runtime:
     def start_relay(self) -> OutboxRelay | None:
         """Start the outbox relay now unless it runs already; None without K_SINK."""
         return self._relay.start()
+
+    @property
+    def job_relay(self) -> OutboxRelay | None:
+        """The reminder job relay once started (the reminders function, jobs on)."""
+        return self._job_relay.relay if self._job_relay is not None else None
 
     def start_job_relay(self) -> OutboxRelay | None:
         """The reminders function with DUEFLOW_REMINDER_JOBS=dapr: start the relay that delivers
@@ -217,6 +220,8 @@ def _stop_relay_at_exit() -> None:
         runtime = _runtime
         if runtime is not None and (relay := runtime.relay) is not None:
             relay.stop()
+        if runtime is not None and (jobs := runtime.job_relay) is not None:
+            jobs.stop()
 
     atexit.register(stop)
 
@@ -381,12 +386,12 @@ def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 
     return Runtime(engine, sink, overrides)
 
 
-def _job_relay_watch(engine: Engine) -> Callable[[], bool]:
+def _job_relay_watch() -> Callable[[Any], bool]:
     """Whether task writes schedule reminder jobs: while the job relay's lease is held."""
     from dueflow.adapters.db.reminder_job_store import JobRelayWatch
     from dueflow.adapters.relay_lease import JOBS_LEASE
 
-    return JobRelayWatch(engine, JOBS_LEASE)
+    return JobRelayWatch(JOBS_LEASE)
 
 
 def _sidecar() -> Any:

@@ -334,7 +334,7 @@ def test_the_served_reminders_function_schedules_and_takes_jobs_over_http(
     with served_function("reminders", env, tmp_path / "reminders.log") as url:
         assert wait_until(lambda: job_relay_holds_its_lease(engine))
         soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
-        writer = TaskService(UnitOfWorkFactory(engine, reminder_jobs=lambda: True))
+        writer = TaskService(UnitOfWorkFactory(engine, reminder_jobs=lambda _conn: True))
         task = writer.create(
             "alice",
             {"title": "Exact", "due_at": (soon + timedelta(hours=1)).isoformat(),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from dueflow.adapters.db.outbox_store import Outbox
 from dueflow.adapters.db.schema import leases
@@ -54,20 +54,20 @@ class JobRelayWatch:
     Dapr, or reminders back in tick-only mode); a reminder written in the seconds before a
     writer notices a new relay has no job and goes out with the tick, the safety net."""
 
-    def __init__(self, engine: Engine, lease_name: str, every: float = 10.0):
-        self.engine, self.lease_name, self.every = engine, lease_name, every
+    def __init__(self, lease_name: str, every: float = 10.0):
+        self.lease_name, self.every = lease_name, every
         self._lock = threading.Lock()
         self._known: bool = False
         self._read_at: float | None = None
 
-    def __call__(self) -> bool:
+    def __call__(self, conn: Connection) -> bool:
+        """Read on `conn`, the caller's (no second connection: the pool budget stays)."""
         with self._lock:
             now = time.monotonic()
             if self._read_at is None or now - self._read_at >= self.every:
-                with self.engine.connect() as conn:
-                    expires = conn.execute(
-                        sa.select(leases.c.expires_at).where(leases.c.name == self.lease_name)
-                    ).scalar_one_or_none()
+                expires = conn.execute(
+                    sa.select(leases.c.expires_at).where(leases.c.name == self.lease_name)
+                ).scalar_one_or_none()
                 self._known = expires is not None and expires > datetime.now(UTC)
                 self._read_at = now
             return self._known

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
@@ -25,7 +25,7 @@ class UnitOfWork:
         engine: Engine,
         *,
         write: bool,
-        reminder_jobs: Callable[[], bool] | None = None,
+        reminder_jobs: Callable[[Connection], bool] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._engine = writer(engine) if write else engine
@@ -35,7 +35,7 @@ class UnitOfWork:
         self.conn = self._engine.connect()
         self._tx = self.conn.begin()
         self.outbox = Outbox(self.conn)
-        if self._reminder_jobs is not None and self._reminder_jobs():  # a job relay runs
+        if self._reminder_jobs is not None and self._reminder_jobs(self.conn):  # a job relay runs
             from dueflow.adapters.db.reminder_job_store import JobSchedulingTasks
 
             self.tasks = JobSchedulingTasks(self.conn, self.outbox, self._clock)
@@ -64,7 +64,7 @@ class UnitOfWorkFactory:
         self,
         engine: Engine,
         *,
-        reminder_jobs: Callable[[], bool] | None = None,
+        reminder_jobs: Callable[[Connection], bool] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.engine = engine
