@@ -82,16 +82,7 @@ def _run(ctx: Context, n: int, jobs: bool, period: float = 0.0) -> dict:
     engine = stack.make_engine(url)
     mail_dir = ctx.infra.path(f"lateness-{mode}-mail")
     watch = MailWatch(mail_dir).start()
-    names = ("reminders", "notify", "deadletter")
-    ports = {name: stack.free_port() for name in names}
-    endpoints = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    broker = stack.Broker(endpoints)
-    env = stack.base_env(
-        DATABASE_URL=url,
-        DUEFLOW_OUTBOX_DIR=str(mail_dir),
-        K_SINK=broker.url,
-        DUEFLOW_AUTO_MIGRATE="0",
-    )
+    ports, endpoints, broker, env = stack.reminder_path(url, mail_dir)
     sidecar = None
     if jobs:
         from tests.support.dapr_sidecar import FakeSidecar
@@ -102,7 +93,7 @@ def _run(ctx: Context, n: int, jobs: bool, period: float = 0.0) -> dict:
     stop = threading.Event()
     ticker = None
     try:
-        for name in names:
+        for name in stack.REMINDER_PATH:
             label = f"lateness-{mode}-{name}"
             functions[name] = stack.Function(ctx.infra, name, env, port=ports[name], label=label)
             functions[name].start()
