@@ -24,6 +24,9 @@ class Profile:
     # 3. reminder storm
     storm_reminders: int
     storm_timeout_s: float  # per run: gives up (and counts what is missing) after this
+    # 3b. reminder lateness: reminders per run, and the tick run's period
+    lateness_reminders: int
+    lateness_tick_s: float
     # 4. recurrence cost: timed batches per (rule, instance)
     recurrence_batches: int
     # 5. cold start: rounds of [reference, each function]
@@ -55,6 +58,8 @@ PROFILES = {
         event_rate=10,
         storm_reminders=20,
         storm_timeout_s=60,
+        lateness_reminders=10,
+        lateness_tick_s=2.0,
         recurrence_batches=3,
         cold_rounds=1,
         search_tasks=400,
@@ -80,6 +85,8 @@ PROFILES = {
         event_rate=25,
         storm_reminders=10_000,
         storm_timeout_s=60,
+        lateness_reminders=50,
+        lateness_tick_s=5.0,
         recurrence_batches=200,
         cold_rounds=3,
         search_tasks=0,
@@ -105,6 +112,8 @@ PROFILES = {
         event_rate=25,
         storm_reminders=100_000,
         storm_timeout_s=1_800,
+        lateness_reminders=200,
+        lateness_tick_s=10.0,
         recurrence_batches=1_000,
         cold_rounds=10,
         search_tasks=1_000_000,

@@ -527,6 +527,26 @@ class Broker:
         self._broker.stop()
 
 
+REMINDER_PATH = ("reminders", "notify", "deadletter")
+
+
+def reminder_path(url: str, mail_dir, **env: str) -> tuple[dict, dict, Broker, dict]:
+    """The reminder path of `make run` as the reminder scenarios start it: a free port for each
+    of REMINDER_PATH, their endpoints, the in-process broker routing between them, and their
+    environment (PostgreSQL `url`, e-mail as .eml files in `mail_dir`, K_SINK to the broker)."""
+    ports = {name: free_port() for name in REMINDER_PATH}
+    endpoints = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    broker = Broker(endpoints)
+    environment = base_env(
+        DATABASE_URL=url,
+        DUEFLOW_OUTBOX_DIR=str(mail_dir),
+        K_SINK=broker.url,
+        DUEFLOW_AUTO_MIGRATE="0",
+        **env,
+    )
+    return ports, endpoints, broker, environment
+
+
 class Ticker:
     """The local runner's reminder ticker (a PingSource every DUEFLOW_REMINDER_TICK seconds)."""
 

@@ -17,6 +17,9 @@ from dueflow.adapters.db.engine import make_engine, migrate
 from tests.support.database import empty_tables
 from tests.support.postgres import PostgresServer
 
+# the `sidecar` fixture: a fake Dapr sidecar (gRPC, from the SDK's stubs) for the Dapr mode's tests
+pytest_plugins = ["tests.support.dapr_sidecar"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 # The databases a `database_url` test runs on: both by default (`make test`), SQLite alone under

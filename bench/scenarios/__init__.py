@@ -10,9 +10,19 @@ from bench.scenarios import (
     cold_start,
     event_path,
     recurrence_cost,
+    reminder_lateness,
     reminder_storm,
     search,
 )
 
-ALL = (api, event_path, reminder_storm, recurrence_cost, cold_start, search, assistant)
+ALL = (
+    api,
+    event_path,
+    reminder_storm,
+    reminder_lateness,
+    recurrence_cost,
+    cold_start,
+    search,
+    assistant,
+)
 BY_KEY = {module.KEY: module for module in ALL}

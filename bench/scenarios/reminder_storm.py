@@ -87,17 +87,7 @@ def _storm(ctx: Context, n: int, kill: bool, smtp: bool = False) -> dict:
     stack.analyze(engine)
     mail_dir = ctx.infra.path(f"storm-{mode}-mail")
     watch = SmtpWatch().start() if smtp else MailWatch(mail_dir).start()
-    names = ("reminders", "notify", "deadletter")
-    ports = {name: stack.free_port() for name in names}
-    endpoints = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    broker = stack.Broker(endpoints)
-    env = stack.base_env(
-        DATABASE_URL=url,
-        DUEFLOW_OUTBOX_DIR=str(mail_dir),
-        K_SINK=broker.url,
-        DUEFLOW_AUTO_MIGRATE="0",
-        DUEFLOW_SINK_TIMEOUT="60",
-    )
+    ports, _, broker, env = stack.reminder_path(url, mail_dir, DUEFLOW_SINK_TIMEOUT="60")
     if smtp:
         env.update(DUEFLOW_EMAIL_BACKEND="smtp", SMTP_URL=f"smtp://127.0.0.1:{watch.port}")
     functions: dict[str, stack.Function] = {}

@@ -50,6 +50,8 @@ class Overrides:
     email_backend: EmailBackend | None = None  # notify's backend instead of DUEFLOW_EMAIL_BACKEND's
     engine: Engine | None = None  # instead of DATABASE_URL's (the caller disposes of it)
     sink: Callable[[dict], None] | None = None  # the relay's event sink instead of POSTs to K_SINK
+    # the job relay's sink instead of the Dapr sidecar's Jobs API (DUEFLOW_REMINDER_JOBS=dapr)
+    job_sink: Callable[[dict], None] | None = None
 
 
 class Runtime:
@@ -66,8 +68,9 @@ class Runtime:
         from dueflow.service.tasks import utcnow
 
         self.engine = engine
-        self.uow = UnitOfWorkFactory(engine)
         self.clock: Clock = overrides.clock or utcnow
+        self.uow = UnitOfWorkFactory(engine, reminder_jobs=_job_relay_watch(), clock=self.clock)
+        self._job_relay: RelayLifecycle | None = None  # the reminders function's, with jobs on
         self._overrides = overrides
         self._lock = threading.RLock()  # services
         self._built: dict[str, Any] = {}
@@ -106,6 +109,39 @@ class Runtime:
     def start_relay(self) -> OutboxRelay | None:
         """Start the outbox relay now unless it runs already; None without K_SINK."""
         return self._relay.start()
+
+    @property
+    def job_relay(self) -> OutboxRelay | None:
+        """The reminder job relay once started (the reminders function, jobs on)."""
+        return self._job_relay.relay if self._job_relay is not None else None
+
+    def start_job_relay(self) -> OutboxRelay | None:
+        """The reminders function with DUEFLOW_REMINDER_JOBS=dapr: start the relay that delivers
+        the outbox's reminder job commands to the Dapr sidecar's Jobs API (a lease of its own:
+        one such relay at a time, and only in the function the jobs call back). None when
+        reminder jobs are off."""
+        if not config.reminder_jobs():
+            return None
+        with self._lock:
+            if self._job_relay is None:
+                from dueflow.adapters.outbox_relay import JOBS
+                from dueflow.adapters.relay_lease import JOBS_LEASE
+                from dueflow.relay_lifecycle import RelayLifecycle
+
+                self._job_relay = RelayLifecycle(
+                    self.engine,
+                    self._make_job_sink,
+                    start_delay=0,
+                    relay_options={"kinds": JOBS, "lease_name": JOBS_LEASE},
+                )
+        return self._job_relay.start()
+
+    def _make_job_sink(self) -> Callable[[dict], None]:
+        if (given := self._overrides.job_sink) is not None:
+            return given
+        from dueflow.adapters.dapr_sidecar import DaprJobs
+
+        return DaprJobs(_sidecar())
 
     # -- services, each built (and its modules imported) on first use ---------------------------
     @property
@@ -162,6 +198,8 @@ class Runtime:
 
     def close(self) -> None:
         self._relay.close()
+        if self._job_relay is not None:
+            self._job_relay.close()
         if self._overrides.engine is None:  # an engine handed in belongs to its owner
             self.engine.dispose()
 
@@ -189,6 +227,8 @@ def _stop_relay_at_exit() -> None:
         runtime = _runtime
         if runtime is not None and (relay := runtime.relay) is not None:
             relay.stop()
+        if runtime is not None and (jobs := runtime.job_relay) is not None:
+            jobs.stop()
 
     atexit.register(stop)
 
@@ -221,6 +261,8 @@ def check_config(function: str) -> None:
     config.outbox_max_backoff()
     config.outbox_poll_interval()
     config.outbox_concurrency()
+    # any function may read its secrets from the Dapr secret store
+    config.dapr_secret_store()
     for setting in _FUNCTION_SETTINGS[function]:
         setting()
 
@@ -234,6 +276,9 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
         config.reminder_event_batch,
         config.reminder_late_after,
         config.reminder_reemit_after,
+        config.reminder_jobs,
+        config.dapr_grpc_port,  # the job relay's sidecar (DUEFLOW_REMINDER_JOBS=dapr)
+        config.dapr_timeout,
     ),
     "notify": (config.email, config.email_sender, config.reminder_late_after),
     "commands": (),  # producers are trusted by Kafka topic ACLs: no auth
@@ -346,6 +391,7 @@ def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 
     # metrics server's thread would not survive the fork into the worker that serves.
     metrics.serve(config.metrics_port())
     observability.configure_tracing()
+    load_dapr_secrets()
     engine = overrides.engine
     if engine is None:
         from dueflow.adapters.db.engine import make_engine, migrate
@@ -357,6 +403,42 @@ def build_runtime(overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 
     if sink is None and overrides.sink is None:
         log.warning("K_SINK is not set: events stay in the outbox until a sink is configured")
     return Runtime(engine, sink, overrides)
+
+
+def _job_relay_watch() -> Callable[[Any], bool]:
+    """Whether task writes schedule reminder jobs: while the job relay's lease is held."""
+    from dueflow.adapters.db.reminder_job_store import JobRelayWatch
+    from dueflow.adapters.relay_lease import JOBS_LEASE
+
+    return JobRelayWatch(JOBS_LEASE)
+
+
+def _sidecar() -> Any:
+    """A Dapr SDK client for the sidecar (built, and the SDK imported, on first use)."""
+    from dueflow.adapters.dapr_sidecar import SidecarClient
+
+    return SidecarClient(config.dapr_grpc_port(), config.dapr_timeout())
+
+
+def load_dapr_secrets() -> None:
+    """With DUEFLOW_DAPR_SECRET_STORE: read DUEFLOW_DAPR_SECRET from that Dapr secret store
+    once, at start, and set each of its keys as the setting of that name (database-url ->
+    DATABASE_URL) that the environment does not set already. Without it: nothing (and no SDK)."""
+    import os
+
+    store = config.dapr_secret_store()
+    if store is None:
+        return
+    from dueflow.adapters.dapr_sidecar import read_secrets
+
+    sidecar = _sidecar()
+    try:
+        secrets = read_secrets(sidecar, store, config.dapr_secret_name())
+    finally:
+        sidecar.close()
+    for key, value in secrets.items():
+        os.environ.setdefault(key.upper().replace("-", "_"), value)
+    log.info("settings from the Dapr secret store", extra={"store": store, "keys": len(secrets)})
 
 
 def email_backend() -> EmailBackend:

@@ -221,7 +221,7 @@ class EmailSettings:
     smtp_url: str | None
     sendgrid_api_key: str | None
     sendgrid_host: str
-    dapr_http_port: int
+    dapr_grpc_port: int
     dapr_binding: str
 
 
@@ -239,11 +239,13 @@ def email() -> EmailSettings:
         smtp_url=smtp_url(),
         sendgrid_api_key=sendgrid_api_key(),
         sendgrid_host=sendgrid_host(),
-        dapr_http_port=dapr_http_port(),
+        dapr_grpc_port=dapr_grpc_port(),
         dapr_binding=dapr_email_binding(),
     )
     if name == "smtp" and not settings.smtp_url:
         raise ConfigError("DUEFLOW_EMAIL_BACKEND=smtp needs SMTP_URL (smtp://host:port, ...)")
+    if name == "dapr":
+        dapr_http_port()  # the SDK's client waits for the sidecar's health endpoint on it
     if name == "sendgrid" and not settings.sendgrid_api_key:
         raise ConfigError("DUEFLOW_EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY")
     return settings
@@ -270,8 +272,47 @@ def sendgrid_host() -> str:
 
 
 def dapr_http_port() -> int:
-    """DAPR_HTTP_PORT: the Dapr sidecar's HTTP port (set by Dapr; default 3500)."""
+    """DAPR_HTTP_PORT: the Dapr sidecar's HTTP port (set by Dapr; default 3500): the SDK's
+    client waits for the sidecar's health endpoint on it before its first call."""
     return _int("DAPR_HTTP_PORT", 3500, low=1, high=65535)
+
+
+def dapr_grpc_port() -> int:
+    """DAPR_GRPC_PORT: the Dapr sidecar's gRPC port, the SDK's (set by Dapr; default 50001)."""
+    return _int("DAPR_GRPC_PORT", 50001, low=1, high=65535)
+
+
+def dapr_timeout() -> float:
+    """DUEFLOW_DAPR_TIMEOUT: seconds each call to the Dapr sidecar may take (default 5)."""
+    return _float("DUEFLOW_DAPR_TIMEOUT", 5.0)
+
+
+REMINDER_JOBS = ("off", "dapr")
+
+
+def reminder_jobs() -> bool:
+    """DUEFLOW_REMINDER_JOBS: off | dapr (default off), a setting of the reminders function.
+    With dapr, it runs the job relay, which schedules each reminder as a Dapr job due at its
+    remind_at through its sidecar, and takes the jobs' callbacks (POST /job/<name>); while
+    that relay runs, every task write anywhere adds its reminders' job commands to the outbox.
+    The tick stays as the safety net (docs/reminders.md)."""
+    name = (_env("DUEFLOW_REMINDER_JOBS", "off") or "off").lower()
+    if name not in REMINDER_JOBS:
+        raise ConfigError(f"DUEFLOW_REMINDER_JOBS must be off or dapr; got {name!r}")
+    return name == "dapr"
+
+
+def dapr_secret_store() -> str | None:
+    """DUEFLOW_DAPR_SECRET_STORE: the Dapr secret store to read secrets from at start (the
+    components' `kubernetes`); unset (the default): none, the environment holds them."""
+    return _env("DUEFLOW_DAPR_SECRET_STORE")
+
+
+def dapr_secret_name() -> str:
+    """DUEFLOW_DAPR_SECRET: the secret read from DUEFLOW_DAPR_SECRET_STORE at start (default
+    dueflow-secrets); each key fills the setting of its name in capitals with `_` for `-`
+    (database-url -> DATABASE_URL) unless the environment sets that already."""
+    return _env("DUEFLOW_DAPR_SECRET", "dueflow-secrets") or "dueflow-secrets"
 
 
 def dapr_email_binding() -> str:

@@ -35,8 +35,10 @@ class RelayLifecycle:
         *,
         start_delay: float,
         on_start: Callable[[], None] = lambda: None,
+        relay_options: dict | None = None,
     ):
         self.engine = engine
+        self._relay_options = relay_options or {}  # e.g. the job relay's kinds and lease
         self._make_sink = make_sink  # None: no K_SINK, nothing relays
         self._start_delay = start_delay
         self._on_start = on_start
@@ -88,6 +90,7 @@ class RelayLifecycle:
                     poll_interval=config.outbox_poll_interval(),
                     concurrency=config.outbox_concurrency(),
                     reminders_overdue_after=config.reminder_reemit_after(),
+                    **self._relay_options,
                 )
                 relay.start()
                 self._on_start()

@@ -79,6 +79,15 @@ def test_reminder_storm_counts_losses_and_duplicates_with_and_without_the_kill(s
     assert "killed_at_s" not in runs["smtp"] and runs["smtp"]["duplicates_visible"]
 
 
+def test_reminder_lateness_measures_the_tick_and_dapr_jobs(scenarios):
+    runs = scenarios["lateness"]["runs"]
+    assert set(runs) == {"tick", "jobs"}
+    for run in runs.values():
+        assert {"p50_s", "p99_s", "e_mails", "early"} <= set(run)
+        assert run["e_mails"] == run["reminders"] and run["early"] == 0  # never early
+    assert runs["jobs"]["jobs_scheduled"] >= runs["jobs"]["reminders"]
+
+
 def test_recurrence_cost_compares_first_and_ten_thousandth_instance(scenarios):
     rules = scenarios["recurrence"]["rules"]
     assert set(rules) == {"daily", "weekly BYDAY", "monthly BYSETPOS"}

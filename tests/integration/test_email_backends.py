@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import grpc
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -40,6 +41,7 @@ from dueflow.service.ports import (
     PermanentEmailError,
     TransientEmailError,
 )
+from tests.support.dapr_sidecar import FakeSidecar
 from tests.support.http import FakeHTTP, free_port
 from tests.support.smtp import Collector, parse
 
@@ -59,8 +61,6 @@ PASSWORD_IN_URL = "s3cr%40t%3A%2Fx"
 @pytest.fixture(autouse=True)
 def _short_timeouts(monkeypatch):
     monkeypatch.setenv("DUEFLOW_EMAIL_TIMEOUT", "5")
-
-
 
 
 def assert_is_the_reminder(msg: email.message.EmailMessage) -> None:
@@ -384,39 +384,34 @@ def test_sendgrid_unreachable_is_transient(monkeypatch):
 # -- dapr ----------------------------------------------------------------------------------------
 
 
-def dapr_backend(monkeypatch, port: int) -> DaprBackend:
+def dapr_backend(monkeypatch, sidecar: FakeSidecar) -> DaprBackend:
     monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "dapr")
-    monkeypatch.setenv("DAPR_HTTP_PORT", str(port))
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(sidecar.grpc_port))
     monkeypatch.setenv("DUEFLOW_DAPR_EMAIL_BINDING", "reminder-mail")
+    monkeypatch.setenv("DUEFLOW_EMAIL_TIMEOUT", "2")
     return backend_from_config()
 
 
-def test_dapr_posts_to_the_sendgrid_binding(monkeypatch, fake_http):
-    fake_http.answer(204)
+def test_dapr_invokes_the_sendgrid_binding_through_the_sdk(monkeypatch, sidecar):
+    dapr_backend(monkeypatch, sidecar).send(MAIL)
 
-    dapr_backend(monkeypatch, fake_http.port).send(MAIL)
-
-    [req] = fake_http.requests
-    assert (req.method, req.path) == ("POST", "/v1.0/bindings/reminder-mail")
-    assert req.headers["Content-Type"] == "application/json"
+    [req] = sidecar.rpcs("InvokeBinding")
+    assert (req.name, req.operation) == ("reminder-mail", "create")
     # The binding sends `data` as text/html: the text arrives escaped, its line breaks kept.
-    assert req.json() == {
-        "operation": "create",
-        "data": "Äpfel &amp; Birnen kaufen<br>\n"
-        "Fällig: 1. Dezember 2026, 09:00 &lt;Berlin&gt;<br>\n",
-        "metadata": {
-            "emailTo": TO,
-            "subject": SUBJECT,
-            "emailFrom": FROM_ADDR,
-            "emailFromName": "dueflow",
-        },
+    assert req.data.decode() == (
+        "Äpfel &amp; Birnen kaufen<br>\nFällig: 1. Dezember 2026, 09:00 &lt;Berlin&gt;<br>\n"
+    )
+    assert dict(req.metadata) == {
+        "emailTo": TO,
+        "subject": SUBJECT,
+        "emailFrom": FROM_ADDR,
+        "emailFromName": "dueflow",
     }
 
 
-def test_dapr_sender_without_name_sends_no_from_name(monkeypatch, fake_http):
-    fake_http.answer(200)
-    dapr_backend(monkeypatch, fake_http.port).send(Email(TO, FROM_ADDR, SUBJECT, "x", MID, KEY))
-    assert fake_http.requests[0].json()["metadata"] == {
+def test_dapr_sender_without_name_sends_no_from_name(monkeypatch, sidecar):
+    dapr_backend(monkeypatch, sidecar).send(Email(TO, FROM_ADDR, SUBJECT, "x", MID, KEY))
+    assert dict(sidecar.rpcs("InvokeBinding")[0].metadata) == {
         "emailTo": TO,
         "subject": SUBJECT,
         "emailFrom": FROM_ADDR,
@@ -424,17 +419,28 @@ def test_dapr_sender_without_name_sends_no_from_name(monkeypatch, fake_http):
 
 
 @pytest.mark.parametrize(
-    ("status", "error"), [(500, TransientEmailError), (400, PermanentEmailError)]
+    ("code", "error"),
+    [
+        # Dapr answers INTERNAL for any failure inside the binding (SendGrid's too): retried
+        (grpc.StatusCode.INTERNAL, TransientEmailError),
+        (grpc.StatusCode.UNAVAILABLE, TransientEmailError),
+        # the sidecar's own refusals: no binding of that name, a bad request
+        (grpc.StatusCode.NOT_FOUND, PermanentEmailError),
+        (grpc.StatusCode.INVALID_ARGUMENT, PermanentEmailError),
+    ],
 )
-def test_dapr_errors_are_classified(monkeypatch, fake_http, status, error):
-    fake_http.answer(status, {"errorCode": "ERR_INVOKE_OUTPUT_BINDING", "message": "boom"})
-    with pytest.raises(error, match=str(status)):
-        dapr_backend(monkeypatch, fake_http.port).send(MAIL)
+def test_dapr_errors_are_classified(monkeypatch, sidecar, code, error):
+    sidecar.fail_with = code
+    with pytest.raises(error, match=code.name):
+        dapr_backend(monkeypatch, sidecar).send(MAIL)
 
 
-def test_dapr_sidecar_not_listening_is_transient(monkeypatch):
+def test_dapr_sidecar_gone_is_transient(monkeypatch, sidecar):
+    backend = dapr_backend(monkeypatch, sidecar)
+    backend.send(MAIL)  # connected
+    sidecar.stop()
     with pytest.raises(TransientEmailError):
-        dapr_backend(monkeypatch, free_port()).send(MAIL)
+        backend.send(MAIL)
 
 
 # -- backend_from_config -------------------------------------------------------------------------

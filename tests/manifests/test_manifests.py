@@ -814,6 +814,27 @@ def test_every_dapr_input_binding_has_a_dapr_service():
         assert set(component.body["scopes"]) <= set(APP_IDS)
 
 
+def test_the_dapr_job_receiver_stays_reachable():
+    """Reminder jobs are delivered by the sidecar of a running pod only (the Dapr Scheduler
+    streams due jobs to the connected sidecars of the app-id): the function that schedules and
+    receives them keeps a pod, and names the setting that makes it do so."""
+    receivers = [s for s in DAPR_VARIANTS.values() if "DUEFLOW_REMINDER_JOBS" in _env(s)]
+    assert [s.name for s in receivers] == ["reminders"]
+    [service] = receivers
+    assert _env(service)["DUEFLOW_REMINDER_JOBS"]["value"] == "dapr"
+    assert _scale(service, "min-scale") >= 1
+    # jobs call back on the app port; the tick under them is the safety net
+    assert _annotations(service)["dapr.io/app-port"] == "8080"
+    assert any(c.name == "reminders-tick" for c in COMPONENTS.values())
+
+
+def test_the_dapr_kafka_consumer_lets_the_ce_headers_through():
+    """Binary-mode Kafka records arrive with ce_* headers, which functions-framework's gunicorn
+    drops unless started with dueflow.serve's settings (tests/functions checks it for real)."""
+    container = _container(DAPR_VARIANTS["commands"])
+    assert container["command"] == ["python", "-m", "dueflow.serve"]
+
+
 # -- docs ---------------------------------------------------------------------------------------
 
 

@@ -25,9 +25,18 @@ def served_function(name: str, env: dict[str, str], log: Path) -> Iterator[str]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("functions-framework")), "--target", name,
-             "--source", str(ROOT / "functions" / name / "main.py"), "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(Path(sys.executable).with_name("functions-framework")),
+                "--target",
+                name,
+                "--source",
+                str(ROOT / "functions" / name / "main.py"),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             base = f"http://127.0.0.1:{port}"

@@ -42,6 +42,7 @@ def test_an_unknown_function_is_a_programming_error():
         ({"DUEFLOW_EMAIL_BACKEND": "pigeon"}, "DUEFLOW_EMAIL_BACKEND .*pigeon"),
         ({"DUEFLOW_EMAIL_TIMEOUT": "soon"}, "DUEFLOW_EMAIL_TIMEOUT"),
         ({"DUEFLOW_EMAIL_BACKEND": "dapr", "DAPR_HTTP_PORT": "35OO"}, "DAPR_HTTP_PORT"),
+        ({"DUEFLOW_EMAIL_BACKEND": "dapr", "DAPR_GRPC_PORT": "5OOO1"}, "DAPR_GRPC_PORT"),
         ({"DUEFLOW_REMINDER_LATE_AFTER": "2m"}, "DUEFLOW_REMINDER_LATE_AFTER"),
     ],
 )
@@ -108,6 +109,21 @@ def test_tasks_needs_a_jwt_key_outside_local_development(monkeypatch):
         bootstrap.check_config("tasks")
     for function in FUNCTIONS[1:]:  # events carry no user tokens
         bootstrap.check_config(function)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DUEFLOW_REMINDER_JOBS", "cron"),
+        ("DAPR_GRPC_PORT", "50OO1"),
+        ("DUEFLOW_DAPR_TIMEOUT", "5s"),
+    ],
+)
+def test_reminders_with_dapr_jobs_refuses_bad_sidecar_settings(monkeypatch, name, value):
+    monkeypatch.setenv("DUEFLOW_REMINDER_JOBS", "dapr")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        bootstrap.check_config("reminders")
 
 
 def test_integers_are_parsed_as_integers(monkeypatch):

@@ -42,6 +42,9 @@ print(json.dumps({"modules": first, "relay_started": relay}))
 RELAY = ["dueflow.adapters.outbox_relay", "requests"]  # started after the first response
 API = ["dueflow.adapters.http.api", "dueflow.adapters.auth", "jwt", "cryptography"]
 EMAIL = ["dueflow.adapters.email", "dueflow.service.notify", "dueflow.domain.reminder_mail"]
+# the Dapr SDK and grpc: only with a Dapr setting on (DUEFLOW_REMINDER_JOBS, the dapr e-mail
+# backend's first send, DUEFLOW_DAPR_SECRET_STORE); never on a default cold start
+DAPR = ["dapr", "grpc", "google.protobuf", "dueflow.adapters.dapr_sidecar"]
 OTHER_SERVICES = [
     "dueflow.service.recurrence",
     "dueflow.service.reminders",
@@ -52,27 +55,27 @@ OTHER_SERVICES = [
 FUNCTIONS = {
     "tasks": (
         ["dueflow.service.tasks", "dueflow.adapters.http.api", "jwt"],
-        [*RELAY, *EMAIL, *OTHER_SERVICES, "dueflow.adapters.http.event_function"],
+        [*RELAY, *EMAIL, *OTHER_SERVICES, *DAPR, "dueflow.adapters.http.event_function"],
     ),
     "notify": (
         ["dueflow.service.notify", "dueflow.adapters.email"],
-        [*RELAY, *API, *OTHER_SERVICES],
+        [*RELAY, *API, *OTHER_SERVICES, *DAPR],
     ),
     "recurrence": (
         ["dueflow.service.recurrence"],
-        [*RELAY, *API, *EMAIL, "dueflow.service.reminders", "dueflow.service.commands"],
+        [*RELAY, *API, *EMAIL, *DAPR, "dueflow.service.reminders", "dueflow.service.commands"],
     ),
     "reminders": (
         ["dueflow.service.reminders"],
-        [*RELAY, *API, *EMAIL, "dueflow.service.recurrence", "dueflow.service.commands"],
+        [*RELAY, *API, *EMAIL, *DAPR, "dueflow.service.recurrence", "dueflow.service.commands"],
     ),
     "commands": (
         ["dueflow.service.commands"],
-        [*RELAY, *API, *EMAIL, "dueflow.service.recurrence", "dueflow.service.reminders"],
+        [*RELAY, *API, *EMAIL, *DAPR, "dueflow.service.recurrence", "dueflow.service.reminders"],
     ),
     "deadletter": (
         ["dueflow.service.dead_letters"],
-        [*RELAY, *API, *EMAIL, "dueflow.service.recurrence", "dueflow.service.reminders"],
+        [*RELAY, *API, *EMAIL, *DAPR, "dueflow.service.recurrence", "dueflow.service.reminders"],
     ),
 }
 

@@ -160,6 +160,10 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- else if and (eq .name "reminders") .dapr }}
 - name: DUEFLOW_REMINDER_LATE_AFTER
   value: {{ $values.functions.reminders.dapr.lateAfterSeconds | int | quote }}
+{{- if $values.functions.reminders.dapr.jobs }}
+- name: DUEFLOW_REMINDER_JOBS
+  value: dapr
+{{- end }}
 {{- end }}
 {{- with $values.logLevel }}
 - name: DUEFLOW_LOG_LEVEL
@@ -238,6 +242,9 @@ spec:
           {{- if eq $name "assistant" }}
           # An ASGI app: main.py serves it with uvicorn, not functions-framework.
           command: ["python", "/app/main.py"]
+          {{- else if and $dapr (eq $name "commands") }}
+          # functions-framework's server letting the sidecar's ce_* headers through.
+          command: ["python", "-m", "dueflow.serve"]
           {{- end }}
           ports:
             # Knative sets PORT to this; the functions-framework server listens on it.

@@ -32,10 +32,11 @@ from sqlalchemy.engine import Engine
 from dueflow import metrics, observability
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
-from dueflow.adapters.db.outbox_store import Outbox
+from dueflow.adapters.db.outbox_store import Outbox, RowKinds
 from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.http_sink import DeliveryError, HttpSink
 from dueflow.adapters.relay_lease import LEASE_NAME, LEASE_TTL, Lease
+from dueflow.domain.reminder_jobs import JOB_TYPES
 
 __all__ = ["LEASE_NAME", "LEASE_TTL", "DeliveryError", "HttpSink", "OutboxRelay"]
 
@@ -44,6 +45,11 @@ log = logging.getLogger("dueflow.outbox")
 # failure and doubling up to PROBE_MAX: a returning Broker is found within a second, and the
 # backlog then drains at full speed (a 30 s outage's backlog within 5 s, docs/operations.md).
 PROBE_FIRST, PROBE_MAX = 0.25, 1.0
+#: the event sink's rows: all but the reminder jobs' commands (the reminders function's job relay
+#: delivers those to its Dapr sidecar, docs/reminders.md)
+EVENTS = RowKinds(excluded=JOB_TYPES)
+#: the job relay's rows (the reminders function, DUEFLOW_REMINDER_JOBS=dapr)
+JOBS = RowKinds(only=JOB_TYPES)
 CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0004)
 # Seconds between two measurements of the backlog gauges (3 or 4 COUNTs per process): far below
 # any scrape interval, and not the 10 a second of the poll interval times every process, which
@@ -63,6 +69,8 @@ class OutboxRelay:
         concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reminders_overdue_after: float | None = None,
+        kinds: RowKinds = EVENTS,
+        lease_name: str = LEASE_NAME,
     ):
         self.engine = writer(engine)
         self.reader = engine
@@ -79,7 +87,8 @@ class OutboxRelay:
         self._pool: ThreadPoolExecutor | None = None
         self._lease_lock = threading.Lock()
         self.holder = uuid.uuid4().hex
-        self._lease = Lease(self.engine, self.reader, self.holder)
+        self.kinds = kinds  # the rows this relay delivers (the others have their own relay)
+        self._lease = Lease(self.engine, self.reader, self.holder, lease_name)
         self._measured_at: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -103,7 +112,7 @@ class OutboxRelay:
             return 0
         lease_taken = now = self.clock()
         with self.engine.connect() as conn:
-            rows = Outbox(conn).waiting(now, self.batch_size)
+            rows = Outbox(conn).waiting(now, self.batch_size, self.kinds)
         partitions: dict[str | None, list] = {}
         held: set[str | None] = set()  # partitions whose head is backing off
         for row in rows:
@@ -140,7 +149,7 @@ class OutboxRelay:
             self._probe_delay = self._probe_at = None
             log.info("event sink answers again; draining the outbox")
             with self.engine.begin() as conn:  # what waited out the outage is due now
-                Outbox(conn).make_due(now)
+                Outbox(conn).make_due(now, self.kinds)
             return True
         if sink_failed and not delivered:
             if self._probe_delay is None:

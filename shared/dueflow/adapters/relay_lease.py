@@ -12,13 +12,17 @@ from sqlalchemy.engine import Engine
 from dueflow.adapters.db.schema import leases
 
 LEASE_NAME, LEASE_TTL = "outbox-relay", timedelta(seconds=15)
+#: the reminder job relay's (the reminders function with DUEFLOW_REMINDER_JOBS=dapr); task
+#: writers schedule jobs while it is held (adapters/db/reminder_job_store.JobRelayWatch)
+JOBS_LEASE = "reminder-jobs-relay"
 
 
 class Lease:
-    def __init__(self, engine: Engine, reader: Engine, holder: str):
+    def __init__(self, engine: Engine, reader: Engine, holder: str, name: str = LEASE_NAME):
         self.engine = engine  # the writer (SQLite: BEGIN IMMEDIATE)
         self.reader = reader
         self.holder = holder
+        self.name = name  # one lease per kind of relay (the outbox's, the reminder jobs')
 
     def take(self, now: datetime) -> bool:
         """Take or renew the lease unless another holder's is still valid."""
@@ -26,7 +30,7 @@ class Lease:
         # SQLite's write lock (or write a row on PostgreSQL) just to learn that another does.
         with self.reader.connect() as conn:
             current = conn.execute(
-                sa.select(leases.c.holder, leases.c.expires_at).where(leases.c.name == LEASE_NAME)
+                sa.select(leases.c.holder, leases.c.expires_at).where(leases.c.name == self.name)
             ).first()
         if current is not None and current.holder != self.holder and current.expires_at >= now:
             return False
@@ -41,7 +45,7 @@ class Lease:
             taken = conn.execute(
                 leases.update()
                 .where(
-                    leases.c.name == LEASE_NAME,
+                    leases.c.name == self.name,
                     sa.or_(leases.c.holder == self.holder, leases.c.expires_at < now),
                 )
                 .values(**values)
@@ -49,11 +53,11 @@ class Lease:
             if taken:
                 return True
             exists = conn.execute(
-                sa.select(leases.c.name).where(leases.c.name == LEASE_NAME)
+                sa.select(leases.c.name).where(leases.c.name == self.name)
             ).first()
             if exists:
                 return False
-            conn.execute(leases.insert().values(name=LEASE_NAME, **values))
+            conn.execute(leases.insert().values(name=self.name, **values))
             return True
 
     def release(self, now: datetime) -> None:
@@ -61,6 +65,6 @@ class Lease:
         with self.engine.begin() as conn:
             conn.execute(
                 leases.update()
-                .where(leases.c.name == LEASE_NAME, leases.c.holder == self.holder)
+                .where(leases.c.name == self.name, leases.c.holder == self.holder)
                 .values(expires_at=now - timedelta(seconds=1))
             )

@@ -103,7 +103,11 @@ class ReminderStore(Protocol):
     """Due reminders for the tick; reminder state and outcomes for notify."""
 
     def claim_due(
-        self, now: datetime, limit: int, reemit_before: datetime | None = None
+        self,
+        now: datetime,
+        limit: int,
+        reemit_before: datetime | None = None,
+        reminder_id: str | None = None,
     ) -> list[dict]: ...
     def mark_emitted(self, reminder_ids: list[str], now: datetime) -> None: ...
     def lock_many(self, reminder_ids: list[str]) -> dict[str, dict]: ...

@@ -66,6 +66,21 @@ class ReminderService:
                 break
         return total
 
+    def fire(self, reminder_id: str) -> int:
+        """A Dapr job's callback: emit reminder `reminder_id` if it is due and not emitted yet,
+        claimed exactly as the tick claims it (so the tick, a second delivery of the job or a
+        late one find it claimed: one event, one e-mail); returns 1 or 0."""
+        now = self.clock()
+        with self.uow_factory() as uow:
+            due = uow.reminders.claim_due(now, 1, reminder_id=reminder_id)
+            if not due:
+                return 0
+            uow.outbox.add_many(self._events(due, now), now)
+            uow.reminders.mark_emitted([reminder_id], now)
+            uow.commit()
+        self.on_commit()
+        return 1
+
     def _events(self, due: list[dict], now: datetime) -> list[dict]:
         flagged = [(d, now - d["remind_at"] > self.late_after) for d in due]
         if self.event_batch <= 1:

@@ -127,7 +127,7 @@ class FakeReminders:
                 )
                 self.db.tasks[task.id] = task.with_changes(reminders=reminders)
 
-    def claim_due(self, now, limit, reemit_before=None):
+    def claim_due(self, now, limit, reemit_before=None, reminder_id=None):
         """As the database's: never emitted, or emitted before `reemit_before` and not sent,
         unless reminder events written before then still wait in the outbox (this fake's outbox
         delivers nothing, so they always wait)."""
@@ -156,6 +156,7 @@ class FakeReminders:
             )
             and r.remind_at <= now
             and t.status == "open"
+            and reminder_id in (None, r.id)
         ]
         return sorted(due, key=lambda d: d["remind_at"])[:limit]
 

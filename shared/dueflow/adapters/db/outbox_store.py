@@ -4,6 +4,7 @@ reads and writes of the rows waiting for delivery. All SQL on the outbox table i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,6 +12,19 @@ from sqlalchemy.engine import Connection, Row
 
 from dueflow import observability
 from dueflow.adapters.db.schema import outbox
+
+
+@dataclass(frozen=True)
+class RowKinds:
+    """Which outbox rows a relay delivers, by type: `only` these, or all but `excluded`."""
+
+    only: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    def where(self, column) -> tuple:
+        if self.only:
+            return (column.in_(self.only),)
+        return (column.not_in(self.excluded),) if self.excluded else ()
 
 
 class Outbox:
@@ -46,8 +60,9 @@ class Outbox:
         )
 
     # -- the relay's side ------------------------------------------------------------------------
-    def waiting(self, now: datetime, limit: int) -> list[Row]:
-        """Up to `limit` rows in sequence order, skipping partitions whose head is backing off."""
+    def waiting(self, now: datetime, limit: int, kinds: RowKinds | None = None) -> list[Row]:
+        """Up to `limit` rows in sequence order, skipping partitions whose head is backing off;
+        only rows of `kinds` when given (each relay delivers its own kinds of rows)."""
         waiting = outbox.alias("waiting")
         return self.conn.execute(
             sa.select(
@@ -63,6 +78,7 @@ class Outbox:
                     waiting.c.next_attempt_at > now,
                 )
             )
+            .where(*(kinds.where(outbox.c.event_type) if kinds is not None else ()))
             .order_by(outbox.c.seq)
             .limit(limit)
         ).all()
@@ -78,10 +94,14 @@ class Outbox:
             .values(attempts=attempts, last_error=error[:2000], next_attempt_at=next_attempt_at)
         )
 
-    def make_due(self, now: datetime) -> None:
-        """Every postponed event is due at `now` (the sink answers again after an outage)."""
+    def make_due(self, now: datetime, kinds: RowKinds | None = None) -> None:
+        """Every postponed event (of `kinds`) is due at `now` (the sink answers again after an
+        outage)."""
+        where = kinds.where(outbox.c.event_type) if kinds is not None else ()
         self.conn.execute(
-            outbox.update().where(outbox.c.next_attempt_at > now).values(next_attempt_at=now)
+            outbox.update()
+            .where(outbox.c.next_attempt_at > now, *where)
+            .values(next_attempt_at=now)
         )
 
     def count(self) -> int:

@@ -19,7 +19,11 @@ class Reminders:
         self.conn = conn
 
     def claim_due(
-        self, now: datetime, limit: int, reemit_before: datetime | None = None
+        self,
+        now: datetime,
+        limit: int,
+        reemit_before: datetime | None = None,
+        reminder_id: str | None = None,
     ) -> list[dict]:
         """Scheduled reminders of open tasks due by `now`, oldest first: those not yet emitted,
         and those emitted before `reemit_before` but still not sent (their event left the
@@ -31,7 +35,10 @@ class Reminders:
 
         On PostgreSQL the rows stay locked until commit and rows locked by a concurrent tick are
         skipped (FOR UPDATE SKIP LOCKED), so ticks and replicas share the work; SQLite's single
-        writer (BEGIN IMMEDIATE) serialises them instead."""
+        writer (BEGIN IMMEDIATE) serialises them instead.
+
+        With `reminder_id`, that reminder alone, on the same terms (a Dapr job's callback): a
+        job delivered twice, late or after the tick finds it claimed already."""
         stmt = (
             sa.select(
                 reminders.c.id.label("reminder_id"),
@@ -57,6 +64,7 @@ class Reminders:
                 ),
                 reminders.c.remind_at <= now,
                 tasks.c.status == "open",
+                *([reminders.c.id == reminder_id] if reminder_id is not None else []),
             )
             .order_by(reminders.c.remind_at)
             .limit(limit)

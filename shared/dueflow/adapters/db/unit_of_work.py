@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection, Engine
 
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
@@ -20,17 +23,30 @@ class UnitOfWork:
     A read-only one (`write=False`) runs each statement on its own on PostgreSQL (autocommit, see
     `engine.read_only`): a read that must see one snapshot across statements uses `write=True`."""
 
-    def __init__(self, engine: Engine, *, write: bool):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write: bool,
+        reminder_jobs: Callable[[Connection], bool] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self._engine = writer(engine) if write else engine
         self._write = write
+        self._reminder_jobs, self._clock = reminder_jobs, clock
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self._engine.connect()
         if not self._write:
             read_only(self.conn)
         self._tx = self.conn.begin()
-        self.tasks = TaskRepository(self.conn)
         self.outbox = Outbox(self.conn)
+        if self._reminder_jobs is not None and self._reminder_jobs(self.conn):  # a job relay runs
+            from dueflow.adapters.db.reminder_job_store import JobSchedulingTasks
+
+            self.tasks = JobSchedulingTasks(self.conn, self.outbox, self._clock)
+        else:
+            self.tasks = TaskRepository(self.conn)
         self.users = Users(self.conn)
         self.reminders = Reminders(self.conn)
         self.commands = Commands(self.conn)
@@ -47,8 +63,19 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    def __init__(self, engine: Engine):
+    """`reminder_jobs`: asked by each write unit whether task writes also schedule their
+    reminders as Dapr jobs (through the outbox, timed by `clock`, the services' clock)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        reminder_jobs: Callable[[Connection], bool] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.engine = engine
+        self.reminder_jobs, self.clock = reminder_jobs, clock
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, write=write)
+        jobs = self.reminder_jobs if write else None
+        return UnitOfWork(self.engine, write=write, reminder_jobs=jobs, clock=self.clock)

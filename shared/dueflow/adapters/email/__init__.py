@@ -149,5 +149,5 @@ def build_backend(settings: EmailSettings) -> EmailBackend:
     if name == "dapr":
         from dueflow.adapters.email.dapr import DaprBackend
 
-        return DaprBackend(settings.dapr_http_port, settings.dapr_binding, timeout=timeout)
+        return DaprBackend(settings.dapr_grpc_port, settings.dapr_binding, timeout=timeout)
     raise ConfigError(f"no e-mail backend {name!r}")

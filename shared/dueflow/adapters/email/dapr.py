@@ -1,16 +1,17 @@
-"""The `dapr` backend: the Dapr SendGrid output binding (bindings.twilio.sendgrid) via the sidecar.
+"""The `dapr` backend: the Dapr SendGrid output binding (bindings.twilio.sendgrid), invoked
+through the Dapr Python SDK (gRPC InvokeBinding to the sidecar on DAPR_GRPC_PORT):
 
-    POST http://127.0.0.1:{DAPR_HTTP_PORT}/v1.0/bindings/{binding}
-    {"operation": "create", "data": <body>, "metadata": {"emailTo", "subject", "emailFrom",
-                                                         "emailFromName" (only if named)}}
+    binding {binding}, operation "create", data <html body>,
+    metadata {"emailTo", "subject", "emailFrom", "emailFromName" (only if named)}
 
 Metadata names are those of the Dapr docs for the binding. Two things the binding does that
 matter here (checked in dapr/components-contrib, bindings/twilio/sendgrid/sendgrid.go):
 - it sends `data` as text/html, so the plain text is HTML-escaped and its line breaks become
   <br>; otherwise "a < b" would vanish and every reminder would be one line;
 - it cannot set headers, so the Message-ID is lost: receivers cannot deduplicate on this path.
-Dapr answers 500 for any failure inside the binding, including SendGrid rejecting the e-mail,
-so those are retried (transient) like an outage; only Dapr's own 4xx are permanent.
+Dapr answers INTERNAL for any failure inside the binding, including SendGrid rejecting the
+e-mail, so those are retried (transient) like an outage; only the sidecar's own refusals
+(`PERMANENT`: an unknown binding, a bad request) are permanent.
 """
 
 from __future__ import annotations
@@ -18,9 +19,22 @@ from __future__ import annotations
 import html
 from email.utils import parseaddr
 
-import requests
+import grpc
 
+from dueflow.adapters.dapr_sidecar import SidecarClient, rpc_code
 from dueflow.adapters.email import Email, PermanentEmailError, TransientEmailError
+
+#: The sidecar's answers that are about the request, not about the moment: never retried.
+PERMANENT = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,  # no binding of that name (DUEFLOW_DAPR_EMAIL_BINDING)
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
 
 
 def html_body(text: str) -> str:
@@ -31,24 +45,24 @@ def html_body(text: str) -> str:
 class DaprBackend:
     name = "dapr"
 
-    def __init__(self, port: int, binding: str, *, timeout: float = 10.0):
-        self.url = f"http://127.0.0.1:{port}/v1.0/bindings/{binding}"
-        self.timeout = timeout
-        self.session = requests.Session()
+    def __init__(self, grpc_port: int, binding: str, *, timeout: float = 10.0):
+        self.binding = binding
+        self.sidecar = SidecarClient(grpc_port, timeout)
 
     def send(self, email: Email) -> None:
         name, address = parseaddr(email.sender)
         metadata = {"emailTo": email.to, "subject": email.subject, "emailFrom": address}
         if name:
             metadata["emailFromName"] = name
-        payload = {"operation": "create", "data": html_body(email.text), "metadata": metadata}
         try:
-            response = self.session.post(self.url, json=payload, timeout=self.timeout)
-        except requests.RequestException as exc:  # sidecar not up (yet), timeout, reset
+            self.sidecar.get().invoke_binding(
+                self.binding, "create", html_body(email.text), binding_metadata=metadata
+            )
+        except grpc.RpcError as exc:
+            code = rpc_code(exc)
+            detail = f"Dapr binding {self.binding}: {code.name if code else 'error'}: {exc}"
+            if code in PERMANENT:
+                raise PermanentEmailError(detail) from exc
+            raise TransientEmailError(detail) from exc
+        except Exception as exc:  # the sidecar not up (the SDK's health wait timed out)
             raise TransientEmailError(f"Dapr sidecar: {type(exc).__name__}: {exc}") from exc
-        if 200 <= response.status_code < 300:
-            return
-        detail = f"Dapr binding answered {response.status_code}: {response.text[:300]}"
-        if 400 <= response.status_code < 500:
-            raise PermanentEmailError(detail)
-        raise TransientEmailError(detail)

@@ -32,6 +32,9 @@ log = logging.getLogger("dueflow.events")
 
 
 Handler = Callable[[InboundEvent], Outcome]  # returns what it did
+# A Dapr job's callback: daprd POSTs /job/<name> to the app that scheduled it when it is due;
+# 2xx means done, anything else makes the scheduler retry by the job's failure policy.
+JOB_PATH, DAPR_JOB = "/job/", "dapr.job"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Routes:
 
 
 def read_delivery(request: Request) -> InboundEvent:
-    """A CloudEvent, or a Dapr binding POST to /<binding> (type `dapr.binding.<binding>`)."""
+    """A CloudEvent, a Dapr job's callback POST to /job/<name> (type `dapr.job`, id the job's
+    name), or a Dapr binding POST to /<binding> (type `dapr.binding.<binding>`)."""
     body = request.get_data()
     # Kafka's binary mode names headers ce_type: a Dapr Kafka binding passes them on like that
     headers = {_http_name(k): v for k, v in request.headers.items()}
@@ -59,6 +63,9 @@ def read_delivery(request: Request) -> InboundEvent:
             data = _json_or_text(bytes(data))
         attributes = dict(event.get_attributes())
         return InboundEvent(event["type"], event["source"], event["id"], data, attributes)
+    if request.path.startswith(JOB_PATH):  # a Dapr job is due: POST /job/<name>
+        name = request.path[len(JOB_PATH) :]
+        return InboundEvent(DAPR_JOB, f"dapr/job/{name}", name, _json_or_text(body))
     binding = request.path.strip("/") or "root"
     return InboundEvent(f"dapr.binding.{binding}", f"dapr/{binding}", "", _json_or_text(body))
 
