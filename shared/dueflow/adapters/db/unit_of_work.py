@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.reminders = Reminders(self.conn)
         self.commands = Commands(self.conn)
         self.dead_letters = DeadLetters(self.conn)
+        self.changes = ChangeLog(self.conn)
         return self
 
     def commit(self) -> None:
