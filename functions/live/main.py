@@ -18,7 +18,7 @@ bootstrap.check_config("live")
 # THREADS, as functions-framework reads it in the other images: the worker threads of the
 # blocking calls (token checks, tickets, replays from the change log), each at most one database
 # connection; the streams themselves wait on the event loop, not on a thread.
-app = bootstrap.live_app(threads=int(os.environ.get("THREADS") or 8))
+app = bootstrap.live_app(threads=int(os.environ.get("THREADS") or 2))
 
 
 def main() -> None:
