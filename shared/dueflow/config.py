@@ -341,6 +341,11 @@ def assistant_port() -> int:
     return _int("DUEFLOW_ASSISTANT_PORT", _int("PORT", 8080, low=1) + 1, low=1)
 
 
+def live_port() -> int:
+    """DUEFLOW_LIVE_PORT: `make run` only, the live function's port (default PORT + 2, 8082)."""
+    return _int("DUEFLOW_LIVE_PORT", _int("PORT", 8080, low=1) + 2, low=1)
+
+
 def mcp_allowed_hosts() -> list[str]:
     """DUEFLOW_MCP_ALLOWED_HOSTS: comma-separated Host header values the MCP endpoint answers
     (`host:*` for any port), against DNS rebinding; default the loopback names only. In a

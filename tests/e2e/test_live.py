@@ -404,3 +404,34 @@ def test_heartbeats_and_a_clean_end_with_a_retry_hint(stack):
             assert int(change.id) > int(start.id)
             assert len([c for c in stream.comments if c.startswith("ping")]) >= 1
             assert stream.comments[-1] == "stream ends: reconnect with Last-Event-ID"
+
+
+# -- the `make run` stack (SQLite, polling; the local broker delivers to recurrence) -------------
+
+
+def test_make_run_serves_the_live_feed(tmp_path):
+    from dueflow.config import DEV_JWT_SECRET
+    from tests.e2e.test_local_run import running_stack
+
+    with running_stack(tmp_path, DUEFLOW_METRICS_PORT="0") as (base, _proc, env):
+        live = f"http://127.0.0.1:{env['DUEFLOW_LIVE_PORT']}"
+        headers = {"Authorization": f"Bearer {token('lee', secret=DEV_JWT_SECRET)}"}
+        others = {"Authorization": f"Bearer {token('max', secret=DEV_JWT_SECRET)}"}
+        ticket = requests.post(f"{live}/live/tickets", headers=headers, timeout=10).json()
+        with (
+            SSEStream(f"{live}/live", params={"ticket": ticket["ticket"]}) as mine,
+            SSEStream(f"{live}/live", headers=others) as theirs,
+        ):
+            mine.next(), theirs.next()
+            created = requests.post(f"{base}/tasks", json=RECURRING, headers=headers, timeout=10)
+            task = created.json()
+            done = requests.post(f"{base}/tasks/{task['id']}/complete", headers=headers, timeout=10)
+            assert done.status_code == 200
+            # the local broker delivers task.completed to recurrence: the next instance
+            kinds = [m.event for m in mine.changes(3, timeout=30)]
+            assert kinds == [
+                "dev.dueflow.task.created",
+                "dev.dueflow.task.completed",
+                "dev.dueflow.task.created",
+            ]
+            assert theirs.quiet(1.0) == []
