@@ -33,6 +33,10 @@ class Profile:
     search_users: int
     search_requests: int  # per query kind
     search_rate: float
+    # 7. live feed: open streams on one process, changes offered per second, for this long
+    live_streams: int
+    live_rate: float
+    live_seconds: float
 
 
 PROFILES = {
@@ -55,6 +59,9 @@ PROFILES = {
         search_users=4,
         search_requests=5,
         search_rate=20,
+        live_streams=20,
+        live_rate=10,
+        live_seconds=2,
     ),
     "quick": Profile(
         name="quick",
@@ -75,6 +82,9 @@ PROFILES = {
         search_users=0,
         search_requests=0,
         search_rate=0,
+        live_streams=1_000,
+        live_rate=100,
+        live_seconds=10,
     ),
     "full": Profile(
         name="full",
@@ -95,6 +105,9 @@ PROFILES = {
         search_users=1_000,
         search_requests=500,
         search_rate=20,
+        live_streams=1_000,
+        live_rate=100,
+        live_seconds=30,
     ),
 }
 

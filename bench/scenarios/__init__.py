@@ -4,7 +4,15 @@ Each module has KEY, NUMBER, TITLE, `applies(profile)`, `run(ctx) -> dict` (JSON
 `targets(result) -> list[Target]` and `markdown(result) -> list[str]`.
 """
 
-from bench.scenarios import api, cold_start, event_path, recurrence_cost, reminder_storm, search
+from bench.scenarios import (
+    api,
+    cold_start,
+    event_path,
+    live,
+    recurrence_cost,
+    reminder_storm,
+    search,
+)
 
-ALL = (api, event_path, reminder_storm, recurrence_cost, cold_start, search)
+ALL = (api, event_path, reminder_storm, recurrence_cost, cold_start, search, live)
 BY_KEY = {module.KEY: module for module in ALL}
