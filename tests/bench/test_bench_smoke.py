@@ -99,3 +99,11 @@ def test_search_reports_each_kind_of_query(scenarios):
     assert set(latency) == {"reference", "q", "q + filters", "list page"}
     for kind in ("q", "q + filters", "list page"):
         assert LATENCY_KEYS <= set(latency[kind]) and "p50_ratio" in latency[kind]
+
+
+def test_live_reports_delivery_latency_and_memory_per_stream(scenarios):
+    live = scenarios["live"]
+    assert LATENCY_KEYS - {"ok", "failed"} <= set(live["latency"]) | {"sent"}
+    assert {"sent", "expected", "delivered"} <= set(live["latency"])
+    assert {"rss_before_kib", "rss_open_kib", "per_stream_kib"} <= set(live["memory"])
+    assert live["config"]["streams"] == live["config"]["users"] * live["config"]["streams_per_user"]

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import select
 import threading
 import time
 from collections import deque
 
 from sqlalchemy.engine import Engine
 
+from dueflow.adapters.db.listen import listen
 from dueflow.service.live import LiveService
 from dueflow.service.ports import Change
 
@@ -159,21 +159,7 @@ class Tail:
         """Wake the tail on each NOTIFY of the change log (PostgreSQL), from any process."""
         while not self._stop.is_set():
             try:
-                raw = self.engine.raw_connection()
-                try:
-                    dbapi = raw.driver_connection
-                    dbapi.autocommit = True
-                    with dbapi.cursor() as cursor:
-                        cursor.execute(f"LISTEN {CHANNEL}")
-                    self._wake.set()  # anything written while not listening
-                    while not self._stop.is_set():
-                        if select.select([dbapi], [], [], 1.0)[0]:
-                            dbapi.poll()
-                            if dbapi.notifies:
-                                dbapi.notifies.clear()
-                                self._wake.set()
-                finally:
-                    raw.invalidate()  # LISTEN must not follow the connection back to the pool
+                listen(self.engine, CHANNEL, self._wake.set, lambda: not self._stop.is_set())
             except Exception:
                 log.warning("live LISTEN failed; polling until it reconnects", exc_info=True)
                 self._stop.wait(1.0)
