@@ -224,7 +224,6 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
     "notify": (config.email, config.email_sender, config.reminder_late_after),
     "commands": (),  # producers are trusted by Kafka topic ACLs: no auth
     "deadletter": (),
-    # bearer JWTs, and the MCP endpoint's issuer, URL and host/origin allowlists
     # bearer JWTs; the change log's retention, heartbeats, stream length, poll interval
     "live": (
         config.auth,
@@ -233,6 +232,7 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
         config.live_max_stream,
         config.live_poll,
     ),
+    # bearer JWTs, and the MCP endpoint's issuer, URL and host/origin allowlists
     "assistant": (
         config.auth,
         config.mcp_issuer_url,
@@ -298,14 +298,11 @@ def assistant_app(threads: int = 5) -> Starlette:
     )
 
 
-def live_app(threads: int = 8) -> Starlette:
+def live_app(threads: int = 2) -> Starlette:
     """The live function's ASGI app, wired from config: at start it builds the runtime (without
     the outbox relay: live writes no events) and its tail of the change log."""
-    from dueflow.adapters.auth import AuthSettings
     from dueflow.adapters.http.live import create_app
     from dueflow.adapters.live_tail import Tail
-
-    auth = config.auth()
 
     def make_tail(service, hub, loop) -> Tail:
         engine = _serving_runtime().engine
@@ -314,12 +311,20 @@ def live_app(threads: int = 8) -> Starlette:
     return create_app(
         lambda: _serving_runtime().live,
         make_tail,
-        AuthSettings(auth.jwt_secret, auth.jwks_url, auth.audience, auth.issuer),
+        _auth_settings(),
         ready=lambda: _serving_runtime().ready(),
         heartbeat=config.live_heartbeat(),
         max_stream=config.live_max_stream(),
         threads=threads,
     )
+
+
+def _auth_settings():
+    """The bearer-token settings of the public functions (tasks, assistant, live)."""
+    from dueflow.adapters.auth import AuthSettings
+
+    auth = config.auth()
+    return AuthSettings(auth.jwt_secret, auth.jwks_url, auth.audience, auth.issuer)
 
 
 def handle_api(request: Request) -> Response:
