@@ -435,3 +435,15 @@ def test_make_run_serves_the_live_feed(tmp_path):
                 "dev.dueflow.task.created",
             ]
             assert theirs.quiet(1.0) == []
+
+
+def test_an_unreachable_database_is_a_503_problem_not_a_broken_stream():
+    down = f"postgresql+psycopg2://dueflow@127.0.0.1:{free_port()}/dueflow"  # nobody listens
+    with live_in_process(down, Clock(datetime.now(UTC))) as live:
+        answer = requests.post(f"{live}/live/tickets", headers=auth("ann"), timeout=30)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.headers["content-type"] == "application/problem+json"
+        with SSEStream(f"{live}/live", headers=auth("ann")) as stream:
+            assert stream.status == 503  # the tail never read the log: no stream to offer
+            assert stream.json_body()["status"] == 503
+        assert requests.get(f"{live}/readyz", timeout=30).status_code == 503

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import anyio
+from sqlalchemy.exc import DBAPIError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +33,10 @@ log = logging.getLogger("dueflow.live")
 RESET = "reset"
 #: How long a request waits for the tail's first read of the log before answering 503.
 READY_WAIT_S = 5.0
+
+
+class Unavailable(Exception):
+    """A request's database call failed for a reason a retry may fix (answered 503)."""
 
 
 def problem(
@@ -73,7 +78,10 @@ def create_app(
         return state["limiter"]
 
     async def blocking(fn, *args):
-        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter())
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=limiter())
+        except DBAPIError as exc:  # the database is down or restarting: worth a retry
+            raise Unavailable(type(exc.orig).__name__) from exc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -215,6 +223,11 @@ def create_app(
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready", "streams": hub.open_streams()})
 
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        log.warning("database unavailable: %s", exc)
+        detail = "the database cannot be reached; retry"
+        return problem(503, detail, request=request, headers={"Retry-After": "1"})
+
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
         return problem(exc.status_code, str(exc.detail), request=request, headers=headers)
@@ -226,7 +239,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Unavailable: unavailable},
         lifespan=lifespan,
     )
     app.state.hub = hub
