@@ -146,10 +146,10 @@ def create_app(
             if not hub.ready.is_set():
                 detail = "the change log cannot be read yet"
                 return problem(503, detail, request=request, headers={"Retry-After": "1"})
+        # ping=0: the stream sends its own heartbeat, only after `heartbeat` quiet seconds (no
+        # second task per stream, and no burst of every stream's ping at the same instant)
         return EventSourceResponse(
-            stream(user, position),
-            ping=heartbeat,
-            headers={"Cache-Control": "no-store"},
+            stream(user, position), ping=0, headers={"Cache-Control": "no-store"}
         )
 
     async def stream(user_id: str, position: int | None) -> AsyncIterator[ServerSentEvent]:
@@ -176,6 +176,7 @@ def create_app(
                 async for change in replay(live_service, sub, last):
                     last = change.id
                     yield message(change)
+            beat = loop.time() + heartbeat
             while True:
                 if sub.lagging:  # fell behind: what was dropped is read from the log again
                     sub.lagging = False
@@ -187,14 +188,19 @@ def create_app(
                     change = sub.pending.popleft()
                     if change.id > last:  # what a replay sent already is not repeated
                         last = change.id
+                        beat = loop.time() + heartbeat
                         yield message(change)
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                now = loop.time()
+                if now >= deadline:
                     break
+                if now >= beat:  # quiet for `heartbeat` seconds: a comment keeps proxies calm
+                    beat = now + heartbeat
+                    yield ServerSentEvent(comment="ping")
+                    continue
                 if not sub.pending and not sub.lagging:
                     sub.wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(sub.wake.wait(), remaining)
+                        await asyncio.wait_for(sub.wake.wait(), min(deadline, beat) - now)
             # end before the revision's timeoutSeconds cuts the stream: the client reconnects
             # after `retry` ms with Last-Event-ID and misses nothing
             yield ServerSentEvent(
