@@ -3,11 +3,11 @@
 #   docker build --build-arg FUNCTION=tasks -t ghcr.io/dueflow/tasks:<tag> .
 #
 # FUNCTION is one of functions/*/ (tasks, recurrence, reminders, notify, commands, deadletter,
-# assistant); `make images` builds all seven. Every image holds the shared package (dueflow) with
+# assistant, live); `make images` builds all eight. Every image holds the shared package (dueflow) with
 # its dependencies and migrations, plus its function's main.py, served by functions-framework on
-# $PORT (Knative sets it; 8080 otherwise), except the assistant's, which its Knative Service
-# starts with `python /app/main.py` (uvicorn). The build stage's layers up to the shared package
-# are the same for all seven, so they are built once. The local runtime (tools/, with pyyaml and
+# $PORT (Knative sets it; 8080 otherwise), except the assistant's and live's, which their Knative
+# Services start with `python /app/main.py` (uvicorn). The build stage's layers up to the shared
+# package are the same for all eight, so they are built once. The local runtime (tools/, with pyyaml and
 # confluent-kafka) and the test tools are in no image (docs/architecture.md).
 
 ARG PYTHON_VERSION=3.11.13

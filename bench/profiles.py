@@ -36,12 +36,16 @@ class Profile:
     search_users: int
     search_requests: int  # per query kind
     search_rate: float
-    # 7. assistant: MCP tool calls and the same REST calls, `assistant_rounds` rounds of segments
+    # 8. assistant: MCP tool calls and the same REST calls, `assistant_rounds` rounds of segments
     assistant_users: int
     assistant_seed_tasks: int
     assistant_rate: float  # calls/s offered per segment (open loop)
     assistant_segment_s: float
     assistant_rounds: int
+    # 7. live feed: open streams on one process, changes offered per second, for this long
+    live_streams: int
+    live_rate: float
+    live_seconds: float
 
 
 PROFILES = {
@@ -71,6 +75,9 @@ PROFILES = {
         assistant_rate=50,
         assistant_segment_s=0.4,
         assistant_rounds=1,
+        live_streams=20,
+        live_rate=10,
+        live_seconds=2,
     ),
     "quick": Profile(
         name="quick",
@@ -98,6 +105,9 @@ PROFILES = {
         assistant_rate=50,
         assistant_segment_s=4.0,
         assistant_rounds=2,
+        live_streams=1_000,
+        live_rate=100,
+        live_seconds=10,
     ),
     "full": Profile(
         name="full",
@@ -125,6 +135,9 @@ PROFILES = {
         assistant_rate=50,
         assistant_segment_s=10.0,
         assistant_rounds=3,
+        live_streams=1_000,
+        live_rate=100,
+        live_seconds=30,
     ),
 }
 

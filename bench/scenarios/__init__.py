@@ -9,6 +9,7 @@ from bench.scenarios import (
     assistant,
     cold_start,
     event_path,
+    live,
     recurrence_cost,
     reminder_lateness,
     reminder_storm,
@@ -23,6 +24,7 @@ ALL = (
     recurrence_cost,
     cold_start,
     search,
+    live,
     assistant,
 )
 BY_KEY = {module.KEY: module for module in ALL}

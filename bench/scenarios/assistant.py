@@ -32,7 +32,7 @@ from bench.context import Context
 from bench.results import Target, fmt, table
 from bench.stats import ratio
 
-KEY, NUMBER = "assistant", "7"
+KEY, NUMBER = "assistant", "8"
 TITLE = "Assistant: MCP tool calls vs the same operations through the REST API"
 OPS = ("find", "add")
 TRANSPORTS = ("rest", "mcp")

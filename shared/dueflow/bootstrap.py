@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dueflow.service.assistant import AssistantService
     from dueflow.service.commands import CommandService
     from dueflow.service.dead_letters import DeadLetterService
+    from dueflow.service.live import LiveService
     from dueflow.service.notify import NotifyService
     from dueflow.service.ports import Clock, EmailBackend, ServiceMetrics
     from dueflow.service.recurrence import RecurrenceService
@@ -169,6 +170,10 @@ class Runtime:
         return self._service("dead_letters", _dead_letter_service)
 
     @property
+    def live(self) -> LiveService:
+        return self._service("live", _live_service)
+
+    @property
     def assistant(self) -> AssistantService:
         return self._service("assistant", _assistant_service)
 
@@ -283,6 +288,14 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
     "notify": (config.email, config.email_sender, config.reminder_late_after),
     "commands": (),  # producers are trusted by Kafka topic ACLs: no auth
     "deadletter": (),
+    # bearer JWTs; the change log's retention, heartbeats, stream length, poll interval
+    "live": (
+        config.auth,
+        config.live_retention,
+        config.live_heartbeat,
+        config.live_max_stream,
+        config.live_poll,
+    ),
     # bearer JWTs, and the MCP endpoint's issuer, URL and host/origin allowlists
     "assistant": (
         config.auth,
@@ -347,6 +360,35 @@ def assistant_app(threads: int = 5) -> Starlette:
         ready=lambda: _serving_runtime().ready(),
         threads=threads,
     )
+
+
+def live_app(threads: int = 2) -> Starlette:
+    """The live function's ASGI app, wired from config: at start it builds the runtime (without
+    the outbox relay: live writes no events) and its tail of the change log."""
+    from dueflow.adapters.http.live import create_app
+    from dueflow.adapters.live_tail import Tail
+
+    def make_tail(service, hub, loop) -> Tail:
+        engine = _serving_runtime().engine
+        return Tail(service, engine, hub, loop, poll_interval=config.live_poll())
+
+    return create_app(
+        lambda: _serving_runtime().live,
+        make_tail,
+        _auth_settings(),
+        ready=lambda: _serving_runtime().ready(),
+        heartbeat=config.live_heartbeat(),
+        max_stream=config.live_max_stream(),
+        threads=threads,
+    )
+
+
+def _auth_settings():
+    """The bearer-token settings of the public functions (tasks, assistant, live)."""
+    from dueflow.adapters.auth import AuthSettings
+
+    auth = config.auth()
+    return AuthSettings(auth.jwt_secret, auth.jwks_url, auth.audience, auth.issuer)
 
 
 def handle_api(request: Request) -> Response:
@@ -458,6 +500,14 @@ def _assistant_service(rt: Runtime) -> AssistantService:
     from dueflow.service.assistant import AssistantService
 
     return AssistantService(rt.tasks)
+
+
+def _live_service(rt: Runtime) -> LiveService:
+    from datetime import timedelta
+
+    from dueflow.service.live import LiveService
+
+    return LiveService(rt.uow, timedelta(seconds=config.live_retention()), clock=rt.clock)
 
 
 def _recurrence_service(rt: Runtime) -> RecurrenceService:

@@ -160,6 +160,34 @@ def auto_migrate() -> bool:
     return (_env("DUEFLOW_AUTO_MIGRATE", default) or default).lower() in ("1", "true", "yes")
 
 
+# -- the live feed ----------------------------------------------------------------------------
+
+
+def live_retention() -> float:
+    """DUEFLOW_LIVE_RETENTION: seconds the live feed keeps each task change for resuming streams
+    (default 86400, a day; at least 60): an older position gets one `event: reset`."""
+    return max(60.0, _float("DUEFLOW_LIVE_RETENTION", 86400.0))
+
+
+def live_heartbeat() -> float:
+    """DUEFLOW_LIVE_HEARTBEAT: seconds between the heartbeat comments of a live stream (default
+    15), so proxies and Knative's idle timeout keep a quiet stream open."""
+    return max(1.0, _float("DUEFLOW_LIVE_HEARTBEAT", 15.0))
+
+
+def live_max_stream() -> float:
+    """DUEFLOW_LIVE_MAX_STREAM: seconds after which a live stream ends with a `retry:` hint and
+    the client resumes (default 570: under knative/100-live.yaml's timeoutSeconds of 600)."""
+    return max(1.0, _float("DUEFLOW_LIVE_MAX_STREAM", 570.0))
+
+
+def live_poll() -> float:
+    """DUEFLOW_LIVE_POLL: seconds between a live process's reads of the change log when nothing
+    wakes it (default 1; on PostgreSQL a NOTIFY wakes it at once, on SQLite this is the
+    latency)."""
+    return max(0.05, _float("DUEFLOW_LIVE_POLL", 1.0))
+
+
 # -- reminders and e-mail ---------------------------------------------------------------------
 
 
@@ -352,6 +380,11 @@ def assistant_port() -> int:
     """DUEFLOW_ASSISTANT_PORT: `make run` only, the assistant's (MCP server's) port (default
     PORT + 1, 8081)."""
     return _int("DUEFLOW_ASSISTANT_PORT", _int("PORT", 8080, low=1) + 1, low=1)
+
+
+def live_port() -> int:
+    """DUEFLOW_LIVE_PORT: `make run` only, the live function's port (default PORT + 2, 8082)."""
+    return _int("DUEFLOW_LIVE_PORT", _int("PORT", 8080, low=1) + 2, low=1)
 
 
 def mcp_allowed_hosts() -> list[str]:

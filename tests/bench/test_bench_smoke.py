@@ -121,3 +121,9 @@ def test_assistant_compares_each_tool_call_with_the_same_rest_call(scenarios):
         for latency in by_transport.values():
             assert LATENCY_KEYS <= set(latency) and latency["ok"] > 0, latency
         assert set(assistant["ratios"][op]) == {"p50", "p99"}
+def test_live_reports_delivery_latency_and_memory_per_stream(scenarios):
+    live = scenarios["live"]
+    keys = {"n", "p50_ms", "p90_ms", "p99_ms", "max_ms", "sent", "expected", "delivered"}
+    assert keys <= set(live["latency"])
+    assert {"rss_before_kib", "rss_open_kib", "per_stream_kib"} <= set(live["memory"])
+    assert live["config"]["streams"] == live["config"]["users"] * live["config"]["streams_per_user"]

@@ -77,7 +77,10 @@ SECRET_KEYS = {  # env variable -> key of the Secret dueflow-secrets
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "K_SINK"}
 # Not dueflow settings, but read by functions-framework, the server in every image.
 SERVER_ENV = {"FUNCTION_TARGET", "THREADS"}
-PUBLIC_SERVICES = {"tasks", "assistant"}  # the API and the MCP server
+PUBLIC_SERVICES = {"tasks", "assistant", "live"}  # the API, the MCP server, the live feed
+#: ASGI functions whose THREADS are the blocking calls' pool, not one per request in flight: a
+#: stream of `live` waits on the event loop (its containerConcurrency counts open streams)
+STREAMING = {"live"}
 EMITS_EVENTS_LABEL = "dueflow.dev/emits-events"
 
 AUTOSCALING_ANNOTATIONS = {
@@ -428,9 +431,12 @@ def test_service_environment(service):
     assert not set(env) & RESERVED_ENV, "set by Knative or the SinkBinding"
     assert set(env) <= known, f"not read by dueflow: {sorted(set(env) - known)}"
     assert env["FUNCTION_TARGET"]["value"] == service.name
-    assert int(env["THREADS"]["value"]) == _pod(service)["containerConcurrency"] + 2, (
-        "gunicorn threads = containerConcurrency + 2 spare for the probes"
-    )
+    if service.name in STREAMING:
+        assert 1 <= int(env["THREADS"]["value"]) < _pod(service)["containerConcurrency"]
+    else:
+        assert int(env["THREADS"]["value"]) == _pod(service)["containerConcurrency"] + 2, (
+            "gunicorn threads = containerConcurrency + 2 spare for the probes"
+        )
     for var, entry in env.items():
         ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
         if var in SECRET_KEYS:
@@ -501,12 +507,13 @@ def test_only_tasks_is_public():
 def test_database_connection_budget_fits_a_stock_postgresql():
     """Each pod holds at most THREADS + 1 connections (request and probe threads, the outbox
     relay), notify's one more (it records each accepted e-mail of a batch at once, one at a
-    time per pod); at most max-scale pods of each function run, in whichever variant is
-    applied; and the one relay holding the lease keeps one more for its LISTEN."""
+    time per pod); `live` runs no relay but THREADS + 2 (its tail's reads and its LISTEN); at
+    most max-scale pods of each function run, in whichever variant is applied; and the one
+    relay holding the lease keeps one more for its LISTEN."""
     budget = {}
     for service in ALL_SERVICES:
         pods, threads = _scale(service, "max-scale"), int(_env(service)["THREADS"]["value"])
-        per_pod = threads + 1 + (service.name == "notify")
+        per_pod = threads + 1 + (service.name == "notify") + (service.name in STREAMING)
         budget[service.name] = max(budget.get(service.name, 0), pods * per_pod)
     assert sum(budget.values()) + 1 <= POSTGRES_CONNECTIONS, budget
 

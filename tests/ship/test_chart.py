@@ -142,7 +142,13 @@ def test_rendered_services_follow_the_manifest_rules(rendered):
         env = _env(service)
         assert set(env) <= known and not set(env) & manifests.RESERVED_ENV, name
         assert env["FUNCTION_TARGET"]["value"] == name
-        assert int(env["THREADS"]["value"]) == pod["containerConcurrency"] + 2, name
+        if name in manifests.STREAMING:  # its threads serve blocking calls, not open streams
+            threads = int(env["THREADS"]["value"])
+            assert threads == values["functions"][name]["threads"] < pod["containerConcurrency"]
+            timeout = pod["timeoutSeconds"]
+            assert float(env["DUEFLOW_LIVE_MAX_STREAM"]["value"]) < timeout, "ends before the cut"
+        else:
+            assert int(env["THREADS"]["value"]) == pod["containerConcurrency"] + 2, name
         for entry in env.values():
             ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
             if ref is not None:
@@ -165,7 +171,9 @@ def test_rendered_database_connections_fit_the_budget(rendered):
     used = 1  # the outbox lease holder's LISTEN connection
     for service in (d for d in docs if d["kind"] == "Service"):
         pods = int(_annotations(service)["autoscaling.knative.dev/max-scale"])
-        extra = service["metadata"]["name"] == "notify"  # records accepted e-mails at once
+        name = service["metadata"]["name"]
+        extra = name == "notify"  # records accepted e-mails at once
+        extra += name in manifests.STREAMING  # live: its tail's reads and its LISTEN, no relay
         used += pods * (int(_env(service)["THREADS"]["value"]) + 1 + extra)
     assert used <= budget, (values_file, used, budget)
 

@@ -14,7 +14,16 @@ from tests.ship import tools
 DOCS = tools.ROOT / "docs"
 DEPLOY = (DOCS / "deploy.md").read_text()
 OPERATIONS = (DOCS / "operations.md").read_text()
-FUNCTIONS = ["tasks", "recurrence", "reminders", "notify", "commands", "deadletter", "assistant"]
+FUNCTIONS = [
+    "tasks",
+    "recurrence",
+    "reminders",
+    "notify",
+    "commands",
+    "deadletter",
+    "assistant",
+    "live",
+]
 DAPR_FUNCTIONS = ["reminders", "notify", "commands"]
 
 
@@ -91,6 +100,8 @@ def _connections(values: dict) -> int:
     for name in FUNCTIONS:
         a = values["functions"][name]["autoscaling"]
         per_pod = a["containerConcurrency"] + 3 + (name == "notify")  # + its recording connection
+        if name == "live":  # its threads, its tail's reads, its LISTEN; slots are open streams
+            per_pod = values["functions"][name]["threads"] + 2
         total += a["maxScale"] * per_pod
     return total
 

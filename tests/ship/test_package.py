@@ -148,7 +148,7 @@ def test_every_function_starts_from_the_installed_package(runtime_venv, tmp_path
 def _command(venv: Path, name: str, port: int) -> list:
     """How the function's container starts it (knative/100-<name>.yaml)."""
     main = tools.ROOT / "functions" / name / "main.py"
-    if name == "assistant":  # an ASGI app: its main.py runs uvicorn
+    if name in ("assistant", "live"):  # ASGI apps: their main.py runs uvicorn
         return [venv / "bin" / "python", main, "--port", str(port), "--host", "127.0.0.1"]
     return [
         venv / "bin" / "functions-framework",

@@ -24,6 +24,7 @@ def running_stack(tmp_path, **extra_env: str):
         **os.environ,
         "PORT": str(port),
         "DUEFLOW_ASSISTANT_PORT": str(free_port()),  # not PORT + 1: stacks run side by side
+        "DUEFLOW_LIVE_PORT": str(free_port()),  # not PORT + 2, likewise
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "local",
         "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),

@@ -23,21 +23,27 @@ def served_function(name: str, env: dict[str, str], log: Path) -> Iterator[str]:
     """`functions-framework --target <name>` on a free port, ready (`/readyz` answers 200);
     yields its base URL and stops it afterwards. Its output goes to `log`."""
     port = free_port()
+    cli = str(Path(sys.executable).with_name("functions-framework"))
+    source = str(ROOT / "functions" / name / "main.py")
+    argv = [cli, "--target", name, "--source", source, "--port", str(port)]
+    with _served(argv, env, port, log) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def served_asgi_function(name: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    """An ASGI function (assistant, live) as its container starts it, `python main.py` with
+    PORT, on a free port and ready; yields its base URL and stops it (SIGTERM) afterwards."""
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "functions" / name / "main.py")]
+    with _served(argv, {**env, "PORT": str(port)}, port, log) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _served(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("functions-framework")),
-                "--target",
-                name,
-                "--source",
-                str(ROOT / "functions" / name / "main.py"),
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_ready(base, proc, log)

@@ -11,7 +11,7 @@ import pytest
 from dueflow import bootstrap, config
 from dueflow.config import ConfigError
 
-FUNCTIONS = ("tasks", "recurrence", "reminders", "notify", "commands", "deadletter")
+FUNCTIONS = ("tasks", "recurrence", "reminders", "notify", "commands", "deadletter", "live")
 PREFIXES = ("DUEFLOW_", "SMTP_", "SENDGRID_", "DAPR_", "K_SINK", "DATABASE_URL")
 
 
@@ -108,7 +108,8 @@ def test_tasks_needs_a_jwt_key_outside_local_development(monkeypatch):
     with pytest.raises(ConfigError, match="DUEFLOW_JWT_SECRET or DUEFLOW_JWKS_URL"):
         bootstrap.check_config("tasks")
     for function in FUNCTIONS[1:]:  # events carry no user tokens
-        bootstrap.check_config(function)
+        if function != "live":  # live checks the API's tokens (below)
+            bootstrap.check_config(function)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +132,19 @@ def test_integers_are_parsed_as_integers(monkeypatch):
     monkeypatch.setenv("DUEFLOW_REMINDER_EVENT_BATCH", "5000")
     assert config.outbox_batch_size() == 250
     assert config.reminder_event_batch() == 1000  # at most 1000, as documented
+
+
+@pytest.mark.parametrize(
+    "name", ["DUEFLOW_LIVE_RETENTION", "DUEFLOW_LIVE_HEARTBEAT", "DUEFLOW_LIVE_MAX_STREAM"]
+)
+def test_live_refuses_settings_that_are_not_numbers(monkeypatch, name):
+    monkeypatch.setenv(name, "a day")
+    with pytest.raises(ConfigError, match=name):
+        bootstrap.check_config("live")
+    bootstrap.check_config("tasks")  # a function that does not stream starts anyway
+
+
+def test_live_needs_a_way_to_check_tokens(monkeypatch):
+    monkeypatch.delenv("DUEFLOW_JWT_SECRET")
+    with pytest.raises(ConfigError, match="DUEFLOW_JWT_SECRET"):
+        bootstrap.check_config("live")

@@ -33,6 +33,7 @@ from dueflow_local.broker import Dispatcher, LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
+ASGI_FUNCTIONS = ("assistant", "live")  # their main.py serves them with uvicorn
 BROKER_URL_FILE = ROOT / ".dueflow" / "broker-url"  # for `make dlq-replay` against a local run
 # Seconds a function has to answer /readyz: the assistant imports the MCP SDK (seconds on a quiet
 # machine, far more on a busy one).
@@ -50,6 +51,7 @@ def main() -> int:
     port = int(os.environ["PORT"])
     ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
     ports["assistant"] = config.assistant_port()  # the MCP server, a fixed port to point clients at
+    ports["live"] = config.live_port()  # the live feed (SSE), a fixed port as well
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     wiring = manifests.load(ROOT / "eventing")
     kafka = None
@@ -71,7 +73,7 @@ def main() -> int:
     processes: dict[str, subprocess.Popen] = {}
     try:
         # all at once (their imports overlap), tasks last: PORT answers once all the rest do
-        for group in ((*EVENT_FUNCTIONS, "assistant"), ("tasks",)):
+        for group in ((*EVENT_FUNCTIONS, *ASGI_FUNCTIONS), ("tasks",)):
             for name in group:
                 processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
             for name in group:
@@ -113,6 +115,8 @@ def _ready_message(endpoints: dict[str, str], broker_url: str, kafka: str | None
     lines = [f"ready: tasks API on {tasks} (OpenAPI {tasks}/openapi.json)"]
     if "assistant" in endpoints:
         lines.append(f"  MCP server on {endpoints['assistant']}/mcp (the assistant's tools)")
+    if "live" in endpoints:
+        lines.append(f"  live feed on {endpoints['live']}/live (Server-Sent Events)")
     lines += [
         f"  {name:<10} {url}" + (f"  metrics :{metrics[name]}/metrics" if metrics[name] else "")
         for name, url in endpoints.items()
@@ -179,7 +183,7 @@ def _metrics_port(name: str) -> int:
     """Each process its own metrics port, as each pod has: tasks on DUEFLOW_METRICS_PORT, the
     event functions on the ports after it (in EVENT_FUNCTIONS order); 0 keeps all off."""
     base = config.metrics_port()
-    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS, "assistant").index(name)
+    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS, *ASGI_FUNCTIONS).index(name)
 
 
 def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Popen:
@@ -188,7 +192,7 @@ def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Pop
     env["DUEFLOW_METRICS_PORT"] = str(metrics_port)
     env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
     source = ROOT / "functions" / name / "main.py"
-    if name == "assistant":  # an ASGI app: its main.py runs uvicorn, as in its container
+    if name in ASGI_FUNCTIONS:  # an ASGI app: its main.py runs uvicorn, as in its container
         command = [sys.executable, str(source), "--host", "127.0.0.1", "--port", str(port)]
         return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
     return subprocess.Popen(

@@ -2,7 +2,17 @@
 Shared pieces of the dueflow templates. The functions, in the order of knative/:
 */}}
 {{- define "dueflow.functionNames" -}}
-tasks recurrence reminders notify commands deadletter assistant
+tasks recurrence reminders notify commands deadletter assistant live
+{{- end }}
+
+{{/* The public functions; the others are reached from inside the cluster only. */}}
+{{- define "dueflow.publicFunctionNames" -}}
+tasks assistant live
+{{- end }}
+
+{{/* The ASGI functions: main.py serves them with uvicorn, not functions-framework. */}}
+{{- define "dueflow.asgiFunctionNames" -}}
+assistant live
 {{- end }}
 
 {{/* The functions that have a Dapr variant (knative/dapr/). */}}
@@ -83,10 +93,14 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- end -}}
 {{- /* notify: one more per pod, on which a batch records each accepted e-mail at once */ -}}
 {{- $perPod := add $slots (ternary 4 3 (eq $name "notify")) -}}
+{{- /* live: its threads, its tail's reads and its LISTEN (its slots are open streams) */ -}}
+{{- if eq $name "live" -}}
+{{- $perPod = add (int (index $root.Values.functions $name).threads) 2 -}}
+{{- end -}}
 {{- $connections = add $connections (mul $high $perPod) -}}
 {{- end -}}
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
-{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
+{{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4, live threads + 2), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
 {{- end -}}
 {{- if and (eq $root.Values.email.backend "outbox") (not (hasPrefix "/tmp" $root.Values.email.outboxDir)) -}}
 {{- fail "email.outboxDir must be under /tmp, the only writable path" -}}
@@ -112,7 +126,7 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- define "dueflow.functionEnv" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
-{{- if or (eq .name "tasks") (eq .name "assistant") }}
+{{- if has .name (splitList " " (include "dueflow.publicFunctionNames" $root)) }}
 {{- if eq $values.auth.mode "jwtSecret" }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_JWT_SECRET" "key" $values.existingSecret.keys.jwtSecret) }}
 {{- else if $values.auth.jwksUrl }}
@@ -134,6 +148,12 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
   value: {{ $values.assistant.resourceUrl | quote }}
 - name: DUEFLOW_MCP_ALLOWED_HOSTS
   value: {{ $values.assistant.allowedHosts | quote }}
+{{- end }}
+{{- if eq .name "live" }}
+- name: DUEFLOW_LIVE_HEARTBEAT
+  value: "15"
+- name: DUEFLOW_LIVE_MAX_STREAM
+  value: {{ sub (int (index $values.functions "live").timeoutSeconds) 30 | toString | quote }}
 {{- end }}
 {{- with and (eq .name "tasks") $values.cors.origins }}
 - name: DUEFLOW_CORS_ORIGINS
@@ -194,8 +214,8 @@ metadata:
     {{- include "dueflow.labels" $root | nindent 4 }}
     # The SinkBinding selects Services by this label and injects K_SINK (the Broker).
     dueflow.dev/emits-events: "true"
-    {{- if not (has $name (list "tasks" "assistant")) }}
-    # Only tasks and assistant are public; the others are reached from inside the cluster only.
+    {{- if not (has $name (splitList " " (include "dueflow.publicFunctionNames" $root))) }}
+    # Only tasks, assistant and live are public; the others are reached from inside the cluster.
     networking.knative.dev/visibility: cluster-local
     {{- end }}
 spec:
@@ -239,7 +259,7 @@ spec:
           {{- with $root.Values.image.pullPolicy }}
           imagePullPolicy: {{ . }}
           {{- end }}
-          {{- if eq $name "assistant" }}
+          {{- if has $name (splitList " " (include "dueflow.asgiFunctionNames" $root)) }}
           # An ASGI app: main.py serves it with uvicorn, not functions-framework.
           command: ["python", "/app/main.py"]
           {{- else if and $dapr (eq $name "commands") }}
@@ -253,9 +273,15 @@ spec:
           env:
             - name: FUNCTION_TARGET
               value: {{ $name }}
+            {{- if eq $name "live" }}
+            # Threads of the blocking calls; the streams wait on the event loop.
+            - name: THREADS
+              value: {{ $fn.threads | int | toString | quote }}
+            {{- else }}
             # gunicorn threads: containerConcurrency + 2 spare for the probes.
             - name: THREADS
               value: {{ add (int $scale.containerConcurrency) 2 | toString | quote }}
+            {{- end }}
             {{- include "dueflow.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $root.Values.existingSecret.keys.databaseUrl) | nindent 12 }}
             {{- with include "dueflow.functionEnv" (dict "root" $root "name" $name "dapr" $dapr) | trim }}
             {{- . | nindent 12 }}

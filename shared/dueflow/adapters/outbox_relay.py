@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import select
 import threading
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from sqlalchemy.engine import Engine
 from dueflow import metrics, observability
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
+from dueflow.adapters.db.listen import listen
 from dueflow.adapters.db.outbox_store import Outbox, RowKinds
 from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.http_sink import DeliveryError, HttpSink
@@ -277,20 +277,12 @@ class OutboxRelay:
             if not self._holding.wait(1.0):
                 continue
             try:
-                raw = self.reader.raw_connection()
-                try:
-                    dbapi = raw.driver_connection
-                    dbapi.autocommit = True
-                    with dbapi.cursor() as cursor:
-                        cursor.execute(f"LISTEN {CHANNEL}")
-                    while not self._stop.is_set() and self._holding.is_set():
-                        if select.select([dbapi], [], [], 1.0)[0]:
-                            dbapi.poll()
-                            if dbapi.notifies:
-                                dbapi.notifies.clear()
-                                self._wake.set()
-                finally:
-                    raw.invalidate()  # LISTEN must not follow the connection back to the pool
+                listen(
+                    self.reader,
+                    CHANNEL,
+                    self._wake.set,
+                    lambda: not self._stop.is_set() and self._holding.is_set(),
+                )
             except Exception:
                 log.warning("outbox LISTEN failed; polling until it reconnects", exc_info=True)
                 self._stop.wait(1.0)

@@ -42,6 +42,29 @@ def task_event(
     return envelope(event_type, TASKS_SOURCE, task.id, now, data)
 
 
+TASK_TYPES = (TASK_CREATED, TASK_UPDATED, TASK_COMPLETED, TASK_REOPENED, TASK_DELETED)
+
+
+def live_change(event: dict) -> dict | None:
+    """What the live feed tells a task's owner about a task event, or None for other events:
+    `user_id` (whose stream), and the SSE message's data `{"type", "id", "time", "task_id",
+    "data"}` where `data` is the task as the API returns it, or `{"id"}` for a deletion."""
+    if event.get("type") not in TASK_TYPES:
+        return None
+    task = event["data"]["task"]
+    data = {"id": task["id"]} if event["type"] == TASK_DELETED else task
+    return {
+        "user_id": event["data"]["user_id"],
+        "message": {
+            "type": event["type"],
+            "id": event["id"],
+            "time": event["time"],
+            "task_id": task["id"],
+            "data": data,
+        },
+    }
+
+
 def reminder_due_event(due: dict, now: datetime, late: bool) -> dict:
     """A reminder whose time has come. `due` holds user_id, task_id, reminder_id, remind_at,
     title, due_at and timezone as the tick read them; the address is looked up when sending."""

@@ -123,6 +123,29 @@ class CommandLog(Protocol):
     def claim(self, source: str, event_id: str, now: datetime) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Change:
+    """One task change in the live feed's log: its position (global, increasing), whose it is,
+    the CloudEvent type, and the SSE message's data as JSON text."""
+
+    id: int
+    user_id: str
+    event_type: str
+    message: str
+
+
+class ChangeLogStore(Protocol):
+    """The live feed's durable change log (the outbox appends to it with each task event) and
+    its tickets."""
+
+    def after(self, position: int, limit: int, user_id: str | None = None) -> list[Change]: ...
+    def head(self) -> int: ...
+    def horizon(self) -> int: ...
+    def prune(self, before: datetime, now: datetime) -> int: ...
+    def add_ticket(self, ticket_hash: str, user_id: str, expires_at: datetime) -> None: ...
+    def ticket_user(self, ticket_hash: str, now: datetime) -> str | None: ...
+
+
 class DeadLetterStore(Protocol):
     def add(self, record: dict) -> bool: ...
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[dict]: ...
@@ -139,6 +162,7 @@ class UnitOfWork(Protocol):
     reminders: ReminderStore
     commands: CommandLog
     dead_letters: DeadLetterStore
+    changes: ChangeLogStore
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -186,6 +210,8 @@ class NoMetrics:
 
 __all__ = [
     "BatchEmailBackend",
+    "Change",
+    "ChangeLogStore",
     "Clock",
     "CommandLog",
     "CommitHook",

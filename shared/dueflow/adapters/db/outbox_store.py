@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from dueflow import observability
+from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.schema import outbox
 
 
@@ -32,7 +33,10 @@ class Outbox:
 
     Each event is stored with the trace context of the span writing it (the CloudEvents
     `traceparent` extension): here, at the one door into the outbox, the domain that builds
-    events stays free of tracing and no use case can forget it."""
+    events stays free of tracing and no use case can forget it. For the same reason the task
+    changes among the events go into the live feed's change log here, in the same transaction:
+    every path that changes a task (the API, the assistant, commands, recurrence) writes its
+    task event through this door."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -43,6 +47,7 @@ class Outbox:
     def add_many(self, events: list[dict], now: datetime) -> None:
         if not events:
             return
+        ChangeLog(self.conn).record(events, now)
         events = [observability.with_trace_context(e) for e in events]
         self.conn.execute(
             outbox.insert(),

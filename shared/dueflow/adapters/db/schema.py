@@ -127,6 +127,35 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+task_changes = sa.Table(  # the live feed's change log (migration 0006)
+    "task_changes",
+    metadata,
+    sa.Column("id", BIGID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_time", sa.String(40), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+task_changes_horizon = sa.Table(
+    "task_changes_horizon",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("pruned_through", BIGID, nullable=False),
+)
+
+live_tickets = sa.Table(
+    "live_tickets",
+    metadata,
+    sa.Column("ticket_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
 processed_commands = sa.Table(
     "processed_commands",
     metadata,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
+from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import read_only, writer
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.reminders = Reminders(self.conn)
         self.commands = Commands(self.conn)
         self.dead_letters = DeadLetters(self.conn)
+        self.changes = ChangeLog(self.conn)
         return self
 
     def commit(self) -> None:
