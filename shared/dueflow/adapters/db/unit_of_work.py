@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from dueflow.adapters.db.calendar_token_store import CalendarTokens
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import writer
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.reminders = Reminders(self.conn)
         self.commands = Commands(self.conn)
         self.dead_letters = DeadLetters(self.conn)
+        self.calendar_tokens = CalendarTokens(self.conn)
         return self
 
     def commit(self) -> None:
