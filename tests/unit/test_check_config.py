@@ -115,3 +115,19 @@ def test_integers_are_parsed_as_integers(monkeypatch):
     monkeypatch.setenv("DUEFLOW_REMINDER_EVENT_BATCH", "5000")
     assert config.outbox_batch_size() == 250
     assert config.reminder_event_batch() == 1000  # at most 1000, as documented
+
+
+@pytest.mark.parametrize(
+    "value", ["dueflow.example", "ftp://dueflow.example", "https://", "https://x.example/?a=1"]
+)
+def test_tasks_refuses_a_public_url_that_is_no_http_origin(monkeypatch, value):
+    monkeypatch.setenv("DUEFLOW_PUBLIC_URL", value)
+    with pytest.raises(ConfigError, match="DUEFLOW_PUBLIC_URL"):
+        bootstrap.check_config("tasks")
+    bootstrap.check_config("recurrence")  # another function does not read it
+
+
+def test_the_public_url_loses_its_trailing_slash(monkeypatch):
+    assert config.public_url() is None
+    monkeypatch.setenv("DUEFLOW_PUBLIC_URL", "https://dueflow.example/api/")
+    assert config.public_url() == "https://dueflow.example/api"
