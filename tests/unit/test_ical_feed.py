@@ -98,12 +98,20 @@ def test_a_completion_based_series_shows_only_its_current_instance():
     assert expand(parsed(every), 5) == [every.due_at]
 
 
-def test_a_reminder_of_months_is_given_as_its_instant():
-    due = task(due_at="2027-05-31T09:00:00Z", reminders=[{"before": "P1M"}, {"before": "PT1H"}])
+def test_reminders_no_trigger_duration_can_state_are_given_as_their_instant():
+    due = task(
+        due_at="2027-03-28T09:00:00+02:00",  # the first morning of summer time in Berlin
+        timezone="Europe/Berlin",
+        reminders=[{"before": "P1M"}, {"before": "PT24H"}, {"before": "P1D"}],
+    )
     [todo] = parsed(due).walk("VTODO")
     triggers = [a["TRIGGER"] for a in todo.walk("VALARM")]
-    assert triggers[0].dt == due.reminders[0].remind_at == datetime(2027, 4, 30, 9, tzinfo=UTC)
-    assert triggers[1].dt == -timedelta(hours=1) and triggers[1].params["RELATED"] == "END"
+    assert triggers[0].dt == due.reminders[0].remind_at == local(2027, 2, 28, 9, 0)
+    # 24 hours of clock time before is 08:00 the day before (the night lost an hour); a trigger
+    # of -PT24H would be written -P1D, the calendar day: 09:00. So it is given as its instant.
+    assert triggers[1].dt == due.reminders[1].remind_at == local(2027, 3, 27, 8, 0)
+    assert triggers[2].dt == -timedelta(days=1) and triggers[2].params["RELATED"] == "END"
+    assert due.reminders[2].remind_at == local(2027, 3, 27, 9, 0)
 
 
 def test_text_round_trips_through_the_library_escaping():

@@ -139,7 +139,8 @@ def _alarm(task: Task, reminder: Reminder, as_events: bool) -> Alarm:
     """DISPLAY alarm. A reminder "before" the due time is a trigger relative to it (DUE, a
     VTODO's end; an event's DTSTART), so each instance of a series has it; one "at" an instant
     is an absolute trigger at the time it fires (its snoozed time, if snoozed). RFC 5545
-    durations have no months or years: such a reminder is given as its instant."""
+    durations have no months or years, and a trigger's time part of a day or more would be
+    written as calendar days (P1D, not PT24H): such a reminder is given as its instant."""
     alarm = Alarm()
     alarm.add("uid", reminder.id)
     alarm.add("action", "DISPLAY")
@@ -158,7 +159,7 @@ def _before(reminder: Reminder) -> timedelta | None:
     if reminder.before is None:
         return None
     duration = parse_duration(reminder.before, "reminders")
-    if duration.years or duration.months:
+    if duration.years or duration.months or duration.exact >= timedelta(days=1):
         return None
     return timedelta(days=duration.days) + duration.exact
 
