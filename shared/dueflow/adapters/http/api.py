@@ -111,6 +111,8 @@ class TasksApi:
         routes = ROUTES.bind_to_environ(request.environ)  # once: it parses the host and path
         route = route_template(routes, request.method)
         observability.name_request_span(request.method, route)
+        if route == FEED_ROUTE:  # its path holds the feed's secret token
+            observability.redact_request_path(route)
         try:
             response = self._dispatch(request, routes)
         finally:
@@ -128,7 +130,6 @@ class TasksApi:
             extra={
                 "request_id": rid,
                 "method": request.method,
-                # the feed's path holds its secret token: logged as its route
                 "path": FEED_ROUTE if route == FEED_ROUTE else request.path,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 2),
