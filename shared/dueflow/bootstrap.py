@@ -274,7 +274,8 @@ def check_config(function: str) -> None:
 
 #: what each function reads besides the database, the metrics port and the relay's settings
 _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
-    "tasks": (config.auth, config.cors_origins),  # bearer JWTs; browsers' origins
+    # bearer JWTs; browsers' origins; the origin calendar feed URLs name
+    "tasks": (config.auth, config.cors_origins, config.public_url),
     "recurrence": (),
     "reminders": (
         config.reminder_batch_size,
@@ -339,6 +340,7 @@ def tasks_api() -> TasksApi:
                 AuthSettings(auth.jwt_secret, auth.jwks_url, auth.audience, auth.issuer),
                 config.cors_origins(),
                 ready=rt.ready,
+                public_url=config.public_url(),
             )
         return _api
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 #: Used only when DUEFLOW_ENV=local (what `make run` sets); any other environment refuses to start
 #: without DUEFLOW_JWT_SECRET or DUEFLOW_JWKS_URL.
@@ -85,6 +86,21 @@ def cors_origins() -> tuple[str, ...]:
     """DUEFLOW_CORS_ORIGINS: comma-separated origins allowed to call the API (`*` for any)."""
     raw = _env("DUEFLOW_CORS_ORIGINS", "") or ""
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+def public_url() -> str | None:
+    """DUEFLOW_PUBLIC_URL: the public origin of the API (`https://dueflow.example`, a path prefix
+    allowed) that calendar feed URLs start with; unset, each request's own scheme and host."""
+    raw = _env("DUEFLOW_PUBLIC_URL")
+    if raw is None:
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"DUEFLOW_PUBLIC_URL must be an http(s) origin such as https://dueflow.example, "
+            f"got {raw!r}"
+        )
+    return raw.strip().rstrip("/")
 
 
 def sink_url() -> str | None:

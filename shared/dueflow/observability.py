@@ -63,6 +63,19 @@ def name_request_span(method: str, route: str) -> None:
         span.set_attribute("http.route", route)
 
 
+#: the span attributes (old and new HTTP semantic conventions) that hold the request's path
+_PATH_ATTRIBUTES = ("http.target", "url.path")
+
+
+def redact_request_path(route: str) -> None:
+    """Record the current request span's path as its route: the path holds a secret (the
+    calendar feed's token) that traces must not carry."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        for name in _PATH_ATTRIBUTES:
+            span.set_attribute(name, route)
+
+
 def with_trace_context(event: dict) -> dict:
     """`event` with the current span's traceparent (and tracestate) as extensions; unchanged
     outside a trace, or when it carries a trace context of its own."""

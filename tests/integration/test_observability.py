@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -339,6 +340,18 @@ def test_a_trace_runs_from_the_request_through_outbox_relay_and_recurrence(
     validate_event(created)
     assert created["data"]["task"]["series_id"] == task["series_id"]
     assert traceparent(created) == ids(handler)
+
+
+def test_the_calendar_feeds_secret_path_stays_out_of_its_span(spans, client):
+    created = client.post("/calendar/token", headers=auth())
+    path = urlsplit(created.json["url"]).path
+    spans.clear()
+    assert client.get(path + "?as=events").status_code == 200
+    [request] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert request.name == "GET /calendar/<token>.ics"
+    token = path.removeprefix("/calendar/").removesuffix(".ics")
+    assert not [k for k, v in request.attributes.items() if token in str(v)]
+    assert request.attributes["http.target"] == "/calendar/<token>.ics"
 
 
 def test_without_a_trace_context_the_handler_starts_a_new_trace(

@@ -148,3 +148,19 @@ def test_live_needs_a_way_to_check_tokens(monkeypatch):
     monkeypatch.delenv("DUEFLOW_JWT_SECRET")
     with pytest.raises(ConfigError, match="DUEFLOW_JWT_SECRET"):
         bootstrap.check_config("live")
+
+
+@pytest.mark.parametrize(
+    "value", ["dueflow.example", "ftp://dueflow.example", "https://", "https://x.example/?a=1"]
+)
+def test_tasks_refuses_a_public_url_that_is_no_http_origin(monkeypatch, value):
+    monkeypatch.setenv("DUEFLOW_PUBLIC_URL", value)
+    with pytest.raises(ConfigError, match="DUEFLOW_PUBLIC_URL"):
+        bootstrap.check_config("tasks")
+    bootstrap.check_config("recurrence")  # another function does not read it
+
+
+def test_the_public_url_loses_its_trailing_slash(monkeypatch):
+    assert config.public_url() is None
+    monkeypatch.setenv("DUEFLOW_PUBLIC_URL", "https://dueflow.example/api/")
+    assert config.public_url() == "https://dueflow.example/api"

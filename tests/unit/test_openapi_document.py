@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,17 @@ EXPECTED = {
     "/healthz": {"get"},
     "/readyz": {"get"},
     "/openapi.json": {"get"},
+    "/calendar/token": {"post", "delete"},
+    "/calendar/{token}.ics": {"get"},
 }
-PUBLIC = {"/healthz", "/readyz", "/openapi.json"}
+# the calendar feed's secret URL is its credential: calendar apps send no Authorization header
+PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/calendar/{token}.ics"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SCHEMAS = {
     "Task", "TaskCreate", "TaskPatch", "Reminder", "ReminderInput", "Recurrence",
     "TaskList", "TagList", "Problem", "ValidationProblem", "Snooze",
     "Profile", "ProfilePatch", "QuickAdd", "RecurrencePreviewRequest", "RecurrencePreview",
+    "CalendarFeed",
 }
 
 
@@ -140,6 +145,9 @@ def test_error_responses_are_problem_json_with_request_id(doc):
         ("/healthz", "get", {"200"}),
         ("/readyz", "get", {"200", "503"}),
         ("/openapi.json", "get", {"200"}),
+        ("/calendar/token", "post", {"201", "401"}),
+        ("/calendar/token", "delete", {"204", "401"}),
+        ("/calendar/{token}.ics", "get", {"200", "304", "404", "422"}),
     ],
 )
 def test_contract_responses_are_documented(doc, path, method, statuses):
@@ -373,6 +381,14 @@ def test_links_lead_from_a_created_task_to_every_operation_on_it(doc):
         path, _ = ids[link["operationId"]]
         assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path))
         assert link["parameters"]["id"] == "$response.body#/id"
+
+
+def test_calendar_token_pattern_agrees_with_the_server(doc):
+    from dueflow.service.calendar import TOKEN_BYTES
+
+    pattern = _pattern(doc, "components", "parameters", "CalendarToken", "schema")
+    assert all(pattern.search(secrets.token_urlsafe(TOKEN_BYTES)) for _ in range(50))
+    assert not pattern.search("not-a-token")
 
 
 def test_sort_documents_priority_by_value(doc):

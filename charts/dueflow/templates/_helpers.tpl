@@ -159,6 +159,10 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 - name: DUEFLOW_CORS_ORIGINS
   value: {{ . | quote }}
 {{- end }}
+{{- with and (eq .name "tasks") $values.publicUrl }}
+- name: DUEFLOW_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- else if and (eq .name "notify") .dapr }}
 - name: DUEFLOW_EMAIL_BACKEND
   value: dapr

@@ -83,6 +83,7 @@ class TaskStore(Protocol):
         self, user_id: str, query: ListQuery, now: datetime
     ) -> tuple[list[Task], str | None]: ...
     def tag_counts(self, user_id: str) -> list[tuple[str, int]]: ...
+    def open_tasks(self, user_id: str) -> list[Task]: ...
 
 
 class OutboxStore(Protocol):
@@ -152,6 +153,14 @@ class DeadLetterStore(Protocol):
     def mark_replayed(self, letter_id: int, now: datetime | None) -> None: ...
 
 
+class CalendarTokenStore(Protocol):
+    """Each user's one calendar feed token, kept as its hash."""
+
+    def replace(self, user_id: str, token_hash: str, now: datetime) -> None: ...
+    def revoke(self, user_id: str) -> None: ...
+    def owner(self, token_hash: str) -> str | None: ...
+
+
 class UnitOfWork(Protocol):
     """`with uow:` opens a transaction; `commit()` makes it durable; leaving without commit rolls
     back, so a failed use case writes nothing."""
@@ -163,6 +172,7 @@ class UnitOfWork(Protocol):
     commands: CommandLog
     dead_letters: DeadLetterStore
     changes: ChangeLogStore
+    calendar_tokens: CalendarTokenStore
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -212,6 +222,7 @@ __all__ = [
     "BatchEmailBackend",
     "Change",
     "ChangeLogStore",
+    "CalendarTokenStore",
     "Clock",
     "CommandLog",
     "CommitHook",

@@ -180,6 +180,16 @@ dead_letters = sa.Table(
     sa.UniqueConstraint("event_source", "event_id", "error_dest", name="uq_dead_letters_event"),
 )
 
+# One secret calendar feed URL per user (0007): only the token's SHA-256 is kept.
+calendar_tokens = sa.Table(
+    "calendar_tokens",
+    metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("token_hash", name="uq_calendar_tokens_hash"),
+)
+
 leases = sa.Table(
     "leases",
     metadata,

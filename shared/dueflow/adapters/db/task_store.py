@@ -127,6 +127,15 @@ class TaskRepository:
             cursor = encode_cursor(query.sort, [last[key.column] for key in query.keys])
         return [task for task, _row in found[: query.limit]], cursor
 
+    def open_tasks(self, user_id: str) -> list[Task]:
+        """Every open task of the user, soonest due first (no due date last): the calendar feed."""
+        stmt = (
+            sa.select(tasks)
+            .where(tasks.c.user_id == user_id, tasks.c.status == "open")
+            .order_by(tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.id)
+        )
+        return self._load(self.conn.execute(stmt).mappings().all())
+
     def tag_counts(self, user_id: str) -> list[tuple[str, int]]:
         count = sa.func.count().label("count")
         stmt = (

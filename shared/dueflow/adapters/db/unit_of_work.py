@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from dueflow.adapters.db.change_log import ChangeLog
+from dueflow.adapters.db.calendar_token_store import CalendarTokens
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import read_only, writer
@@ -53,6 +54,7 @@ class UnitOfWork:
         self.commands = Commands(self.conn)
         self.dead_letters = DeadLetters(self.conn)
         self.changes = ChangeLog(self.conn)
+        self.calendar_tokens = CalendarTokens(self.conn)
         return self
 
     def commit(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -20,11 +21,12 @@ from dueflow import logs, metrics, observability
 from dueflow.adapters.auth import AuthError, AuthSettings, AuthUnavailable, authenticate
 from dueflow.adapters.http import cors
 from dueflow.adapters.http.problems import instance_of, problem, request_id
-from dueflow.domain.errors import Conflict, NotFound, ValidationFailed
+from dueflow.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from dueflow.service.tasks import TaskService
 
 if TYPE_CHECKING:
     from dueflow.service.assistant import AssistantService
+    from dueflow.service.calendar import CalendarService
 
 log = logging.getLogger("dueflow.http")
 MAX_BODY = 1024 * 1024
@@ -60,11 +62,22 @@ ROUTES = Map(
         Rule("/me", endpoint="update_profile", methods=["PATCH"]),
         Rule("/tasks/quick", endpoint="quick_add", methods=["POST"]),
         Rule("/recurrence/preview", endpoint="preview_recurrence", methods=["POST"]),
+        Rule("/calendar/token", endpoint="create_calendar_token", methods=["POST"]),
+        Rule("/calendar/token", endpoint="revoke_calendar_token", methods=["DELETE"]),
+        Rule("/calendar/<token>.ics", endpoint="calendar_feed", methods=["GET"]),
     ],
     strict_slashes=False,
     converters={"task": TaskIdConverter},
 )
 PUBLIC = {"healthz", "readyz", "openapi"}
+#: authorized by a secret in the URL, not a bearer token: calendar apps send no headers
+URL_TOKEN = {"calendar_feed"}
+FEED_ROUTE = "/calendar/<token>.ics"
+#: a feed changes when its tasks do; apps poll it (REFRESH-INTERVAL says 5 minutes), and a
+#: repeat within that answers from their cache. `private`: the URL is a secret, so no shared
+#: cache may keep it.
+FEED_CACHE_CONTROL = "private, max-age=300"
+_FEED_VIEWS = {"todos": False, "events": True}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
@@ -81,9 +94,12 @@ class TasksApi:
         cors_origins: tuple[str, ...],
         ready: Callable[[], None],
         assistant: AssistantService | None = None,
+        public_url: str | None = None,
     ):
         self.service = service
         self._assistant = assistant
+        self._calendar: CalendarService | None = None
+        self.public_url = public_url  # the origin feed URLs name; None: the request's own
         self.auth = auth
         self.cors_origins = cors_origins
         self.ready = ready  # raises when the database cannot be reached
@@ -95,6 +111,8 @@ class TasksApi:
         routes = ROUTES.bind_to_environ(request.environ)  # once: it parses the host and path
         route = route_template(routes, request.method)
         observability.name_request_span(request.method, route)
+        if route == FEED_ROUTE:  # its path holds the feed's secret token
+            observability.redact_request_path(route)
         try:
             response = self._dispatch(request, routes)
         finally:
@@ -112,7 +130,7 @@ class TasksApi:
             extra={
                 "request_id": rid,
                 "method": request.method,
-                "path": request.path,
+                "path": FEED_ROUTE if route == FEED_ROUTE else request.path,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 2),
             },
@@ -138,6 +156,8 @@ class TasksApi:
         try:
             if endpoint in PUBLIC:
                 return getattr(self, endpoint)()
+            if endpoint in URL_TOKEN:
+                return getattr(self, endpoint)(request, **args)
             principal = authenticate(request.headers.get("Authorization"), self.auth)
             self.service.remember_user(principal.user_id, principal.email)
             return getattr(self, endpoint)(request, principal.user_id, **args)
@@ -240,6 +260,38 @@ class TasksApi:
 
     def preview_recurrence(self, request: Request, user_id: str) -> Response:
         return _json(self.assistant.preview_recurrence(user_id, _read_json(request)))
+
+    # -- calendar feed ------------------------------------------------------------------------
+    @property
+    def calendar(self) -> CalendarService:
+        """Feed tokens and feeds, loaded on first use (icalendar is not on a cold start's path)."""
+        if self._calendar is None:
+            from dueflow.service.calendar import CalendarService
+
+            self._calendar = CalendarService(self.service)
+        return self._calendar
+
+    def create_calendar_token(self, request: Request, user_id: str) -> Response:
+        token = self.calendar.issue_token(user_id)
+        base = self.public_url or request.host_url.rstrip("/")
+        return _json({"url": f"{base}/calendar/{token}.ics"}, 201)
+
+    def revoke_calendar_token(self, request: Request, user_id: str) -> Response:
+        self.calendar.revoke_token(user_id)
+        return Response(status=204)
+
+    def calendar_feed(self, request: Request, token: str) -> Response:
+        from dueflow.adapters import ical
+
+        view = request.args.get("as", "todos")
+        if view not in _FEED_VIEWS or len(request.args.getlist("as")) > 1:
+            raise ValidationFailed([FieldError("as", "must be todos (the default) or events")])
+        body = ical.render(self.calendar.feed_tasks(token), as_events=_FEED_VIEWS[view])
+        response = Response(body, content_type="text/calendar; charset=utf-8")
+        response.headers["Cache-Control"] = FEED_CACHE_CONTROL
+        response.headers["Content-Disposition"] = 'inline; filename="dueflow.ics"'
+        response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+        return response.make_conditional(request)
 
 
 
