@@ -40,6 +40,7 @@ HOP_BY_HOP = frozenset(
 )
 REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto"}  # set by the proxy, appended to
 OWN_PATHS = ("/healthz", "/readyz")
+CLIENT = web.AppKey("client", aiohttp.ClientSession)
 CONNECT_TIMEOUT = 5.0  # seconds; a function that does not accept by then is down: 502
 
 
@@ -97,7 +98,7 @@ class FrontDoor:
         # no pool limit (a stream holds its connection for as long as it lasts); raw bytes both
         # ways: the body is passed on as the function encoded it; no timeout but the connect one,
         # since a stream may be idle between events for as long as it likes
-        app["client"] = aiohttp.ClientSession(
+        app[CLIENT] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0),
             timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=None),
             auto_decompress=False,
@@ -105,7 +106,7 @@ class FrontDoor:
             cookie_jar=aiohttp.DummyCookieJar(),
         )
         yield
-        await app["client"].close()
+        await app[CLIENT].close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -120,7 +121,7 @@ class FrontDoor:
         headers.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
         headers.append(("X-Forwarded-Proto", request.scheme))  # the edge: what the client used
         target = URL(self.upstreams[service] + request.raw_path, encoded=True)
-        client: aiohttp.ClientSession = request.app["client"]
+        client: aiohttp.ClientSession = request.app[CLIENT]
         try:
             upstream = await client.request(
                 request.method,
@@ -156,7 +157,7 @@ class FrontDoor:
 def _problem(status: int, detail: str, path: str) -> web.Response:
     return web.Response(
         status=status,
-        text=json.dumps(problem_document(status, detail, instance=path)),
+        body=json.dumps(problem_document(status, detail, instance=path)).encode(),
         content_type="application/problem+json",
     )
 
