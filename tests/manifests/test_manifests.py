@@ -9,9 +9,9 @@ Validation, offline (no cluster, no network):
   kubernetes-validate's strict schemas (unknown fields fail).
 - KafkaSource, KafkaSink and Dapr Component, which neither package knows: the JSON Schemas in
   schemas/, written from the upstream types and docs.
-- The Gateway API's Gateway, HTTPRoute and ReferenceGrant: the openAPIV3Schema of each CRD of
-  kubernetes-sigs/gateway-api, vendored verbatim in schemas/gateway-api/ and made strict here
-  (an object's unknown fields fail, as the API server would prune them).
+- The Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant): the openAPIV3Schema
+  of each CRD of kubernetes-sigs/gateway-api, vendored verbatim in schemas/gateway-api/ and made
+  strict here (an object's unknown fields fail, as the API server would prune them).
 """
 
 from __future__ import annotations
@@ -391,7 +391,8 @@ def test_service_pod_template_is_a_valid_pod_spec(service):
 def test_json_schemas_are_valid_schemas():
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
-    assert sorted(kind for _, kind in GATEWAY_API) == ["Gateway", "HTTPRoute", "ReferenceGrant"]
+    kinds = sorted(kind for _, kind in GATEWAY_API)
+    assert kinds == ["Gateway", "GatewayClass", "HTTPRoute", "ReferenceGrant"]
     for schema in GATEWAY_API.values():
         jsonschema.Draft202012Validator.check_schema(schema)
 
