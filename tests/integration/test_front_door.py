@@ -175,3 +175,16 @@ def test_the_port_taken_is_said_at_start(door):
     port = int(door.rsplit(":", 1)[1])
     with pytest.raises(OSError):
         FrontDoor(ROUTES, {"tasks": door}, port).start()
+
+
+def test_a_client_that_expects_100_continue_gets_its_body_through(door):
+    """curl sends `Expect: 100-continue` with a large body: the door answers it itself."""
+    body = json.dumps({"title": "x" * 200_000})
+    got = requests.post(
+        f"{door}/tasks",
+        data=body,
+        headers={"Expect": "100-continue", "Content-Type": "application/json"},
+        timeout=WAIT,
+    )
+    echoed = got.json()
+    assert echoed["body"] == body and "Expect" not in echoed["headers"]

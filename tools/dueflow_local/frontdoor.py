@@ -38,7 +38,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto"}  # set by the proxy, appended to
+# Set by the proxy (X-Forwarded-*: appended to), or answered by it: aiohttp's server sends the
+# client its 100 Continue itself, and the body then flows to the function as it arrives.
+REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "expect"}
 OWN_PATHS = ("/healthz", "/readyz")
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 CONNECT_TIMEOUT = 5.0  # seconds; a function that does not accept by then is down: 502
