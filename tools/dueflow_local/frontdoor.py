@@ -44,6 +44,7 @@ REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "expect"}
 OWN_PATHS = ("/healthz", "/readyz")
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 CONNECT_TIMEOUT = 5.0  # seconds; a function that does not accept by then is down: 502
+SHUTDOWN_TIMEOUT = 2.0  # seconds
 
 
 class FrontDoor:
@@ -91,8 +92,11 @@ class FrontDoor:
         app.cleanup_ctx.append(self._session)
         app.router.add_route("*", "/{path:.*}", self._handle)
         # handler_cancellation: a client that goes away cancels its handler, which closes the
-        # upstream stream at once (an SSE reader leaving frees /live's connection)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        # upstream stream at once (an SSE reader leaving frees /live's connection); on stop, open
+        # streams get SHUTDOWN_TIMEOUT seconds, not aiohttp's minute
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
 
