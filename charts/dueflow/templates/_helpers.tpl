@@ -145,9 +145,9 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- end }}
 {{- if eq .name "assistant" }}
 - name: DUEFLOW_MCP_RESOURCE_URL
-  value: {{ $values.assistant.resourceUrl | quote }}
+  value: {{ $values.assistant.resourceUrl | default (printf "%s://%s/mcp" $values.route.scheme $values.route.host) | quote }}
 - name: DUEFLOW_MCP_ALLOWED_HOSTS
-  value: {{ $values.assistant.allowedHosts | quote }}
+  value: {{ $values.assistant.allowedHosts | default (printf "%s,assistant.%s.svc.cluster.local" $values.route.host $root.Release.Namespace) | quote }}
 {{- end }}
 {{- if eq .name "live" }}
 - name: DUEFLOW_LIVE_HEARTBEAT
@@ -155,9 +155,9 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 - name: DUEFLOW_LIVE_MAX_STREAM
   value: {{ sub (int (index $values.functions "live").timeoutSeconds) 30 | toString | quote }}
 {{- end }}
-{{- with and (eq .name "tasks") $values.cors.origins }}
+{{- if eq .name "tasks" }}
 - name: DUEFLOW_CORS_ORIGINS
-  value: {{ . | quote }}
+  value: {{ prepend (splitList "," $values.cors.origins) (printf "%s://%s" $values.route.scheme $values.route.host) | compact | uniq | join "," | quote }}
 {{- end }}
 {{- with and (eq .name "tasks") $values.publicUrl }}
 - name: DUEFLOW_PUBLIC_URL

@@ -4,7 +4,7 @@ Only a SHA-256 hash of the token is stored: the token is 256 random bits, so a f
 safe as a slow one (nothing to brute-force) and lets a feed request find its row by an index.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
