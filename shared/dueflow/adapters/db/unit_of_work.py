@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Engine
 
-from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.calendar_token_store import CalendarTokens
+from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.command_store import Commands
 from dueflow.adapters.db.dead_letter_store import DeadLetters
 from dueflow.adapters.db.engine import read_only, writer
