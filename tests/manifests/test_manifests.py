@@ -77,7 +77,9 @@ SECRET_KEYS = {  # env variable -> key of the Secret dueflow-secrets
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "K_SINK"}
 # Not dueflow settings, but read by functions-framework, the server in every image.
 SERVER_ENV = {"FUNCTION_TARGET", "THREADS"}
-PUBLIC_SERVICES = {"tasks", "assistant"}  # the API and the MCP server
+PUBLIC_SERVICES = {"tasks", "assistant", "web"}  # the API, the MCP server, the web app
+#: static files only: no database connection, no events (and so no SinkBinding label)
+STATIC_SERVICES = {"web"}
 EMITS_EVENTS_LABEL = "dueflow.dev/emits-events"
 
 AUTOSCALING_ANNOTATIONS = {
@@ -402,7 +404,7 @@ def test_dapr_variants_replace_a_function_service():
 def test_service_shape(service):
     name, labels = service.name, service.body["metadata"].get("labels") or {}
     container = _container(service)
-    assert labels.get(EMITS_EVENTS_LABEL) == "true"
+    assert labels.get(EMITS_EVENTS_LABEL) == (None if name in STATIC_SERVICES else "true")
     assert labels.get("app.kubernetes.io/name") == name
     assert re.fullmatch(rf"ghcr\.io/dueflow/{re.escape(name)}:[\w][\w.-]*", container["image"])
     assert container["ports"] == [{"name": "http1", "containerPort": 8080}]
@@ -438,7 +440,7 @@ def test_service_environment(service):
             assert (ref["name"], ref["key"]) == (SECRET_NAME, SECRET_KEYS[var]), var
         else:
             assert ref is None, f"{var} comes from a Secret it has no key in"
-    assert "DATABASE_URL" in env
+    assert ("DATABASE_URL" in env) is (service.name not in STATIC_SERVICES)
 
 
 def test_tasks_has_what_the_api_needs():
@@ -505,6 +507,8 @@ def test_database_connection_budget_fits_a_stock_postgresql():
     applied; and the one relay holding the lease keeps one more for its LISTEN."""
     budget = {}
     for service in ALL_SERVICES:
+        if service.name in STATIC_SERVICES:
+            continue  # no DATABASE_URL (test_service_environment)
         pods, threads = _scale(service, "max-scale"), int(_env(service)["THREADS"]["value"])
         per_pod = threads + 1 + (service.name == "notify")
         budget[service.name] = max(budget.get(service.name, 0), pods * per_pod)
@@ -520,7 +524,8 @@ def test_sinkbinding_injects_k_sink_into_every_service():
     wanted = subject["selector"]["matchLabels"]
     for service in ALL_SERVICES:
         labels = service.body["metadata"]["labels"]
-        assert wanted.items() <= labels.items(), f"{service.ident} would get no K_SINK"
+        selected = wanted.items() <= labels.items()  # static files emit nothing
+        assert selected is (service.name not in STATIC_SERVICES), f"{service.ident}: K_SINK"
     sink = binding["sink"]["ref"]
     assert (sink["apiVersion"], sink["kind"]) == ("eventing.knative.dev/v1", "Broker")
     assert sink["name"] in BROKERS

@@ -26,7 +26,7 @@ async function start() {
   }
   $("dev-sign-in").hidden = !settings.dev_sign_in;
   $("oidc-sign-in").hidden = !settings.oidc;
-  setupDialog({ saved, remove, toggle, skip });
+  setupDialog({ saved, remove: removeTask, toggle, skip });
   wire();
   accessToken() ? showApp() : showSignIn(settings);
 }
@@ -147,7 +147,7 @@ function render() {
   const focused = document.activeElement?.dataset.focusKey;
   list.replaceChildren(...loaded.map(item));
   if (focused) list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
-  $("count").textContent = loaded.length ? `${loaded.length}${cursor ? "+" : ""} tasks` : "No tasks";
+  $("count").textContent = loaded.length ? `${loaded.length}${cursor ? "+" : ""} task${loaded.length === 1 && !cursor ? "" : "s"}` : "No tasks";
   $("more").hidden = !cursor;
 }
 
