@@ -307,6 +307,12 @@ def _split(raw: str | None) -> list[str]:
     return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
+def tasks_port() -> int:
+    """DUEFLOW_TASKS_PORT: `make run` only, the tasks API's own port behind the front door on PORT
+    (default 0: a free port; the bench sets one to measure the API without the proxy)."""
+    return _int("DUEFLOW_TASKS_PORT", 0, low=0, high=65535)
+
+
 def assistant_port() -> int:
     """DUEFLOW_ASSISTANT_PORT: `make run` only, the assistant's (MCP server's) port (default
     PORT + 1, 8081)."""

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import ROOT, token
-from tests.e2e.test_local_run import _free_port, running_stack
+from tests.e2e.test_local_run import running_stack
 
 pytestmark = pytest.mark.e2e
 TOOLS = {
@@ -43,20 +43,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """The `make run` stack with the assistant on a free port: (API base, MCP URL)."""
-    port = _free_port()
+    """The `make run` stack: (API base, MCP URL), both through the front door on PORT, the one
+    origin MCP clients are pointed at."""
     tmp = tmp_path_factory.mktemp("assistant")
-    env = {
-        "DUEFLOW_REMINDER_TICK": "1",
-        "DUEFLOW_ASSISTANT_PORT": str(port),
-        "DUEFLOW_METRICS_PORT": "0",
-    }
-    with running_stack(tmp, **env) as (
-        base,
-        _proc,
-        _env,
-    ):
-        yield base, f"http://127.0.0.1:{port}/mcp"
+    env = {"DUEFLOW_REMINDER_TICK": "1", "DUEFLOW_METRICS_PORT": "0"}
+    with running_stack(tmp, **env) as (base, _proc, _env):
+        yield base, f"{base}/mcp"
 
 
 def bearer(user: str) -> str:

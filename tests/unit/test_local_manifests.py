@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from dueflow_local.manifests import Delivery, KafkaSink, KafkaSource, Trigger, Wiring, load
+from dueflow_local.manifests import (
+    Delivery,
+    Function,
+    KafkaSink,
+    KafkaSource,
+    PathMatch,
+    Routes,
+    Trigger,
+    Wiring,
+    functions,
+    load,
+    routes,
+)
 from tests.conftest import ROOT
 
 BROKER = """
@@ -466,3 +478,115 @@ def test_commands_are_delivered_in_order(repo_wiring):
     ordered = {t.name for t in repo_wiring.triggers if t.ordered}
     command_triggers = {t.name for t in repo_wiring.triggers if t.subscriber == "commands"}
     assert command_triggers and command_triggers <= ordered
+
+
+# -- the public path table (gateway/) and the functions (knative/) ---------------------------
+
+
+def test_the_repository_table_routes_every_public_path_of_issue_14():
+    table = routes(ROOT / "gateway")
+    expected = {
+        "/": "web",
+        "/assets/app.3f2a.js": "web",
+        "/docs": "web",
+        "/tasks": "tasks",
+        "/tasks/quick": "tasks",
+        "/tags": "tasks",
+        "/me": "tasks",
+        "/recurrence/preview": "tasks",
+        "/calendar/token": "tasks",
+        "/calendar/abc.ics": "tasks",
+        "/openapi.json": "tasks",
+        "/mcp": "assistant",
+        "/.well-known/oauth-protected-resource/mcp": "assistant",
+        "/live": "live",
+        "/live/tickets": "live",
+    }
+    assert {path: table.service_for(path) for path in expected} == expected
+    for unrouted in ("/readyz", "/metrics", "/tasksx", "/assetsx", "/docs/x", "/favicon"):
+        assert table.service_for(unrouted) is None, unrouted
+
+
+def test_path_matches_follow_the_gateway_api():
+    table = Routes(
+        (
+            PathMatch("PathPrefix", "/", "web"),
+            PathMatch("PathPrefix", "/tasks/", "tasks"),
+            PathMatch("PathPrefix", "/tasks/special", "special"),
+            PathMatch("Exact", "/tasks/special/x", "exact"),
+        )
+    )
+    assert table.service_for("/anything") == "web"  # "/" prefixes every path
+    assert table.service_for("/tasks") == "tasks"  # a trailing "/" of a prefix is ignored
+    assert table.service_for("/tasksx") == "web"  # element-wise, not by characters
+    assert table.service_for("/tasks/special/y") == "special"  # the longest prefix wins
+    assert table.service_for("/tasks/special/x") == "exact"  # an Exact match wins over any prefix
+    assert table.only({"web"}).service_for("/tasks/1") == "web"  # rows of absent Services dropped
+
+
+ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: r
+spec:
+  rules:
+    - matches:
+        - {MATCH}
+      filters:
+        - type: URLRewrite
+          urlRewrite:
+            hostname: tasks.ns.svc.cluster.local
+      backendRefs:
+        - name: kourier-internal
+          port: 80
+"""
+
+
+@pytest.mark.parametrize(
+    "match",
+    [
+        "path: {type: RegularExpression, value: /t.*}",
+        "headers: [{name: x, value: y}]",
+        "method: GET",
+    ],
+)
+def test_routes_refuse_what_the_front_door_does_not_evaluate(tmp_path, match):
+    (tmp_path / "r.yaml").write_text(ROUTE.replace("{MATCH}", match))
+    with pytest.raises(ValueError):
+        routes(tmp_path)
+
+
+def test_routes_need_the_host_rewrite_that_names_the_service(tmp_path):
+    (tmp_path / "r.yaml").write_text(ROUTE.replace("{MATCH}", "path: {value: /t}"))
+    assert routes(tmp_path).matches == (PathMatch("PathPrefix", "/t", "tasks"),)
+    (tmp_path / "r.yaml").write_text(
+        ROUTE.replace("{MATCH}", "path: {value: /t}").replace("filters:", "x-filters:")
+    )
+    with pytest.raises(ValueError):
+        routes(tmp_path)
+
+
+def test_functions_start_as_their_containers_do():
+    found = {f.name: f for f in functions(ROOT / "knative")}
+    assert set(found) >= {"tasks", "assistant", "notify", "commands", "deadletter"}
+    assert found["tasks"] == Function("tasks", "tasks")
+    assert found["assistant"].command == ("python", "/app/main.py")
+    argv = found["assistant"].argv(ROOT, "/venv/bin/python", 9000)
+    assert argv == [
+        "/venv/bin/python",
+        str(ROOT / "functions/assistant/main.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9000",
+    ]
+    argv = found["notify"].argv(ROOT, "/venv/bin/python", 9001)
+    assert argv[0] == "/venv/bin/functions-framework"
+    assert argv[argv.index("--target") + 1] == "notify"
+    assert argv[argv.index("--port") + 1] == "9001"
+
+
+def test_a_container_command_the_local_runtime_cannot_start_is_refused():
+    with pytest.raises(ValueError):
+        Function("x", "x", ("gunicorn", "app:app")).argv(ROOT, "python", 1)

@@ -1,4 +1,6 @@
-"""Reads the wiring from the Knative manifests in eventing/: `make run` routes as a cluster does."""
+"""Reads the Knative and Gateway API manifests, so `make run` starts, wires and routes as a cluster
+does: the functions from knative/100-*.yaml, the event wiring from eventing/, the public path
+table from gateway/ (the HTTPRoute)."""
 
 from __future__ import annotations
 
@@ -65,13 +67,12 @@ class Wiring:
         return [t.subscriber for t in self.matching({"type": event_type})]
 
 
+def _documents(paths) -> list[dict]:
+    return [doc for path in sorted(paths) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
 def load(directory: Path) -> Wiring:
-    docs = [
-        doc
-        for path in sorted(directory.glob("*.yaml"))
-        for doc in yaml.safe_load_all(path.read_text())
-        if doc
-    ]
+    docs = _documents(directory.glob("*.yaml"))
     # Triggers take each delivery field they leave out from their Broker's spec
     broker = next((d["spec"].get("delivery") or {} for d in docs if d["kind"] == "Broker"), {})
     triggers, pings, sources, sinks = [], [], [], {}
@@ -150,3 +151,112 @@ def _delivery(spec: dict | None) -> Delivery:
         backoff_delay=isodate.parse_duration(delay).total_seconds() if delay else 0.2,
         dead_letter=dead_letter,
     )
+
+
+# -- the functions: knative/100-*.yaml -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Function:
+    """How a Knative Service's container starts its function: functions-framework serving
+    `target` of /app/main.py (the image's entry point), or the container's own `command` run
+    against the function's main.py (`python /app/main.py`, an ASGI app under uvicorn)."""
+
+    name: str
+    target: str
+    command: tuple[str, ...] = ()  # empty: the image's functions-framework entry point
+
+    def argv(self, root: Path, python: str, port: int) -> list[str]:
+        """The command line that starts it on this machine, on 127.0.0.1:`port`."""
+        source = root / "functions" / self.name / "main.py"
+        if self.command:
+            if list(self.command[:1]) != ["python"] or self.command[1:] != ("/app/main.py",):
+                raise ValueError(
+                    f"{self.name}: `make run` starts a container command `python /app/main.py` "
+                    f"only, not {list(self.command)!r}"
+                )
+            return [python, str(source), "--host", "127.0.0.1", "--port", str(port)]
+        ff = str(Path(python).with_name("functions-framework"))
+        return [ff, "--source", str(source), "--target", self.target, "--port", str(port),
+                "--host", "127.0.0.1"]  # fmt: skip
+
+
+def functions(directory: Path) -> tuple[Function, ...]:
+    """Every Knative Service of knative/100-*.yaml (name order), as its container starts it."""
+    found = []
+    for doc in _documents(directory.glob("100-*.yaml")):
+        if doc.get("kind") != "Service":
+            continue
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env") or []}
+        name, command = doc["metadata"]["name"], tuple(container.get("command") or ())
+        found.append(Function(name, env.get("FUNCTION_TARGET") or name, command))
+    return tuple(sorted(found, key=lambda f: f.name))
+
+
+# -- the public path table: gateway/ (an HTTPRoute) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathMatch:
+    """One HTTPRoute path match and the Knative Service it routes to."""
+
+    kind: str  # "Exact" | "PathPrefix"
+    value: str
+    service: str
+
+    def matches(self, path: str) -> bool:
+        """Gateway API semantics: Exact is the whole path; PathPrefix matches element-wise
+        (`/tasks` matches `/tasks` and `/tasks/1`, never `/tasksx`), a trailing `/` ignored."""
+        if self.kind == "Exact":
+            return path == self.value
+        prefix = self.value.rstrip("/")
+        return prefix == "" or path == prefix or path.startswith(prefix + "/")
+
+
+@dataclass(frozen=True)
+class Routes:
+    matches: tuple[PathMatch, ...] = ()
+
+    def service_for(self, path: str) -> str | None:
+        """The Service a request path goes to, by the Gateway API's precedence: an Exact match,
+        else the longest matching PathPrefix; None when nothing matches (a 404)."""
+        candidates = [m for m in self.matches if m.matches(path)]
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda m: (m.kind == "Exact", len(m.value.rstrip("/"))))
+        return best.service
+
+    def services(self) -> set[str]:
+        return {m.service for m in self.matches}
+
+    def only(self, services) -> Routes:
+        """The table without the rows of Services that are not there (not routed, a 404)."""
+        return Routes(tuple(m for m in self.matches if m.service in set(services)))
+
+
+def routes(directory: Path) -> Routes:
+    """The path table of the HTTPRoute(s) in `directory`. Every rule rewrites the Host to its
+    Knative Service's cluster-local name (`tasks.<namespace>.svc.cluster.local`), by which the
+    Knative ingress dispatches: the name's first label is the Service the rule routes to."""
+    found = []
+    for doc in _documents(directory.glob("*.yaml")):
+        if doc.get("kind") != "HTTPRoute":
+            continue
+        for rule in doc["spec"]["rules"]:
+            rewrites = [
+                f["urlRewrite"]["hostname"]
+                for f in rule.get("filters") or []
+                if f.get("type") == "URLRewrite" and "hostname" in f.get("urlRewrite", {})
+            ]
+            if len(rewrites) != 1:
+                raise ValueError(f"a rule rewrites the Host to one Knative Service: {rule!r}")
+            service = rewrites[0].split(".", 1)[0]
+            for match in rule.get("matches") or [{}]:
+                if set(match) - {"path"}:
+                    raise ValueError(f"the front door matches by path only, not {match!r}")
+                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+                if path.get("type", "PathPrefix") not in ("Exact", "PathPrefix"):
+                    raise ValueError(f"the front door does not evaluate {path['type']} paths")
+                found.append(PathMatch(path.get("type", "PathPrefix"), path["value"], service))
+    return Routes(tuple(found))

@@ -1,12 +1,14 @@
 """`make run`: the whole of dueflow on one machine, on embedded defaults, in the foreground.
 
-Each function runs in its own process exactly as its container runs it (functions-framework on its
-own port); a local broker routes events by the Triggers in eventing/ (each process's outbox relay
+Every Knative Service of knative/100-*.yaml runs in its own process exactly as its container
+starts it (functions-framework serving its FUNCTION_TARGET, or the container's `command`), on its
+own port; a local broker routes events by the Triggers in eventing/ (each process's outbox relay
 posts to it through K_SINK, as Knative's SinkBinding would arrange), and a ticker stands in for
-the PingSource every DUEFLOW_REMINDER_TICK seconds. The tasks API on PORT starts last, so it
-answers only once the rest of the stack is ready. A function process that dies is started again
-after a backoff, as Knative restarts a pod, while the others serve on; Ctrl-C or SIGTERM stops
-everything, and so does a crash loop.
+the PingSource every DUEFLOW_REMINDER_TICK seconds. The front door on PORT (frontdoor.py) routes
+the public paths to the functions by the HTTPRoute in gateway/, one origin as in the cluster; it
+opens only once every function is ready. A function process that dies is started again after a
+backoff, as Knative restarts a pod, while the others serve on (the front door answers 502 for it
+meanwhile); Ctrl-C or SIGTERM stops everything, and so does a crash loop.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from dueflow import config
 from dueflow.adapters.db.engine import make_engine, migrate
 from dueflow_local import manifests
 from dueflow_local.broker import Dispatcher, LocalBroker
+from dueflow_local.frontdoor import FrontDoor
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENT_FUNCTIONS = ("recurrence", "reminders", "notify", "commands", "deadletter")
 BROKER_URL_FILE = ROOT / ".dueflow" / "broker-url"  # for `make dlq-replay` against a local run
 # Seconds a function has to answer /readyz: the assistant imports the MCP SDK (seconds on a quiet
 # machine, far more on a busy one).
@@ -48,9 +50,13 @@ def main() -> int:
     os.environ["DUEFLOW_AUTO_MIGRATE"] = "0"  # done above, once for every process
 
     port = int(os.environ["PORT"])
-    ports = {name: _free_port() for name in EVENT_FUNCTIONS} | {"tasks": port}
-    ports["assistant"] = config.assistant_port()  # the MCP server, a fixed port to point clients at
+    functions = {f.name: f for f in manifests.functions(ROOT / "knative") if _in_tree(f.name)}
+    ports = {name: _free_port() for name in functions}
+    ports["tasks"] = config.tasks_port() or ports["tasks"]
+    ports["assistant"] = config.assistant_port()  # the MCP server's own port, as it always had
+    ports = {name: p for name, p in ports.items() if name in functions}
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
+    metrics = _metrics_ports(functions)
     wiring = manifests.load(ROOT / "eventing")
     kafka = None
     if (bootstrap := config.kafka_bootstrap_servers()) is not None:
@@ -69,20 +75,21 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     processes: dict[str, subprocess.Popen] = {}
+    door = None
     try:
-        # all at once (their imports overlap), tasks last: PORT answers once all the rest do
-        for group in ((*EVENT_FUNCTIONS, "assistant"), ("tasks",)):
-            for name in group:
-                processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
-            for name in group:
-                _wait_ready(name, endpoints[name], processes[name], stop)
+        # all at once (their imports overlap); the front door opens once every one is ready
+        for name, function in functions.items():
+            processes[name] = _spawn(function, ports[name], broker.url, metrics[name])
+        for name in functions:
+            _wait_ready(name, endpoints[name], processes[name], stop)
         if kafka is not None:
             kafka.start()
         ticker = threading.Thread(
             target=_tick, args=([endpoints[n] for n in wiring.ping_targets], stop), daemon=True
         )
         ticker.start()
-        _say(_ready_message(endpoints, broker.url, bootstrap if kafka is not None else None))
+        door = FrontDoor(manifests.routes(ROOT / "gateway"), endpoints, port).start()
+        _say(_ready_message(door, endpoints, metrics, broker.url, bootstrap if kafka else None))
         restarts = _Restarts()
         while not stop.wait(0.2):
             for name, process in processes.items():
@@ -94,11 +101,13 @@ def main() -> int:
                         "(a crash loop); stopping the stack"
                     )
                     return 1
-                processes[name] = _spawn(name, ports[name], broker.url, _metrics_port(name))
+                processes[name] = _spawn(functions[name], ports[name], broker.url, metrics[name])
                 restarts.started(name)
         return 0
     finally:
         stop.set()
+        if door is not None:
+            door.stop()
         _terminate(processes)
         broker.stop()
         if kafka is not None:
@@ -106,21 +115,40 @@ def main() -> int:
         BROKER_URL_FILE.unlink(missing_ok=True)
 
 
-def _ready_message(endpoints: dict[str, str], broker_url: str, kafka: str | None) -> str:
-    """What runs where, said once when everything answers."""
-    metrics = {name: _metrics_port(name) for name in endpoints}
-    tasks = endpoints["tasks"]
-    lines = [f"ready: tasks API on {tasks} (OpenAPI {tasks}/openapi.json)"]
-    if "assistant" in endpoints:
-        lines.append(f"  MCP server on {endpoints['assistant']}/mcp (the assistant's tools)")
+def _ready_message(
+    door: FrontDoor,
+    endpoints: dict[str, str],
+    metrics: dict[str, int],
+    broker_url: str,
+    kafka: str | None,
+) -> str:
+    """What runs where, said once when everything answers: the one origin first."""
+    base = f"http://{door.host}:{door.port}"
+    routed = door.routes.services()
+    lines = [f"ready: dueflow on {base}/"]
+    for service, path, what in PUBLIC_URLS:
+        if service in routed:
+            lines.append(f"  {what:<16} {base}{path}")
+    lines.append("  functions (each on its own port, as each pod):")
     lines += [
-        f"  {name:<10} {url}" + (f"  metrics :{metrics[name]}/metrics" if metrics[name] else "")
+        f"    {name:<10} {url}" + (f"  metrics :{metrics[name]}/metrics" if metrics[name] else "")
         for name, url in endpoints.items()
     ]
     lines.append(f"  broker     {broker_url}" + (f" over Kafka at {kafka}" if kafka else ""))
     lines.append(f"  database   {config.database_url()}")
     lines.append(f"  e-mail     {config.email_backend()} -> {config.outbox_dir()}")
     return "\n".join(lines)
+
+
+# The URLs `make run` names when ready: (Service, path, what), each when that Service is routed.
+PUBLIC_URLS = (
+    ("web", "/", "the app"),
+    ("web", "/docs", "API reference"),
+    ("tasks", "/tasks", "tasks API"),
+    ("tasks", "/openapi.json", "OpenAPI"),
+    ("assistant", "/mcp", "MCP server"),
+    ("live", "/live", "live feed"),
+)
 
 
 # What Knative does for a pod whose container dies, in small: the dead function is started again
@@ -175,37 +203,24 @@ def _embedded_defaults() -> None:
     os.environ.setdefault("PORT", "8080")
 
 
-def _metrics_port(name: str) -> int:
+def _in_tree(name: str) -> bool:
+    return (ROOT / "functions" / name / "main.py").is_file()
+
+
+def _metrics_ports(functions) -> dict[str, int]:
     """Each process its own metrics port, as each pod has: tasks on DUEFLOW_METRICS_PORT, the
-    event functions on the ports after it (in EVENT_FUNCTIONS order); 0 keeps all off."""
+    other functions on the ports after it, in name order; 0 keeps all off."""
     base = config.metrics_port()
-    return 0 if base == 0 else base + ("tasks", *EVENT_FUNCTIONS, "assistant").index(name)
+    order = ["tasks", *sorted(set(functions) - {"tasks"})]
+    return {name: 0 if base == 0 else base + i for i, name in enumerate(order)}
 
 
-def _spawn(name: str, port: int, sink: str, metrics_port: int) -> subprocess.Popen:
-    ff = Path(sys.executable).with_name("functions-framework")
-    env = {**os.environ, "K_SINK": sink, "K_SERVICE": name, "PORT": str(port)}
+def _spawn(function: manifests.Function, port: int, sink: str, metrics_port: int):
+    env = {**os.environ, "K_SINK": sink, "K_SERVICE": function.name, "PORT": str(port)}
     env["DUEFLOW_METRICS_PORT"] = str(metrics_port)
     env.setdefault("DUEFLOW_SINK_TIMEOUT", "60")  # the in-process broker answers after delivery
-    source = ROOT / "functions" / name / "main.py"
-    if name == "assistant":  # an ASGI app: its main.py runs uvicorn, as in its container
-        command = [sys.executable, str(source), "--host", "127.0.0.1", "--port", str(port)]
-        return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
-    return subprocess.Popen(
-        [
-            str(ff),
-            "--source",
-            str(source),
-            "--target",
-            name,
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        env=env,
-        preexec_fn=_die_with_parent,
-    )
+    command = function.argv(ROOT, sys.executable, port)
+    return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
 
 
 def _die_with_parent() -> None:
