@@ -230,6 +230,11 @@ async function toggle(task) {
   const updated = await api("POST", `/tasks/${task.id}/${action}`);
   toast(action === "complete" ? `Completed “${task.title}”` : `Reopened “${task.title}”`);
   upsert(updated);
+  if (action === "complete" && task.recurrence) {
+    // the next instance is created shortly after the answer (usually within a second): look
+    // again then, also when live updates are off
+    for (const ms of [1000, 3000]) setTimeout(reload, ms);
+  }
   return updated;
 }
 
