@@ -23,8 +23,8 @@ export function connectLive(onEvent, onState) {
       const params = new URLSearchParams({ ticket });
       if (lastEventId) params.set("last_event_id", lastEventId);
       source = new EventSource(`/live?${params}`);
-    } catch {
-      return retry();
+    } catch (error) {
+      return retry(error.status === 404 ? "unavailable" : "reconnecting");
     }
     source.onopen = () => {
       delay = 500;
@@ -47,9 +47,9 @@ export function connectLive(onEvent, onState) {
     };
   }
 
-  function retry() {
+  function retry(state = "reconnecting") {
     if (stopped) return;
-    onState("reconnecting");
+    onState(state);
     clearTimeout(timer);
     timer = setTimeout(open, delay);
     delay = Math.min(BACKOFF_MAX, delay * 2);

@@ -82,7 +82,8 @@ function showApp() {
   loadTags();
   stopLive?.();
   stopLive = connectLive(onLiveEvent, (state) => {
-    $("live-state").textContent = state === "connected" ? "Live updates on" : "Live updates reconnecting…";
+    const states = { connected: "Live updates on", reconnecting: "Live updates reconnecting…" };
+    $("live-state").textContent = states[state] ?? "Live updates unavailable";
   });
 }
 
