@@ -46,6 +46,7 @@ _SCRUBBED = (
     "DATABASE_URL",
     "PORT",
     "DUEFLOW_ASSISTANT_PORT",
+    "DUEFLOW_TASKS_PORT",
     "DUEFLOW_OUTBOX_DIR",
     "DUEFLOW_METRICS_PORT",
 )
@@ -295,19 +296,24 @@ def wait_http(
 
 
 class LocalRun(Process):
-    """`python -m dueflow_local.run`: the whole stack, as `make run` starts it."""
+    """`python -m dueflow_local.run`: the whole stack, as `make run` starts it. `port` is the tasks
+    API's own port (DUEFLOW_TASKS_PORT): the scenarios measure the function itself, not the front
+    door on `front_door` (PORT) that routes the public paths to it, as the Gateway does in the
+    cluster (a hop a deployment has too, but not what the API's numbers are about)."""
 
     def __init__(self, infra: Infra, name: str, database_url: str, **env: str):
         self.port = free_port()
+        self.front_door = free_port()
         self.outbox_dir = infra.path(f"{name}-outbox")
         environment = base_env(
-            PORT=str(self.port),
+            PORT=str(self.front_door),
+            DUEFLOW_TASKS_PORT=str(self.port),
             # free, not PORT + 1: several stacks run side by side
             DUEFLOW_ASSISTANT_PORT=str(free_port()),
             DATABASE_URL=database_url,
             DUEFLOW_OUTBOX_DIR=str(self.outbox_dir),
             # each function process serves /metrics on its own port (base + i), as each pod does
-            DUEFLOW_METRICS_PORT=str(free_port_range(8)),
+            DUEFLOW_METRICS_PORT=str(free_port_range(12)),
             **env,
         )
         argv = [sys.executable, "-m", "dueflow_local.run"]
@@ -316,7 +322,8 @@ class LocalRun(Process):
     def start(self) -> LocalRun:
         super().start()
         try:
-            wait_http(self.port, "/readyz", self, timeout=120)
+            # the front door opens once every function is ready
+            wait_http(self.front_door, "/readyz", self, timeout=120)
         except BaseException:
             self.stop()
             raise

@@ -2,7 +2,8 @@
 # dueflow on a local Minikube, from nothing: `make deploy-minikube` runs this. It
 #
 #   1. starts Minikube (profile dueflow),
-#   2. installs Knative Serving with Kourier as its networking layer,
+#   2. installs Knative Serving with Kourier as its networking layer, and Envoy Gateway (with the
+#      Gateway API CRDs) for the one origin's HTTPRoute (gateway/),
 #   3. installs Knative Eventing with the Kafka Broker, KafkaSource and KafkaSink
 #      (eventing-kafka-broker),
 #   4. installs Strimzi and a one-node Kafka cluster (my-cluster in namespace kafka) with the
@@ -25,6 +26,8 @@
 #   MINIKUBE_DRIVER    default: minikube's choice (docker, podman, kvm2, ...)
 #   KUBERNETES_VERSION default v1.32.0
 #   KNATIVE_VERSION    Serving, Kourier, Eventing and the Kafka extensions (default 1.18.0)
+#   ENVOY_GATEWAY_VERSION  Envoy Gateway, the Gateway API implementation (default 1.4.2; it
+#                      brings the Gateway API CRDs, standard channel)
 #   STRIMZI_VERSION    default 0.45.0 (with Kafka KAFKA_VERSION, default 3.9.0)
 #   DAPR_VERSION       default 1.15.0
 #   NAMESPACE          dueflow's namespace (default dueflow)
@@ -42,6 +45,7 @@ CPUS=${MINIKUBE_CPUS:-4}
 MEMORY=${MINIKUBE_MEMORY:-10g}
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.32.0}
 KNATIVE_VERSION=${KNATIVE_VERSION:-1.18.0}
+ENVOY_GATEWAY_VERSION=${ENVOY_GATEWAY_VERSION:-1.4.2}
 STRIMZI_VERSION=${STRIMZI_VERSION:-0.45.0}
 KAFKA_VERSION=${KAFKA_VERSION:-3.9.0}
 DAPR_VERSION=${DAPR_VERSION:-1.15.0}
@@ -130,6 +134,20 @@ install_knative_serving() {
         --timeout="$WAIT"
     run kubectl wait --for=condition=Available deployment --all --namespace kourier-system \
         --timeout="$WAIT"
+    # The one origin: the chart's Gateway and HTTPRoute (gateway/) need a Gateway API
+    # implementation; Envoy Gateway's chart installs the CRDs and the controller, and the
+    # GatewayClass `eg` (the chart's route.gateway.className) names it.
+    run helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm \
+        --version "v$ENVOY_GATEWAY_VERSION" --namespace envoy-gateway-system --create-namespace \
+        --wait --timeout 10m
+    apply_stdin <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: eg
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+EOF
 }
 
 install_knative_eventing() {
@@ -340,19 +358,23 @@ install_chart() {
 }
 
 print_access() {
-    local host="tasks.$NAMESPACE.127.0.0.1.sslip.io"
+    local host="dueflow.127.0.0.1.sslip.io"
+    local envoy="gateway.envoyproxy.io/owning-gateway-namespace=$NAMESPACE"
+    envoy+=",gateway.envoyproxy.io/owning-gateway-name=dueflow"
     cat >&2 <<EOF
 
 dueflow is running in Minikube (profile $PROFILE, namespace $NAMESPACE).
 
-Reach the tasks API through Kourier, Knative's ingress (leave this running in a second terminal):
+Reach the one origin through the Gateway (Envoy Gateway; leave this running in a second
+terminal):
 
-  kubectl port-forward --namespace kourier-system service/kourier 8080:80
+  kubectl port-forward --namespace envoy-gateway-system \\
+    "\$(kubectl get service --namespace envoy-gateway-system --selector $envoy --output name)" \\
+    8080:80
 
-then:
+then (the route answers its host, route.host of values-minikube.yaml):
 
-  curl http://$host:8080/healthz
-  # without DNS for sslip.io: curl -H 'Host: $host' http://127.0.0.1:8080/healthz
+  curl -H 'Host: $host' http://127.0.0.1:8080/openapi.json
 
 A bearer token for the API (HS256 with the Secret's jwt-secret; python with PyJWT, e.g. .venv):
 
@@ -360,7 +382,12 @@ A bearer token for the API (HS256 with the Secret's jwt-secret; python with PyJW
     --output jsonpath='{.data.jwt-secret}' | base64 --decode)
   TOKEN=\$(.venv/bin/python -c "import jwt, sys, time; print(jwt.encode({'sub': 'me', \\
     'email': 'me@example.com', 'exp': int(time.time()) + 3600}, sys.argv[1]))" "\$SECRET")
-  curl -H "Authorization: Bearer \$TOKEN" http://$host:8080/tasks
+  curl -H 'Host: $host' -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/tasks
+
+Each public Service keeps its own Knative host too, through Kourier, Knative's ingress:
+
+  kubectl port-forward --namespace kourier-system service/kourier 8081:80
+  curl http://tasks.$NAMESPACE.127.0.0.1.sslip.io:8081/healthz
 
 Reminder e-mails are files in the notify pod's /tmp/outbox; dead letters: docs/operations.md.
 Remove everything: minikube delete --profile $PROFILE

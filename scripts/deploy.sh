@@ -75,6 +75,10 @@ check_prerequisites() {
         sinkbindings.sources.knative.dev
         kafkasources.sources.knative.dev
         kafkasinks.eventing.knative.dev
+        # the one origin (route.enabled): the Gateway API, standard channel
+        gateways.gateway.networking.k8s.io
+        httproutes.gateway.networking.k8s.io
+        referencegrants.gateway.networking.k8s.io
     )
     if [[ "${DAPR:-0}" == 1 ]]; then
         crds+=(components.dapr.io)

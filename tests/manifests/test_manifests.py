@@ -1,5 +1,5 @@
-"""The deployment manifests: every YAML document in knative/, eventing/ and dapr-bindings/ is valid
-for its API, and together they wire dueflow the way docs/architecture.md says.
+"""The deployment manifests: every YAML document in knative/, eventing/, dapr-bindings/ and gateway/
+is valid for its API, and together they wire dueflow the way docs/architecture.md says.
 
 Validation, offline (no cluster, no network):
 - Knative Serving and Eventing kinds: cloudcoil's generated Knative models (`model_validate`),
@@ -9,6 +9,9 @@ Validation, offline (no cluster, no network):
   kubernetes-validate's strict schemas (unknown fields fail).
 - KafkaSource, KafkaSink and Dapr Component, which neither package knows: the JSON Schemas in
   schemas/, written from the upstream types and docs.
+- The Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant): the openAPIV3Schema
+  of each CRD of kubernetes-sigs/gateway-api, vendored verbatim in schemas/gateway-api/ and made
+  strict here (an object's unknown fields fail, as the API server would prune them).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dueflow.domain import events
 from dueflow.service import commands as command_service
 
 ROOT = Path(__file__).resolve().parents[2]
-MANIFEST_DIRS = ("knative", "eventing", "dapr-bindings")
+MANIFEST_DIRS = ("knative", "eventing", "dapr-bindings", "gateway")
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 # The Kubernetes version whose schemas the documents and pod specs are checked against: one that
@@ -58,6 +61,7 @@ JSON_SCHEMAS = {
     ("eventing.knative.dev/v1alpha1", "KafkaSink"): "urn:dueflow:test-schema:kafkasink-v1alpha1",
     ("dapr.io/v1alpha1", "Component"): "urn:dueflow:test-schema:dapr-component-v1alpha1",
 }
+GATEWAY_API_SCHEMAS = SCHEMA_DIR / "gateway-api"
 # Fields of a Knative revision spec that a Kubernetes PodSpec does not have.
 KNATIVE_ONLY_POD_FIELDS = (
     "containerConcurrency",
@@ -210,6 +214,9 @@ KAFKA_SOURCES = _of("sources.knative.dev/v1beta1", "KafkaSource")
 PING_SOURCES = _of("sources.knative.dev/v1", "PingSource")
 SINK_BINDINGS = _of("sources.knative.dev/v1", "SinkBinding")
 COMPONENTS = {d.name: d for d in _of("dapr.io/v1alpha1", "Component")}
+GATEWAYS = _of("gateway.networking.k8s.io/v1", "Gateway")
+ROUTES = _of("gateway.networking.k8s.io/v1", "HTTPRoute")
+GRANTS = _of("gateway.networking.k8s.io/v1beta1", "ReferenceGrant")
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
 
 
@@ -264,7 +271,42 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-REGISTRY = _registry()
+def _gateway_api_schemas() -> dict[tuple[str, str], dict]:
+    """The vendored Gateway API CRD schemas as strict JSON Schemas, by (apiVersion, kind)."""
+    schemas = {}
+    for path in sorted(GATEWAY_API_SCHEMAS.glob("*.crd.json")):
+        vendored = json.loads(path.read_text())
+        source = vendored["x-dueflow-source"]
+        api_version = f"gateway.networking.k8s.io/{source['version']}"
+        schema = _strict(copy.deepcopy(vendored["openAPIV3Schema"]))
+        schema["properties"]["apiVersion"] = {"const": api_version}
+        schema["properties"]["kind"] = {"const": source["kind"]}
+        schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "spec"})
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"urn:dueflow:test-schema:gateway-api-{path.name.removesuffix('.crd.json')}"
+        schemas[(api_version, source["kind"])] = schema
+    return schemas
+
+
+def _strict(node: object) -> object:
+    """Every object schema with properties refuses others (a structural schema prunes them)."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _strict(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strict(value)
+    return node
+
+
+GATEWAY_API = _gateway_api_schemas()
+for (_api_version, _kind), _schema in GATEWAY_API.items():
+    JSON_SCHEMAS[(_api_version, _kind)] = _schema["$id"]
+REGISTRY = _registry().with_resources(
+    (schema["$id"], Resource.from_contents(schema)) for schema in GATEWAY_API.values()
+)
 
 
 def _json_schema_errors(body: dict, schema_id: str) -> list[str]:
@@ -351,6 +393,10 @@ def test_service_pod_template_is_a_valid_pod_spec(service):
 def test_json_schemas_are_valid_schemas():
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
+    kinds = sorted(kind for _, kind in GATEWAY_API)
+    assert kinds == ["Gateway", "GatewayClass", "HTTPRoute", "ReferenceGrant"]
+    for schema in GATEWAY_API.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
 
 
 def _mutated(doc: Doc, change) -> dict:
@@ -373,6 +419,13 @@ def test_validators_reject_what_the_api_would_drop_or_refuse():
         _mutated(source, lambda b: b["spec"].update(topic="task-events")),
         _mutated(component, lambda b: b["spec"]["metadata"].append({"name": "consumergroup"})),
         _mutated(component, lambda b: b.update(scope=["commands"])),
+        _mutated(ROUTES[0], lambda b: b["spec"]["rules"][0].update(backendRef=[])),
+        _mutated(
+            ROUTES[0], lambda b: b["spec"]["rules"][0]["matches"][0]["path"].update(type="Glob")
+        ),
+        _mutated(ROUTES[0], lambda b: b["spec"]["rules"][0]["filters"][0].update(type="Rewrite")),
+        _mutated(GATEWAYS[0], lambda b: b["spec"]["listeners"][0].update(port="eighty")),
+        _mutated(GRANTS[0], lambda b: b["spec"]["to"][0].update(namespace="default")),
     ]
     for body in bad:
         assert validation_errors(body), json.dumps(body)[:200]
@@ -843,3 +896,58 @@ def test_architecture_doc_table_matches_the_manifests():
             annotations["autoscaling.knative.dev/max-scale"],
         ]
         assert rows.get(label) == expected, label
+
+
+# -- the one origin: gateway/ -------------------------------------------------------------------
+
+# Routed Services built on other branches of issues 13 and 14 (their knative/100-*.yaml arrive
+# with the merge); any other routed name must be a Service of knative/.
+ROUTED_ELSEWHERE = {"web", "live"}
+NAMESPACE = "dueflow"  # the plain manifests' namespace (the chart's is the release's)
+
+
+def _public_host() -> str:
+    (route,) = ROUTES
+    (host,) = route.spec["hostnames"]
+    return host
+
+
+def test_the_route_attaches_to_the_gateways_listener_for_the_public_host():
+    (route,), (gateway,) = ROUTES, GATEWAYS
+    (parent,) = route.spec["parentRefs"]
+    listeners = {listener["name"]: listener for listener in gateway.spec["listeners"]}
+    assert parent["name"] == gateway.name and parent["sectionName"] in listeners
+    assert listeners[parent["sectionName"]]["hostname"] == _public_host()
+
+
+def test_every_rule_goes_to_one_service_through_knatives_cluster_local_ingress():
+    """The Host rewrite names the Knative Service; the backend is the ingress the ReferenceGrant
+    opens to the route, which dispatches by that Host."""
+    (route,), (grant,) = ROUTES, GRANTS
+    (allowed,) = grant.spec["to"]
+    assert grant.spec["from"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": NAMESPACE}
+    ]
+    routed = []
+    for rule in route.spec["rules"]:
+        (rewrite,) = rule["filters"]
+        host = rewrite["urlRewrite"]["hostname"]
+        service, rest = host.split(".", 1)
+        assert rest == f"{NAMESPACE}.svc.cluster.local", host
+        assert service in SERVICES or service in ROUTED_ELSEWHERE, host
+        assert rule["backendRefs"] == [
+            {"name": allowed["name"], "namespace": grant.body["metadata"]["namespace"], "port": 80}
+        ]
+        routed.append(service)
+    assert len(routed) == len(set(routed)), "one rule per Service"
+    assert PUBLIC_SERVICES <= set(routed), "every public Service is on the one origin"
+
+
+def test_the_public_services_follow_the_public_host():
+    host = _public_host()
+    assistant = {k: e.get("value") for k, e in _env(SERVICES["assistant"]).items()}
+    assert assistant["DUEFLOW_MCP_RESOURCE_URL"] == f"https://{host}/mcp"
+    allowed = assistant["DUEFLOW_MCP_ALLOWED_HOSTS"].split(",")
+    assert allowed == [host, f"assistant.{NAMESPACE}.svc.cluster.local"]  # public, rewritten
+    cors = _env(SERVICES["tasks"])["DUEFLOW_CORS_ORIGINS"]["value"].split(",")
+    assert f"https://{host}" in cors

@@ -232,6 +232,89 @@ def test_the_image_tag_and_repository_come_from_the_values():
     assert _container(notify)["image"] == f"ghcr.io/dueflow/notify@{digest}"
 
 
+GATEWAY_API = "gateway.networking.k8s.io/"
+
+
+def _service_env(docs: list[dict], name: str) -> dict[str, str | None]:
+    service = next(d for d in docs if d["metadata"]["name"] == name and d["kind"] == "Service")
+    return {k: e.get("value") for k, e in _env(service).items()}
+
+
+def test_the_route_is_the_path_table_of_gateway_with_the_values_around_it():
+    """Another host, an existing Gateway elsewhere, net-istio's cluster-local gateway as the
+    backend, another release namespace: the rules' matches stay gateway/200-httproute.yaml's."""
+    values = {
+        "route": {
+            "host": "todo.acme.example",
+            "gateway": {
+                "create": False,
+                "name": "edge",
+                "namespace": "infra",
+                "sectionName": "web",
+            },
+            "backend": {"name": "knative-local-gateway", "namespace": "istio-system", "port": 80},
+        },
+        "cors": {"origins": "http://localhost:3000,https://todo.acme.example"},
+    }
+    docs = tools.render(values, namespace="apps")
+    routing = {d["kind"]: d for d in docs if d["apiVersion"].startswith(GATEWAY_API)}
+    assert sorted(routing) == ["HTTPRoute", "ReferenceGrant"]  # no Gateway: an existing one
+    route, grant = routing["HTTPRoute"], routing["ReferenceGrant"]
+    (plain,) = [d.body for d in _plain("gateway").values() if d.body["kind"] == "HTTPRoute"]
+    assert route["spec"]["parentRefs"] == [
+        {"name": "edge", "namespace": "infra", "sectionName": "web"}
+    ]
+    assert route["spec"]["hostnames"] == ["todo.acme.example"]
+    assert [r["matches"] for r in route["spec"]["rules"]] == [
+        r["matches"] for r in plain["spec"]["rules"]
+    ]
+    for rule, plain_rule in zip(route["spec"]["rules"], plain["spec"]["rules"], strict=True):
+        service = plain_rule["filters"][0]["urlRewrite"]["hostname"].split(".")[0]
+        assert rule["filters"] == [
+            {
+                "type": "URLRewrite",
+                "urlRewrite": {"hostname": f"{service}.apps.svc.cluster.local"},
+            }
+        ]
+        assert rule["backendRefs"] == [
+            {"name": "knative-local-gateway", "namespace": "istio-system", "port": 80}
+        ]
+    assert grant["metadata"]["namespace"] == "istio-system"
+    assert grant["spec"]["from"][0]["namespace"] == "apps"
+    assert grant["spec"]["to"] == [
+        {"group": "", "kind": "Service", "name": "knative-local-gateway"}
+    ]
+    for doc in routing.values():
+        assert manifests.validation_errors(doc) == [], doc["kind"]
+    assistant = _service_env(docs, "assistant")
+    assert assistant["DUEFLOW_MCP_RESOURCE_URL"] == "https://todo.acme.example/mcp"
+    assert assistant["DUEFLOW_MCP_ALLOWED_HOSTS"] == (
+        "todo.acme.example,assistant.apps.svc.cluster.local"
+    )
+    cors = _service_env(docs, "tasks")["DUEFLOW_CORS_ORIGINS"]
+    assert cors == "https://todo.acme.example,http://localhost:3000"  # the public host's first
+
+
+def test_the_route_can_be_left_out_and_the_assistant_set_by_hand():
+    values = {
+        "route": {"enabled": False},
+        "assistant": {
+            "resourceUrl": "https://mcp.acme.example/mcp",
+            "allowedHosts": "mcp.acme.example",
+        },
+    }
+    docs = tools.render(values)
+    assert not [d for d in docs if d["apiVersion"].startswith(GATEWAY_API)]
+    assistant = _service_env(docs, "assistant")
+    assert assistant["DUEFLOW_MCP_RESOURCE_URL"] == "https://mcp.acme.example/mcp"
+    assert assistant["DUEFLOW_MCP_ALLOWED_HOSTS"] == "mcp.acme.example"
+    same_namespace = {"route": {"backend": {"namespace": "dueflow"}}}
+    kinds = {
+        d["kind"] for d in tools.render(same_namespace) if d["apiVersion"].startswith(GATEWAY_API)
+    }
+    assert kinds == {"Gateway", "HTTPRoute"}  # a backend in the release namespace needs no grant
+
+
 def test_auth_from_a_jwks_url_or_the_secret():
     docs = tools.render({"auth": {"mode": "jwks", "jwksUrl": "https://id.example/jwks.json"}})
     tasks = next(d for d in docs if d["metadata"]["name"] == "tasks" and d["kind"] == "Service")
@@ -296,11 +379,11 @@ def _assert_same_resources(rendered_docs: list[dict], plain: dict[tuple, manifes
 
 
 def test_default_render_is_the_plain_knative_manifests():
-    _assert_same_resources(tools.render(), _plain("knative", "eventing"))
+    _assert_same_resources(tools.render(), _plain("knative", "eventing", "gateway"))
 
 
 def test_dapr_render_is_the_plain_dapr_manifests():
-    plain = _plain("knative", "eventing", "dapr-bindings")
+    plain = _plain("knative", "eventing", "dapr-bindings", "gateway")
     for key, doc in _plain("knative/dapr").items():
         plain[key] = doc  # the Dapr variants replace the Services of the same name
     del plain[("sources.knative.dev/v1beta1", "KafkaSource", "task-events")]  # never both paths
@@ -466,8 +549,14 @@ def test_observability_renders_the_dashboard_and_alerts_only_when_switched_on():
     assert "PrometheusRule" not in kinds and not any(
         d["metadata"]["name"] == "dueflow-grafana-dashboard" for d in tools.render()
     )
-    switched_on = {"observability": {"enabled": True, "grafanaDashboard": True,
-                                     "prometheusRule": True, "metricsPort": 9464}}
+    switched_on = {
+        "observability": {
+            "enabled": True,
+            "grafanaDashboard": True,
+            "prometheusRule": True,
+            "metricsPort": 9464,
+        }
+    }
     docs = tools.render(switched_on)
     (dashboard,) = [d for d in docs if d["metadata"]["name"] == "dueflow-grafana-dashboard"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -476,5 +565,8 @@ def test_observability_renders_the_dashboard_and_alerts_only_when_switched_on():
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert {"DeadLettersPresent", "OutboxBacklogGrowing", "ReminderLatenessHigh"} <= alerts
     # the alert texts keep their Prometheus templates, not rendered away by Helm
-    assert any("{{ $labels" in str(r.get("annotations")) for g in rule["spec"]["groups"]
-               for r in g["rules"])
+    assert any(
+        "{{ $labels" in str(r.get("annotations"))
+        for g in rule["spec"]["groups"]
+        for r in g["rules"]
+    )

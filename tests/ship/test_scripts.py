@@ -284,6 +284,7 @@ def test_deploy_minikube_installs_the_whole_platform_then_the_chart(minikube_dry
         "net-kourier/releases/download/knative-v",
         "ingress-class",
         "kubernetes.podspec-volumes-emptydir",
+        "helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm",
         "eventing-crds.yaml",
         "eventing-core.yaml",
         "eventing-kafka-controller.yaml",
@@ -321,7 +322,11 @@ def test_deploy_minikube_manifests_are_valid_and_agree_with_the_chart(minikube_d
     for doc in docs:
         if doc["apiVersion"].startswith("kafka.strimzi.io/"):
             continue  # Strimzi's own kinds: no schema here
+        if doc["apiVersion"].startswith("gateway.networking.k8s.io/"):
+            assert manifests.validation_errors(doc) == [], doc["kind"]  # the vendored CRDs'
+            continue
         kubernetes_validate.validate(doc, manifests.KUBERNETES_VERSION, strict=True)
+    (gateway_class,) = [d for d in docs if d["kind"] == "GatewayClass"]
     values = (
         tools.helm()
         .Chart.load(str(tools.CHART))
@@ -335,6 +340,7 @@ def test_deploy_minikube_manifests_are_valid_and_agree_with_the_chart(minikube_d
     assert topic["metadata"]["name"] == values["kafka"]["taskEvents"]["topic"]
     assert topic["spec"]["replicas"] == values["broker"]["config"]["defaultTopicReplicationFactor"]
     assert values["image"]["repository"].startswith("dev.local/"), "not resolved by Knative"
+    assert gateway_class["metadata"]["name"] == values["route"]["gateway"]["className"]
 
 
 def _bare_path(directory: Path) -> str:

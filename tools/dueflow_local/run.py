@@ -50,6 +50,8 @@ def main() -> int:
     os.environ["DUEFLOW_AUTO_MIGRATE"] = "0"  # done above, once for every process
 
     port = int(os.environ["PORT"])
+    # the MCP endpoint's public URL is the front door's, not the assistant's own port
+    os.environ.setdefault("DUEFLOW_MCP_RESOURCE_URL", f"http://127.0.0.1:{port}/mcp")
     functions = {f.name: f for f in manifests.functions(ROOT / "knative") if _in_tree(f.name)}
     ports = {name: _free_port() for name in functions}
     ports["tasks"] = config.tasks_port() or ports["tasks"]

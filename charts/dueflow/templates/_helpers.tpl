@@ -131,13 +131,13 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- end }}
 {{- if eq .name "assistant" }}
 - name: DUEFLOW_MCP_RESOURCE_URL
-  value: {{ $values.assistant.resourceUrl | quote }}
+  value: {{ $values.assistant.resourceUrl | default (printf "%s://%s/mcp" $values.route.scheme $values.route.host) | quote }}
 - name: DUEFLOW_MCP_ALLOWED_HOSTS
-  value: {{ $values.assistant.allowedHosts | quote }}
+  value: {{ $values.assistant.allowedHosts | default (printf "%s,assistant.%s.svc.cluster.local" $values.route.host $root.Release.Namespace) | quote }}
 {{- end }}
-{{- with and (eq .name "tasks") $values.cors.origins }}
+{{- if eq .name "tasks" }}
 - name: DUEFLOW_CORS_ORIGINS
-  value: {{ . | quote }}
+  value: {{ prepend (splitList "," $values.cors.origins) (printf "%s://%s" $values.route.scheme $values.route.host) | compact | uniq | join "," | quote }}
 {{- end }}
 {{- else if and (eq .name "notify") .dapr }}
 - name: DUEFLOW_EMAIL_BACKEND
