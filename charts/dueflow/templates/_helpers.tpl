@@ -2,7 +2,7 @@
 Shared pieces of the dueflow templates. The functions, in the order of knative/:
 */}}
 {{- define "dueflow.functionNames" -}}
-tasks recurrence reminders notify commands deadletter assistant
+tasks recurrence reminders notify commands deadletter assistant web
 {{- end }}
 
 {{/* The functions that have a Dapr variant (knative/dapr/). */}}
@@ -83,7 +83,9 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- end -}}
 {{- /* notify: one more per pod, on which a batch records each accepted e-mail at once */ -}}
 {{- $perPod := add $slots (ternary 4 3 (eq $name "notify")) -}}
+{{- if ne $name "web" -}}{{- /* static files: no database connection */ -}}
 {{- $connections = add $connections (mul $high $perPod) -}}
+{{- end -}}
 {{- end -}}
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
 {{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
@@ -139,6 +141,15 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 - name: DUEFLOW_CORS_ORIGINS
   value: {{ prepend (splitList "," $values.cors.origins) (printf "%s://%s" $values.route.scheme $values.route.host) | compact | uniq | join "," | quote }}
 {{- end }}
+{{- else if eq .name "web" }}
+{{- with $values.oidc.issuer }}
+- name: DUEFLOW_OIDC_ISSUER
+  value: {{ . | quote }}
+- name: DUEFLOW_OIDC_CLIENT_ID
+  value: {{ $values.oidc.clientId | required "oidc.clientId is required with oidc.issuer" | quote }}
+- name: DUEFLOW_OIDC_SCOPE
+  value: {{ $values.oidc.scope | quote }}
+{{- end }}
 {{- else if and (eq .name "notify") .dapr }}
 - name: DUEFLOW_EMAIL_BACKEND
   value: dapr
@@ -188,10 +199,12 @@ metadata:
   labels:
     app.kubernetes.io/name: {{ $name }}
     {{- include "dueflow.labels" $root | nindent 4 }}
+    {{- if ne $name "web" }}
     # The SinkBinding selects Services by this label and injects K_SINK (the Broker).
     dueflow.dev/emits-events: "true"
-    {{- if not (has $name (list "tasks" "assistant")) }}
-    # Only tasks and assistant are public; the others are reached from inside the cluster only.
+    {{- end }}
+    {{- if not (has $name (list "tasks" "assistant" "web")) }}
+    # Only tasks, assistant and web are public; the others are reached from inside the cluster only.
     networking.knative.dev/visibility: cluster-local
     {{- end }}
 spec:
@@ -249,7 +262,9 @@ spec:
             # gunicorn threads: containerConcurrency + 2 spare for the probes.
             - name: THREADS
               value: {{ add (int $scale.containerConcurrency) 2 | toString | quote }}
+            {{- if ne $name "web" }}
             {{- include "dueflow.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $root.Values.existingSecret.keys.databaseUrl) | nindent 12 }}
+            {{- end }}
             {{- with include "dueflow.functionEnv" (dict "root" $root "name" $name "dapr" $dapr) | trim }}
             {{- . | nindent 12 }}
             {{- end }}
