@@ -6,6 +6,7 @@ let settings = { dev_sign_in: false, oidc: null };
 let manager = null;
 
 export const accessToken = () => sessionStorage.getItem(KEY);
+export const signInSettings = () => settings;
 
 // The user's id and e-mail as the token says (display only: the API checks the token).
 export function claims() {
@@ -40,12 +41,15 @@ export async function startAuth() {
     history.replaceState(null, "", location.pathname + location.search);
   }
   const query = new URLSearchParams(location.search);
+  if (query.has("error") && query.has("state")) {
+    history.replaceState(null, "", location.pathname);
+    throw new Error(`Sign-in failed: ${query.get("error_description") || query.get("error")}`);
+  }
   if (manager && query.has("code") && query.has("state")) {
     const user = await manager.signinRedirectCallback();
     sessionStorage.setItem(KEY, user.access_token);
     history.replaceState(null, "", location.pathname);
   }
-  return settings;
 }
 
 export async function devSignIn(user) {

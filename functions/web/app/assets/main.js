@@ -1,7 +1,7 @@
 // The app: sign-in, the task list (search, filters, sort, keyset paging as you scroll), quick add,
 // complete/reopen, delete with undo, the calendar feed link and live updates.
 import { api, query } from "./api.js";
-import { claims, devSignIn, oidcSignIn, signOut, startAuth, accessToken } from "./auth.js";
+import { accessToken, claims, devSignIn, oidcSignIn, signInSettings, signOut, startAuth } from "./auth.js";
 import { openDialog, setupDialog } from "./dialog.js";
 import { connectLive } from "./live.js";
 import { formatInstant } from "./time.js";
@@ -17,18 +17,17 @@ let reloadTimer = null;
 const pendingDeletes = new Map(); // task id -> timer of the delete the user can still undo
 
 async function start() {
-  let settings;
+  let failure = "";
   try {
-    settings = await startAuth();
+    await startAuth();
   } catch (error) {
-    showSignIn({}, error.message);
-    return;
+    failure = error.message;
   }
-  $("dev-sign-in").hidden = !settings.dev_sign_in;
-  $("oidc-sign-in").hidden = !settings.oidc;
+  $("dev-sign-in").hidden = !signInSettings().dev_sign_in;
+  $("oidc-sign-in").hidden = !signInSettings().oidc;
   setupDialog({ saved, remove: removeTask, toggle, skip });
   wire();
-  accessToken() ? showApp() : showSignIn(settings);
+  accessToken() && !failure ? showApp() : showSignIn(failure);
 }
 
 function wire() {
@@ -63,7 +62,7 @@ function wire() {
   });
 }
 
-function showSignIn(_settings, message = "") {
+function showSignIn(message = "") {
   stopLive?.();
   stopLive = null;
   $("app").hidden = true;
