@@ -107,7 +107,7 @@ def build_pages(names: dict[str, str]) -> dict[str, bytes]:
     for file in set(PAGES.values()):
         html = (APP / file).read_text()
 
-        def rename(m: re.Match) -> str:
+        def rename(m: re.Match, file: str = file) -> str:
             if m[1] not in names:
                 raise SystemExit(f"web: {file} refers to /assets/{m[1]}, which does not exist")
             return f"/assets/{names[m[1]]}"

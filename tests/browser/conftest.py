@@ -31,7 +31,9 @@ def pytest_collection_modifyitems(items):
 
 def _need_npm_tools() -> None:
     if not (NODE_MODULES / "axe-core" / "axe.min.js").is_file():
-        pytest.fail("tests/browser/node_modules is missing: run `make browser-tools` (make test does)")
+        pytest.fail(
+            "tests/browser/node_modules is missing: run `make browser-tools` (make test does)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +88,15 @@ def _collect_errors(tab: Page) -> list[str]:
 
 
 def bearer(user: str) -> dict:
-    return {"Authorization": f"Bearer {token(user, email=f'{user}@example.com', secret=DEV_JWT_SECRET)}"}
+    return {
+        "Authorization": f"Bearer {token(user, email=f'{user}@example.com', secret=DEV_JWT_SECRET)}"
+    }
 
 
 def api(base: str, user: str, method: str, path: str, body: object = None) -> dict | None:
-    response = requests.request(method, f"{base}{path}", json=body, headers=bearer(user), timeout=30)
+    response = requests.request(
+        method, f"{base}{path}", json=body, headers=bearer(user), timeout=30
+    )
     assert response.status_code < 300, (response.status_code, response.text)
     return response.json() if response.content else None
 
@@ -121,4 +127,3 @@ def axe_violations(page: Page, *impacts: str) -> list[dict]:
 
 def dump(value: object) -> str:
     return json.dumps(value, indent=1)[:4000]
-

@@ -40,7 +40,13 @@ def oidc_stack(tmp_path_factory):
         log = tmp / "oidc-provider.log"
         with open(log, "wb") as out:
             provider = processes.start(
-                [node, str(HERE / "oidc_provider.mjs"), issuer.rsplit(":", 1)[1], f"{base}/", AUDIENCE],
+                [
+                    node,
+                    str(HERE / "oidc_provider.mjs"),
+                    issuer.rsplit(":", 1)[1],
+                    f"{base}/",
+                    AUDIENCE,
+                ],
                 stdout=out,
                 stderr=out,
             )

@@ -106,7 +106,13 @@ def test_completing_a_recurring_task_shows_the_next_instance(stack, page):
 
 
 def test_snooze_skip_and_delete_with_undo(stack, page):
-    api(stack, "sam", "POST", "/tasks/quick", {"text": "Stretch every day at 7am remind 10 minutes before"})
+    api(
+        stack,
+        "sam",
+        "POST",
+        "/tasks/quick",
+        {"text": "Stretch every day at 7am remind 10 minutes before"},
+    )
     api(stack, "sam", "POST", "/tasks", {"title": "Throw away"})
     sign_in(page, stack, "sam")
     stretch = _task_id(stack, "sam", "Stretch")
@@ -144,11 +150,17 @@ def test_snooze_skip_and_delete_with_undo(stack, page):
 
 def test_filters_search_sort_and_infinite_scroll(stack, page):
     for n in range(60):
-        api(stack, "paula", "POST", "/tasks", {
-            "title": f"{'alpha' if n % 3 == 0 else 'beta'} item {n:02d}",
-            "priority": ["none", "low", "medium", "high"][n % 4],
-            "tags": ["even"] if n % 2 == 0 else ["odd"],
-        })
+        api(
+            stack,
+            "paula",
+            "POST",
+            "/tasks",
+            {
+                "title": f"{'alpha' if n % 3 == 0 else 'beta'} item {n:02d}",
+                "priority": ["none", "low", "medium", "high"][n % 4],
+                "tags": ["even"] if n % 2 == 0 else ["odd"],
+            },
+        )
     sign_in(page, stack, "paula")
     rows = page.get_by_role("list", name="Task list").locator(":scope > li")
     expect(rows).to_have_count(25)  # the first page
@@ -192,7 +204,9 @@ def test_a_change_made_through_the_api_shows_up_live_and_after_a_network_drop(st
     first.wait_for_timeout(1000)
     api(stack, "lena", "POST", "/tasks", {"title": "Made while offline"})
     context.set_offline(False)  # ... and resumes from the last event it saw
-    expect(first.get_by_role("button", name="Edit Made while offline")).to_be_visible(timeout=20_000)
+    expect(first.get_by_role("button", name="Edit Made while offline")).to_be_visible(
+        timeout=20_000
+    )
     expect(first.get_by_text("Live updates on")).to_be_visible()
 
 
@@ -229,7 +243,13 @@ def test_keyboard_only(stack, page):
 
 
 def test_axe_finds_nothing_serious_at_360_px_in_light_and_dark(stack, browser):
-    api(stack, "ana", "POST", "/tasks/quick", {"text": "Book flights friday 5pm !high #travel remind 1 day before"})
+    api(
+        stack,
+        "ana",
+        "POST",
+        "/tasks/quick",
+        {"text": "Book flights friday 5pm !high #travel remind 1 day before"},
+    )
     api(stack, "ana", "POST", "/tasks", {"title": "Read a book", "tags": ["home"]})
     for scheme in ("light", "dark"):
         context = browser.new_context(

@@ -22,7 +22,12 @@ ASSET = re.compile(r'/assets/([\w.-]+)\.([0-9a-f]{12})\.(js|css)"')
 @pytest.fixture
 def web(monkeypatch):
     def serve(**env: str):
-        for name in ("DUEFLOW_ENV", "DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "DUEFLOW_OIDC_ISSUER"):
+        for name in (
+            "DUEFLOW_ENV",
+            "DUEFLOW_JWT_SECRET",
+            "DUEFLOW_JWKS_URL",
+            "DUEFLOW_OIDC_ISSUER",
+        ):
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -51,7 +51,10 @@ def test_multi_stage_on_a_pinned_slim_python():
     images = [stage[0][1].split()[0] for stage in stages]
     for image in images:
         # Python, or the web stage's npm (functions/web), whose files alone are copied on
-        assert image in ("python:${PYTHON_VERSION}-slim-bookworm", "node:${NODE_VERSION}-bookworm-slim")
+        assert image in (
+            "python:${PYTHON_VERSION}-slim-bookworm",
+            "node:${NODE_VERSION}-bookworm-slim",
+        )
     assert images[-1].startswith("python:"), "the function runs on the slim Python image"
 
 
