@@ -330,6 +330,17 @@ def test_auth_from_a_jwks_url_or_the_secret():
     assert env["DUEFLOW_JWT_AUDIENCE"]["value"] == "dueflow"
 
 
+
+def test_the_web_app_signs_in_with_the_oidc_values_and_holds_no_database_url():
+    web = _service_env(tools.render({}), "web")
+    assert "DATABASE_URL" not in web and not any(k.startswith("DUEFLOW_OIDC") for k in web)
+    values = {"oidc": {"issuer": "https://id.example/realms/d", "clientId": "dueflow-web"}}
+    web = _service_env(tools.render(values), "web")
+    assert web["DUEFLOW_OIDC_ISSUER"] == "https://id.example/realms/d"
+    assert web["DUEFLOW_OIDC_CLIENT_ID"] == "dueflow-web"
+    assert web["DUEFLOW_OIDC_SCOPE"] == "openid email"
+
+
 # -- the default render is the plain manifests -------------------------------------------------
 
 
