@@ -96,14 +96,18 @@ function filters() {
   };
 }
 
-// The list from the top again, as many items as were shown (the filters may have changed).
-async function reload() {
-  const generation = (loading = Symbol("reload"));
-  const limit = Math.min(200, Math.max(PAGE, loaded.length));
+// One page of the list: from the top again, as many items as were shown (the filters may have
+// changed), or the next page after the cursor. The latest request wins over older ones.
+async function fetchPage(more) {
+  if (more && (!cursor || loading)) return;
+  const generation = (loading = Symbol("page"));
+  const size = more ? { limit: PAGE, cursor } : { limit: Math.min(200, Math.max(PAGE, loaded.length)) };
   try {
-    const page = await api("GET", `/tasks?${query({ ...filters(), limit })}`);
-    if (loading !== generation) return; // a newer reload started meanwhile
-    loaded = page.items.filter((t) => !pendingDeletes.has(t.id));
+    const page = await api("GET", `/tasks?${query({ ...filters(), ...size })}`);
+    if (loading !== generation) return;
+    const kept = more ? loaded : [];
+    const known = new Set(kept.map((t) => t.id));
+    loaded = [...kept, ...page.items.filter((t) => !known.has(t.id) && !pendingDeletes.has(t.id))];
     cursor = page.next_cursor;
     render();
   } catch (error) {
@@ -113,21 +117,12 @@ async function reload() {
   }
 }
 
-async function loadMore() {
-  if (!cursor || loading) return;
-  const generation = (loading = Symbol("more"));
-  try {
-    const page = await api("GET", `/tasks?${query({ ...filters(), limit: PAGE, cursor })}`);
-    if (loading !== generation) return;
-    const known = new Set(loaded.map((t) => t.id));
-    loaded.push(...page.items.filter((t) => !known.has(t.id) && !pendingDeletes.has(t.id)));
-    cursor = page.next_cursor;
-    render();
-  } catch (error) {
-    toast(error.message);
-  } finally {
-    if (loading === generation) loading = null;
-  }
+function reload() {
+  return fetchPage(false);
+}
+
+function loadMore() {
+  return fetchPage(true);
 }
 
 async function loadTags() {
