@@ -30,7 +30,7 @@ export function setupDialog(handlers) {
   });
   $("r-add").addEventListener("click", addReminder);
   $("cancel").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => opener?.focus());
+  dialog.addEventListener("close", returnFocus);
   form.addEventListener("submit", save);
   for (const [id, action] of [["toggle-done", "toggle"], ["skip", "skip"]]) {
     $(id).addEventListener("click", () =>
@@ -44,6 +44,14 @@ export function setupDialog(handlers) {
     dialog.close();
     actions.remove(task);
   });
+}
+
+// Focus goes back to what opened the dialog, or to the same control re-rendered since (the list
+// redraws its rows), or to quick add when the task left the list.
+function returnFocus() {
+  const key = opener?.dataset.focusKey;
+  const again = key ? document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`) : null;
+  (opener?.isConnected ? opener : again ?? $("quick-text")).focus();
 }
 
 export function openDialog(value, from) {
