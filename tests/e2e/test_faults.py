@@ -406,3 +406,33 @@ def _titles_on_task_updates(kafka: KafkaServer, expected: int) -> dict[str, list
     finally:
         consumer.close()
     return titles
+
+
+# -- 5. the tasks function killed: the front door answers 502 until it is back -------------------
+def test_tasks_killed_is_a_502_problem_at_the_front_door_until_restarted(tmp_path):
+    with running_stack(tmp_path) as (base, proc, _env):
+        assert requests.get(f"{base}/tasks", headers=headers("ann"), timeout=10).status_code == 200
+        tasks = function_pids(proc.pid, "tasks")
+        assert tasks, "no tasks process found"
+        sigkill(tasks)
+
+        def answer() -> requests.Response | None:
+            try:
+                return requests.get(f"{base}/tasks", headers=headers("ann"), timeout=10)
+            except requests.RequestException:
+                return None  # the front door itself never goes away: asserted below
+
+        # bounded waits: the 502 lasts from the kill until the new process accepts (seconds)
+        # (a list: a Response is falsy when its status is an error)
+        found = wait_for(
+            lambda: [a for a in [answer()] if a is not None and a.status_code == 502], 20, 0.02
+        )
+        assert found, "no 502 while the tasks function was down"
+        (down,) = found
+        assert down.headers["Content-Type"] == "application/problem+json"
+        assert down.json()["status"] == 502 and "tasks" in down.json()["detail"]
+        back = wait_for(lambda: [a for a in [answer()] if a is not None and a.ok], 60)
+        assert back, "the tasks function did not come back behind the front door"
+        assert answer() is not None
+    log = proc.log.read_text(errors="replace")
+    assert "tasks exited" in log and "tasks restarted" in log, log[-3000:]

@@ -170,3 +170,21 @@ def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
         f"{base}/tasks/{task['id']}", headers=_headers("bob"), timeout=10
     ).json()["reminders"][0]
     assert reminder["status"] == "sent"
+
+
+def test_the_front_door_is_the_one_origin(local_stack):
+    """PORT is the front door: the API and the MCP server by path, its own readiness, a 404
+    problem for a path nothing serves; `make run` names the URLs once ready."""
+    base, proc, _ = local_stack
+    assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3.")
+    me = requests.get(f"{base}/me", headers=_headers("alice"), timeout=10)
+    assert me.status_code == 200, me.text
+    metadata = requests.get(f"{base}/.well-known/oauth-protected-resource/mcp", timeout=10)
+    assert metadata.status_code == 200 and metadata.json()["resource"] == f"{base}/mcp"
+    unrouted = requests.get(f"{base}/no/such/path", timeout=10)
+    assert unrouted.status_code == 404
+    assert unrouted.headers["Content-Type"] == "application/problem+json"
+    assert unrouted.json()["instance"] == "/no/such/path"
+    log = proc.log.read_text(errors="replace")
+    assert f"ready: dueflow on {base}/" in log
+    assert f"MCP server       {base}/mcp" in log and f"tasks API        {base}/tasks" in log

@@ -175,3 +175,31 @@ def test_the_port_taken_is_said_at_start(door):
     port = int(door.rsplit(":", 1)[1])
     with pytest.raises(OSError):
         FrontDoor(ROUTES, {"tasks": door}, port).start()
+
+
+def test_a_client_that_expects_100_continue_gets_its_body_through(door):
+    """curl sends `Expect: 100-continue` with a large body: the door answers it itself."""
+    body = json.dumps({"title": "x" * 200_000})
+    got = requests.post(
+        f"{door}/tasks",
+        data=body,
+        headers={"Expect": "100-continue", "Content-Type": "application/json"},
+        timeout=WAIT,
+    )
+    echoed = got.json()
+    assert echoed["body"] == body and "Expect" not in echoed["headers"]
+
+
+def test_stopping_ends_open_streams(upstream):
+    """Ctrl-C with an SSE reader connected: the door stops (its streams cut), it does not wait
+    for them to end."""
+    base = f"http://127.0.0.1:{upstream.server_address[1]}"
+    running = FrontDoor(ROUTES, {"live": base}, _free_port()).start()
+    with requests.get(f"http://127.0.0.1:{running.port}/live", stream=True, timeout=WAIT) as got:
+        upstream.releases[0].set()
+        lines = got.iter_lines(chunk_size=1, decode_unicode=True)
+        assert next(lines) == "id: 1"
+        running.stop()
+        assert not running._thread.is_alive()
+        with pytest.raises(requests.RequestException):
+            list(lines)  # the stream is cut, not left open

@@ -38,10 +38,13 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto"}  # set by the proxy, appended to
+# Set by the proxy (X-Forwarded-*: appended to), or answered by it: aiohttp's server sends the
+# client its 100 Continue itself, and the body then flows to the function as it arrives.
+REPLACED = HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "expect"}
 OWN_PATHS = ("/healthz", "/readyz")
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 CONNECT_TIMEOUT = 5.0  # seconds; a function that does not accept by then is down: 502
+SHUTDOWN_TIMEOUT = 2.0  # seconds
 
 
 class FrontDoor:
@@ -89,8 +92,11 @@ class FrontDoor:
         app.cleanup_ctx.append(self._session)
         app.router.add_route("*", "/{path:.*}", self._handle)
         # handler_cancellation: a client that goes away cancels its handler, which closes the
-        # upstream stream at once (an SSE reader leaving frees /live's connection)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        # upstream stream at once (an SSE reader leaving frees /live's connection); on stop, open
+        # streams get SHUTDOWN_TIMEOUT seconds, not aiohttp's minute
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
 

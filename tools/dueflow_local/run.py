@@ -53,10 +53,7 @@ def main() -> int:
     # the MCP endpoint's public URL is the front door's, not the assistant's own port
     os.environ.setdefault("DUEFLOW_MCP_RESOURCE_URL", f"http://127.0.0.1:{port}/mcp")
     functions = {f.name: f for f in manifests.functions(ROOT / "knative") if _in_tree(f.name)}
-    ports = {name: _free_port() for name in functions}
-    ports["tasks"] = config.tasks_port() or ports["tasks"]
-    ports["assistant"] = config.assistant_port()  # the MCP server's own port, as it always had
-    ports = {name: p for name, p in ports.items() if name in functions}
+    ports = {name: _own_port(name) or _free_port() for name in functions}
     endpoints = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     metrics = _metrics_ports(functions)
     wiring = manifests.load(ROOT / "eventing")
@@ -203,6 +200,13 @@ def _embedded_defaults() -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.dueflow' / 'dueflow.db'}")
     os.environ.setdefault("DUEFLOW_OUTBOX_DIR", str(ROOT / ".dueflow" / "outbox"))
     os.environ.setdefault("PORT", "8080")
+
+
+def _own_port(name: str) -> int:
+    """A function's own port when config has a setting for it, `config.<name>_port()`
+    (DUEFLOW_TASKS_PORT, DUEFLOW_ASSISTANT_PORT, ...); 0: none, or 0 set (a free port)."""
+    setting = getattr(config, f"{name}_port", None)
+    return setting() if callable(setting) else 0
 
 
 def _in_tree(name: str) -> bool:
