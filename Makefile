@@ -51,7 +51,8 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
 
 # Node and npm: Debian's, installed when missing (as root; otherwise say what to install).
 npm:
-	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y --no-install-recommends nodejs npm; } \
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update \
+		&& apt-get install -y --no-install-recommends nodejs npm; } \
 		|| { echo "make: npm is needed: apt-get install nodejs npm" >&2; exit 1; }
 
 # The web app's browser libraries (functions/web: the OIDC client, Swagger UI for /docs).
