@@ -3,14 +3,17 @@
 #   docker build --build-arg FUNCTION=tasks -t ghcr.io/dueflow/tasks:<tag> .
 #
 # FUNCTION is one of functions/*/ (tasks, recurrence, reminders, notify, commands, deadletter,
-# assistant, live); `make images` builds all eight. Every image holds the shared package (dueflow) with
+# assistant, live, web); `make images` builds all nine. Every image holds the shared package (dueflow) with
 # its dependencies and migrations, plus its function's main.py, served by functions-framework on
 # $PORT (Knative sets it; 8080 otherwise), except the assistant's and live's, which their Knative
-# Services start with `python /app/main.py` (uvicorn). The build stage's layers up to the shared
-# package are the same for all eight, so they are built once. The local runtime (tools/, with pyyaml and
+# Services start with `python /app/main.py` (uvicorn). The web image also holds its app and npm
+# libraries (the `web` stage). The build stage's layers up to the shared package
+# are the same for all of them, so they are built once. The local runtime (tools/, with pyyaml and
 # confluent-kafka) and the test tools are in no image (docs/architecture.md).
 
 ARG PYTHON_VERSION=3.11.13
+# The web stage's npm (functions/web's libraries); nothing of it reaches an image.
+ARG NODE_VERSION=20.19.5
 
 # -- build: a virtual environment with the dependencies and the shared package ------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
@@ -40,6 +43,20 @@ COPY shared/ shared/
 RUN python -m pip --python /opt/venv/bin/python install --no-deps ./shared \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
+# -- the web function's files: its app and the npm libraries it serves (functions/web) ------------
+# Every other function gets an empty directory here. npm ci from the lock file, without install
+# scripts; no Node is left in any image.
+FROM node:${NODE_VERSION}-bookworm-slim AS web
+
+ARG FUNCTION
+WORKDIR /src
+COPY functions/ functions/
+RUN mkdir -p /out \
+    && if [ -f "functions/${FUNCTION}/package-lock.json" ]; then \
+        npm ci --prefix "functions/${FUNCTION}" --omit=dev --ignore-scripts --no-audit --no-fund \
+        && cp -r "functions/${FUNCTION}/app" "functions/${FUNCTION}/node_modules" /out/; \
+    fi
+
 # -- the function's image ------------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 
@@ -56,6 +73,7 @@ RUN test -n "${FUNCTION}" || { echo "build with --build-arg FUNCTION=<function>"
     && rm -rf /root/.cache
 
 COPY --from=build /opt/venv /opt/venv
+COPY --from=web /out/ /app/
 COPY functions/${FUNCTION}/main.py /app/main.py
 RUN python -m compileall -q /app
 

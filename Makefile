@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 export PORT
 
-.PHONY: run test check lint venv inspector clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
+.PHONY: run test check lint venv inspector web-assets browser-tools npm clean dlq-list dlq-replay images deploy deploy-minikube rollback bench
 
 # Two installs into one venv: `make run` needs only the runtime package (shared/) and the local
 # runtime (tools/); `make test`, `make check`, `make bench` and `make venv` add the test and lint
@@ -29,11 +29,11 @@ $(DEV_INSTALLED): $(RUN_INSTALLED) requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
-run: $(RUN_INSTALLED)
+run: $(RUN_INSTALLED) web-assets
 	$(PY) -m dueflow_local.run
 
 # The full suite, as CI runs it (thorough Hypothesis profile).
-test: venv inspector
+test: venv inspector web-assets browser-tools
 	$(PY) -m ruff check .
 	DUEFLOW_HYPOTHESIS_PROFILE=thorough $(PY) -m pytest
 
@@ -41,10 +41,36 @@ test: venv inspector
 # Hypothesis profile, spread over the machine's cores (pytest-xdist); no PostgreSQL, Kafka or
 # `make run` stack.
 CHECK_DIRS := $(wildcard tests/unit tests/service tests/functions)
-check: venv
+check: venv web-assets
 	$(PY) -m ruff check .
 	DUEFLOW_TEST_DIALECTS=sqlite DUEFLOW_HYPOTHESIS_PROFILE=fast \
 		$(PY) -m pytest -n auto $(CHECK_DIRS)
+
+# npm installs from lock files, without install scripts (swagger-ui-dist's would phone home).
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
+
+# Node and npm: Debian's, installed when missing (as root; otherwise say what to install).
+npm:
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update \
+		&& apt-get install -y --no-install-recommends nodejs npm; } \
+		|| { echo "make: npm is needed: apt-get install nodejs npm" >&2; exit 1; }
+
+# The web app's browser libraries (functions/web: the OIDC client, Swagger UI for /docs).
+WEB := functions/web
+web-assets: $(WEB)/node_modules/.installed
+
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json | npm
+	$(NPM_CI) --prefix $(WEB)
+	touch $@
+
+# The browser tests' npm tools (axe-core, oidc-provider); Chromium itself is Debian's,
+# installed by the tests (tests/support/chromium.py).
+BROWSER := tests/browser
+browser-tools: $(BROWSER)/node_modules/.installed
+
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json | npm
+	$(NPM_CI) --prefix $(BROWSER)
+	touch $@
 
 # The MCP Inspector (npm), the second MCP client of the assistant's tests: installed from its lock.
 INSPECTOR := tests/e2e/inspector

@@ -56,7 +56,7 @@ BUILD_CONTEXT=""
 
 KNATIVE=https://github.com/knative
 KNATIVE_EXT=https://github.com/knative-extensions
-FUNCTIONS=(tasks recurrence reminders notify commands deadletter assistant live)
+FUNCTIONS=(tasks recurrence reminders notify commands deadletter assistant live web)
 
 log() {
     printf '\n== %s\n' "$*" >&2

@@ -305,6 +305,8 @@ _FUNCTION_SETTINGS: dict[str, tuple[Callable[[], object], ...]] = {
         config.mcp_allowed_hosts,
         config.mcp_allowed_origins,
     ),
+    # static files and the OIDC client settings it serves
+    "web": (config.oidc, config.environment),
 }
 
 

@@ -442,3 +442,35 @@ def mcp_issuer_url() -> str:
         )
     resource = mcp_resource_url()
     return resource[: resource.index("/", resource.index("//") + 2)]
+
+
+# -- the web app's sign-in (OpenID Connect) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str
+    client_id: str
+    scope: str
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port] of the issuer: where the browser fetches metadata and tokens."""
+        return self.issuer[: (self.issuer + "/").index("/", self.issuer.index("//") + 2)]
+
+
+def oidc() -> OidcSettings | None:
+    """DUEFLOW_OIDC_ISSUER, DUEFLOW_OIDC_CLIENT_ID, DUEFLOW_OIDC_SCOPE: the OpenID provider the
+    web app signs people in with (authorization code + PKCE, a public client); None (no OIDC
+    sign-in) without an issuer. The provider's access tokens must pass the API's checks
+    (DUEFLOW_JWKS_URL, DUEFLOW_JWT_ISSUER, DUEFLOW_JWT_AUDIENCE)."""
+    issuer = _env("DUEFLOW_OIDC_ISSUER")
+    if issuer is None:
+        return None
+    if not issuer.startswith(("https://", "http://")):
+        raise ConfigError(f"DUEFLOW_OIDC_ISSUER must be an http(s) URL, got {issuer!r}")
+    client_id = _env("DUEFLOW_OIDC_CLIENT_ID")
+    if client_id is None:
+        raise ConfigError("DUEFLOW_OIDC_ISSUER is set: set DUEFLOW_OIDC_CLIENT_ID too")
+    scope = _env("DUEFLOW_OIDC_SCOPE", "openid email") or "openid email"
+    return OidcSettings(issuer.rstrip("/"), client_id, scope)

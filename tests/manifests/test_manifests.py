@@ -81,10 +81,12 @@ SECRET_KEYS = {  # env variable -> key of the Secret dueflow-secrets
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "K_SINK"}
 # Not dueflow settings, but read by functions-framework, the server in every image.
 SERVER_ENV = {"FUNCTION_TARGET", "THREADS"}
-PUBLIC_SERVICES = {"tasks", "assistant", "live"}  # the API, the MCP server, the live feed
+PUBLIC_SERVICES = {"tasks", "assistant", "live", "web"}  # API, MCP server, live feed, app
 #: ASGI functions whose THREADS are the blocking calls' pool, not one per request in flight: a
 #: stream of `live` waits on the event loop (its containerConcurrency counts open streams)
 STREAMING = {"live"}
+#: static files only: no database connection, no events (and so no SinkBinding label)
+STATIC_SERVICES = {"web"}
 EMITS_EVENTS_LABEL = "dueflow.dev/emits-events"
 
 AUTOSCALING_ANNOTATIONS = {
@@ -458,7 +460,7 @@ def test_dapr_variants_replace_a_function_service():
 def test_service_shape(service):
     name, labels = service.name, service.body["metadata"].get("labels") or {}
     container = _container(service)
-    assert labels.get(EMITS_EVENTS_LABEL) == "true"
+    assert labels.get(EMITS_EVENTS_LABEL) == (None if name in STATIC_SERVICES else "true")
     assert labels.get("app.kubernetes.io/name") == name
     assert re.fullmatch(rf"ghcr\.io/dueflow/{re.escape(name)}:[\w][\w.-]*", container["image"])
     assert container["ports"] == [{"name": "http1", "containerPort": 8080}]
@@ -497,7 +499,7 @@ def test_service_environment(service):
             assert (ref["name"], ref["key"]) == (SECRET_NAME, SECRET_KEYS[var]), var
         else:
             assert ref is None, f"{var} comes from a Secret it has no key in"
-    assert "DATABASE_URL" in env
+    assert ("DATABASE_URL" in env) is (service.name not in STATIC_SERVICES)
 
 
 def test_tasks_has_what_the_api_needs():
@@ -565,6 +567,8 @@ def test_database_connection_budget_fits_a_stock_postgresql():
     relay holding the lease keeps one more for its LISTEN."""
     budget = {}
     for service in ALL_SERVICES:
+        if service.name in STATIC_SERVICES:
+            continue  # no DATABASE_URL (test_service_environment)
         pods, threads = _scale(service, "max-scale"), int(_env(service)["THREADS"]["value"])
         per_pod = threads + 1 + (service.name == "notify") + (service.name in STREAMING)
         budget[service.name] = max(budget.get(service.name, 0), pods * per_pod)
@@ -580,7 +584,8 @@ def test_sinkbinding_injects_k_sink_into_every_service():
     wanted = subject["selector"]["matchLabels"]
     for service in ALL_SERVICES:
         labels = service.body["metadata"]["labels"]
-        assert wanted.items() <= labels.items(), f"{service.ident} would get no K_SINK"
+        selected = wanted.items() <= labels.items()  # static files emit nothing
+        assert selected is (service.name not in STATIC_SERVICES), f"{service.ident}: K_SINK"
     sink = binding["sink"]["ref"]
     assert (sink["apiVersion"], sink["kind"]) == ("eventing.knative.dev/v1", "Broker")
     assert sink["name"] in BROKERS

@@ -170,6 +170,8 @@ def test_rendered_database_connections_fit_the_budget(rendered):
     budget = _merged(values_file, dapr)["database"]["maxConnections"]
     used = 1  # the outbox lease holder's LISTEN connection
     for service in (d for d in docs if d["kind"] == "Service"):
+        if "DATABASE_URL" not in _env(service):
+            continue  # web: static files, no connection
         pods = int(_annotations(service)["autoscaling.knative.dev/max-scale"])
         name = service["metadata"]["name"]
         extra = name == "notify"  # records accepted e-mails at once
@@ -334,6 +336,17 @@ def test_auth_from_a_jwks_url_or_the_secret():
     env = _env(tasks)
     assert env["DUEFLOW_JWKS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "jwks-url"
     assert env["DUEFLOW_JWT_AUDIENCE"]["value"] == "dueflow"
+
+
+
+def test_the_web_app_signs_in_with_the_oidc_values_and_holds_no_database_url():
+    web = _service_env(tools.render({}), "web")
+    assert "DATABASE_URL" not in web and not any(k.startswith("DUEFLOW_OIDC") for k in web)
+    values = {"oidc": {"issuer": "https://id.example/realms/d", "clientId": "dueflow-web"}}
+    web = _service_env(tools.render(values), "web")
+    assert web["DUEFLOW_OIDC_ISSUER"] == "https://id.example/realms/d"
+    assert web["DUEFLOW_OIDC_CLIENT_ID"] == "dueflow-web"
+    assert web["DUEFLOW_OIDC_SCOPE"] == "openid email"
 
 
 # -- the default render is the plain manifests -------------------------------------------------

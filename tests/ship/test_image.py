@@ -47,9 +47,15 @@ def test_multi_stage_on_a_pinned_slim_python():
     assert len(stages) >= 2, "a build stage and a runtime stage"
     version = _args()["PYTHON_VERSION"]
     assert re.fullmatch(r"3\.11\.\d+", version), "pinned to a patch release of 3.11"
-    for stage in stages:
-        image = stage[0][1].split()[0]
-        assert image == "python:${PYTHON_VERSION}-slim-bookworm", image
+    assert re.fullmatch(r"20\.\d+\.\d+", _args()["NODE_VERSION"]), "the web stage's Node, pinned"
+    images = [stage[0][1].split()[0] for stage in stages]
+    for image in images:
+        # Python, or the web stage's npm (functions/web), whose files alone are copied on
+        assert image in (
+            "python:${PYTHON_VERSION}-slim-bookworm",
+            "node:${NODE_VERSION}-bookworm-slim",
+        )
+    assert images[-1].startswith("python:"), "the function runs on the slim Python image"
 
 
 def test_dependencies_are_a_layer_before_the_code():

@@ -28,10 +28,10 @@ def running_stack(tmp_path, **extra_env: str):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "local",
         "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
-        **extra_env,
     }
-    for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):
+    for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):  # not the caller's own
         env.pop(name, None)
+    env.update(extra_env)
     # its own process group: stopped with its function processes whatever happens, even when
     # starting fails or the test is interrupted; its output goes to a file (a pipe nobody reads
     # would fill up and block every process of the stack that logs)

@@ -17,7 +17,6 @@ Why this module looks the way it does:
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import pwd
 import shlex
@@ -33,12 +32,13 @@ from urllib.parse import quote
 import psycopg2
 from psycopg2 import sql
 
+from tests.support.apt import check_run, install_once
+
 if TYPE_CHECKING:
     from typing import Self
 
 PG_ROOT = Path("/usr/lib/postgresql")
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
-INSTALL_LOCK = Path(tempfile.gettempdir()) / "dueflow-postgres-install.lock"
 OS_USER = "postgres"
 START_TIMEOUT = 30.0
 
@@ -86,38 +86,18 @@ def ensure_postgres_installed() -> str:
             f"PostgreSQL server binaries not found under {PG_ROOT}/<version>/bin. Install them "
             "with: sudo apt-get install -y --no-install-recommends postgresql"
         )
-    with open(INSTALL_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another pytest process may be installing right now
-        try:
-            bin_dir = _find_bin_dir()
-            if bin_dir is None:
-                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-                install = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
-                for cmd in (["apt-get", "update"], install):
-                    _check_run(cmd, env=env)
-                bin_dir = _find_bin_dir()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    install_once("postgresql", lambda: _find_bin_dir() is not None)
+    bin_dir = _find_bin_dir()
     if bin_dir is None:
         raise RuntimeError(f"apt-get installed 'postgresql' but no server binaries in {PG_ROOT}")
     return str(bin_dir)
-
-
-def _check_run(cmd: list[str], env: dict[str, str] | None = None) -> None:
-    """Run ``cmd`` capturing output; raise RuntimeError with that output if it fails."""
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"command failed ({result.returncode}): {shlex.join(cmd)}\n"
-            f"{result.stdout}{result.stderr}"
-        )
 
 
 def _ensure_os_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(OS_USER)
     except KeyError:
-        _check_run(["useradd", "--system", "--user-group", "--shell", "/bin/sh", OS_USER])
+        check_run(["useradd", "--system", "--user-group", "--shell", "/bin/sh", OS_USER])
         return pwd.getpwnam(OS_USER)
 
 

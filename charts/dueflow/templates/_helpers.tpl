@@ -2,12 +2,12 @@
 Shared pieces of the dueflow templates. The functions, in the order of knative/:
 */}}
 {{- define "dueflow.functionNames" -}}
-tasks recurrence reminders notify commands deadletter assistant live
+tasks recurrence reminders notify commands deadletter assistant live web
 {{- end }}
 
 {{/* The public functions; the others are reached from inside the cluster only. */}}
 {{- define "dueflow.publicFunctionNames" -}}
-tasks assistant live
+tasks assistant live web
 {{- end }}
 
 {{/* The ASGI functions: main.py serves them with uvicorn, not functions-framework. */}}
@@ -97,7 +97,9 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- if eq $name "live" -}}
 {{- $perPod = add (int (index $root.Values.functions $name).threads) 2 -}}
 {{- end -}}
+{{- if ne $name "web" -}}{{- /* static files: no database connection */ -}}
 {{- $connections = add $connections (mul $high $perPod) -}}
+{{- end -}}
 {{- end -}}
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
 {{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4, live threads + 2), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
@@ -163,6 +165,15 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 - name: DUEFLOW_PUBLIC_URL
   value: {{ . | quote }}
 {{- end }}
+{{- else if eq .name "web" }}
+{{- with $values.oidc.issuer }}
+- name: DUEFLOW_OIDC_ISSUER
+  value: {{ . | quote }}
+- name: DUEFLOW_OIDC_CLIENT_ID
+  value: {{ $values.oidc.clientId | required "oidc.clientId is required with oidc.issuer" | quote }}
+- name: DUEFLOW_OIDC_SCOPE
+  value: {{ $values.oidc.scope | quote }}
+{{- end }}
 {{- else if and (eq .name "notify") .dapr }}
 - name: DUEFLOW_EMAIL_BACKEND
   value: dapr
@@ -216,10 +227,12 @@ metadata:
   labels:
     app.kubernetes.io/name: {{ $name }}
     {{- include "dueflow.labels" $root | nindent 4 }}
+    {{- if ne $name "web" }}
     # The SinkBinding selects Services by this label and injects K_SINK (the Broker).
     dueflow.dev/emits-events: "true"
+    {{- end }}
     {{- if not (has $name (splitList " " (include "dueflow.publicFunctionNames" $root))) }}
-    # Only tasks, assistant and live are public; the others are reached from inside the cluster.
+    # Only web, tasks, assistant and live are public; the others are reached from inside the cluster.
     networking.knative.dev/visibility: cluster-local
     {{- end }}
 spec:
@@ -286,7 +299,9 @@ spec:
             - name: THREADS
               value: {{ add (int $scale.containerConcurrency) 2 | toString | quote }}
             {{- end }}
+            {{- if ne $name "web" }}
             {{- include "dueflow.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $root.Values.existingSecret.keys.databaseUrl) | nindent 12 }}
+            {{- end }}
             {{- with include "dueflow.functionEnv" (dict "root" $root "name" $name "dapr" $dapr) | trim }}
             {{- . | nindent 12 }}
             {{- end }}
