@@ -6,6 +6,7 @@ PORT: the app and the API on one origin). axe-core and oidc-provider come from n
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ from tests.support.local_stack import running_stack
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Every run takes the screenshots; they replace the README's (docs/screenshots/, tracked) only
+# when asked (DUEFLOW_UPDATE_SCREENSHOTS=1), so a test run leaves the tree as it found it.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("DUEFLOW_UPDATE_SCREENSHOTS") == "1"
+    else ROOT / ".dueflow" / "screenshots"
+)
 
 
 def pytest_collection_modifyitems(items):
