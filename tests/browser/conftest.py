@@ -43,7 +43,9 @@ def _need_npm_tools() -> None:
         )
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and the e2e tests after this package call asyncio.run (the MCP client).
+@pytest.fixture(scope="package")
 def browser():
     _need_npm_tools()
     executable = ensure_chromium()

@@ -128,7 +128,8 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
 {{- define "dueflow.functionEnv" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
-{{- if has .name (splitList " " (include "dueflow.publicFunctionNames" $root)) }}
+{{- /* the public functions check bearer tokens, except web: static files and sign-in settings */ -}}
+{{- if and (ne .name "web") (has .name (splitList " " (include "dueflow.publicFunctionNames" $root))) }}
 {{- if eq $values.auth.mode "jwtSecret" }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_JWT_SECRET" "key" $values.existingSecret.keys.jwtSecret) }}
 {{- else if $values.auth.jwksUrl }}
