@@ -14,6 +14,7 @@ let loaded = [];
 let loading = null;
 let stopLive = null;
 let reloadTimer = null;
+let moreObserver = null; // loads the next page as the end of the list comes into view
 const pendingDeletes = new Map(); // task id -> timer of the delete the user can still undo
 
 async function start() {
@@ -52,9 +53,10 @@ function wire() {
   $("filters").addEventListener("submit", (event) => event.preventDefault());
   $("more").addEventListener("click", () => loadMore());
   // infinite scroll: the next page once the "Load more" button scrolls into view
-  new IntersectionObserver((entries) => {
+  moreObserver = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && cursor) loadMore();
-  }, { rootMargin: "200px" }).observe($("more"));
+  }, { rootMargin: "200px" });
+  moreObserver.observe($("more"));
   $("feed-button").addEventListener("click", calendarFeed);
   $("feed-copy").addEventListener("click", () => navigator.clipboard?.writeText($("feed-url").value));
   window.addEventListener("pagehide", () => {
@@ -113,7 +115,15 @@ async function fetchPage(more) {
   } catch (error) {
     toast(error.message);
   } finally {
-    if (loading === generation) loading = null;
+    if (loading === generation) {
+      loading = null;
+      // The observer calls back only when the end of the list enters or leaves the view: one that
+      // came while this page was loading was dropped, so look again with the list as it is now.
+      if (cursor && moreObserver) {
+        moreObserver.unobserve($("more"));
+        moreObserver.observe($("more"));
+      }
+    }
   }
 }
 
