@@ -6,12 +6,9 @@ sse-starlette) under uvicorn, like the assistant: `python main.py` serves it on 
 container and under `make run` alike (docs/architecture.md says why not functions-framework).
 """
 
-import argparse
 import os
 
-import uvicorn
-
-from dueflow import bootstrap
+from dueflow import asgi_server, bootstrap
 
 # Runs at import: refuse to start on an unusable configuration (auth, the live settings).
 bootstrap.check_config("live")
@@ -22,21 +19,8 @@ app = bootstrap.live_app(threads=int(os.environ.get("THREADS") or 2))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    args = parser.parse_args()
-    # One process, one event loop. No access log: a stream's line would come when it ends.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        timeout_keep_alive=75,
-        # SIGTERM (Knative scaling down): streams get 5 s to end; their clients resume elsewhere
-        timeout_graceful_shutdown=5,
-        access_log=False,
-        log_level="warning",
-    )
+    # SIGTERM (Knative scaling down): streams get 5 s to end; their clients resume elsewhere
+    asgi_server.serve(app, __doc__.splitlines()[0], timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":
