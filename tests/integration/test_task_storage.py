@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from dueflow.adapters.db import paging
 from dueflow.adapters.db.engine import writer
 from dueflow.adapters.db.task_store import TaskRepository
 from dueflow.adapters.db.unit_of_work import UnitOfWork
@@ -165,3 +166,35 @@ def test_read_units_of_work_are_one_round_trip_on_postgresql(engine):
         assert uow.conn.connection.dbapi_connection.autocommit is False
         uow.tasks.add(_task())
     assert len(_rows(engine, "tasks")) == 1  # left without commit: rolled back
+
+
+def test_list_queries_of_one_shape_share_one_statement_with_their_values_bound(engine):
+    """A list or search page's statement is built once per shape of query (which filters, how
+    many values, the sort, the cursor's nulls); each query's own values are bound, so pages of
+    one shape but other values find their own tasks, and the SQL text is the same."""
+    home = _task(title="Water the plants", tags=("home",), priority="high", due_at=NOW)
+    work = _task(title="Write the report", tags=("work",), priority="low", due_at=NOW)
+    with writer(engine).begin() as conn:
+        for task in (home, work):
+            TaskRepository(conn).add(task)
+    statements: list[str] = []
+    built = paging.statement.cache_info()
+    with engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        repo = TaskRepository(conn)
+
+        def titles(**args: str) -> list[str]:
+            query = parse_list_query({k: [v] for k, v in args.items()})
+            return [t.title for t in repo.list("alice", query, NOW)[0]]
+
+        assert titles(tag="home", priority="high", q="plant") == ["Water the plants"]
+        assert titles(tag="work", priority="low", q="repo") == ["Write the report"]
+        assert titles(tag="work", priority="high", q="repo") == []
+        assert titles(q="water plan") == ["Water the plants"]  # another shape: two words
+        assert titles(q="write rep") == ["Write the report"]
+    reused = paging.statement.cache_info()
+    assert reused.misses - built.misses <= 2 and reused.hits - built.hits >= 3  # 2 shapes
+    pages = [s for s in statements if s != "BEGIN"]
+    assert len(pages) == 5
+    assert pages[0] == pages[1] == pages[2] and pages[3] == pages[4] != pages[0]
+    assert "plant" not in " ".join(pages) and "home" not in " ".join(pages)

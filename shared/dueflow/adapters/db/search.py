@@ -1,4 +1,7 @@
-"""Full-text search predicates: every word must match (stemmed); the last also as a prefix."""
+"""Full-text search predicates: every word must match (stemmed); the last also as a prefix.
+
+The predicate depends only on whether there are words before the last (`head`); the words
+themselves are bound at execution (`params`), so a statement with it is built once."""
 
 from __future__ import annotations
 
@@ -7,35 +10,45 @@ import sqlalchemy as sa
 from dueflow.adapters.db.schema import tasks
 
 
-def matches(words: tuple[str, ...], dialect: str) -> sa.ColumnElement:
-    """`words` are lower-cased \\w+ tokens (see listing.parse_list_query), so quoting is safe."""
+def matches(head: bool, dialect: str) -> sa.ColumnElement:
+    """The predicate; its values are `params(words, dialect)`."""
     if dialect == "postgresql":
-        return _postgres(words)
-    return _sqlite(words)
+        return _postgres(head)
+    return _sqlite(head)
 
 
-def _sqlite(words: tuple[str, ...]) -> sa.ColumnElement:
+def params(words: tuple[str, ...], dialect: str) -> dict[str, str]:
+    """`words` are lower-cased \\w+ tokens (see listing.parse_list_query), so quoting is safe."""
     *head, last = words
-    stemmed = " AND ".join(f'"{w}"' for w in words)
-    whole = sa.text("SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH :whole")
-    prefix = sa.text("SELECT task_id FROM tasks_fts_prefix WHERE tasks_fts_prefix MATCH :prefix")
-    found = tasks.c.id.in_(whole.bindparams(whole=stemmed).columns(task_id=tasks.c.id.type))
-    by_prefix = tasks.c.id.in_(
-        prefix.bindparams(prefix=f'"{last}"*').columns(task_id=tasks.c.id.type)
-    )
+    if dialect == "postgresql":
+        out = {"q_last": last, "q_prefix": f"{last}:*"}
+        if head:
+            out["q_head"] = " ".join(head)
+        return out
+    out = {"q_whole": " AND ".join(f'"{w}"' for w in words), "q_prefix": f'"{last}"*'}
     if head:
-        rest = " AND ".join(f'"{w}"' for w in head)
-        head_q = sa.text("SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH :head")
-        by_prefix = sa.and_(
-            tasks.c.id.in_(head_q.bindparams(head=rest).columns(task_id=tasks.c.id.type)), by_prefix
-        )
+        out["q_head"] = " AND ".join(f'"{w}"' for w in head)
+    return out
+
+
+def _sqlite(head: bool) -> sa.ColumnElement:
+    whole = sa.text("SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH :q_whole")
+    prefix = sa.text("SELECT task_id FROM tasks_fts_prefix WHERE tasks_fts_prefix MATCH :q_prefix")
+    found = tasks.c.id.in_(whole.columns(task_id=tasks.c.id.type))
+    by_prefix = tasks.c.id.in_(prefix.columns(task_id=tasks.c.id.type))
+    if head:
+        head_q = sa.text("SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH :q_head")
+        by_prefix = sa.and_(tasks.c.id.in_(head_q.columns(task_id=tasks.c.id.type)), by_prefix)
     return sa.or_(found, by_prefix)
 
 
-def _postgres(words: tuple[str, ...]) -> sa.ColumnElement:
+def _postgres(head: bool) -> sa.ColumnElement:
     search = sa.literal_column("tasks.search")
-    *head, last = words
-    query = sa.func.plainto_tsquery("english", " ".join(head)) if head else None
-    last_q = sa.func.to_tsquery("english", last).op("||")(sa.func.to_tsquery("simple", f"{last}:*"))
-    full = last_q if query is None else query.op("&&")(last_q.self_group())
-    return search.op("@@")(full)
+    text = sa.String()
+    last_q = sa.func.to_tsquery("english", sa.bindparam("q_last", type_=text)).op("||")(
+        sa.func.to_tsquery("simple", sa.bindparam("q_prefix", type_=text))
+    )
+    if not head:
+        return search.op("@@")(last_q)
+    query = sa.func.plainto_tsquery("english", sa.bindparam("q_head", type_=text))
+    return search.op("@@")(query.op("&&")(last_q.self_group()))

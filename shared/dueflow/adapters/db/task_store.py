@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dueflow.adapters.db.paging import _after, _filters, _order
+from dueflow.adapters.db import paging
 from dueflow.adapters.db.schema import reminders, task_tags, tasks
 from dueflow.adapters.db.task_rows import (
     _insert_with_children,
@@ -101,26 +101,12 @@ class TaskRepository:
         self.conn.execute(tasks.delete().where(tasks.c.id == task.id))
 
     def list(self, user_id: str, query: ListQuery, now: datetime) -> tuple[list[Task], str | None]:
-        cols = {key.column: tasks.c[key.column] for key in query.keys}
-        stmt = sa.select(tasks).where(
-            tasks.c.user_id == user_id, tasks.c.status.in_(query.statuses)
-        )
-        stmt = stmt.where(*_filters(query, now, self.conn.dialect.name))
-        if query.after is not None:
-            stmt = stmt.where(_after(query.keys, cols, query.after))
-        stmt = stmt.order_by(*(_order(key, cols[key.column]) for key in query.keys))
         # the page (one row more, to know whether there is a next one) with its reminders, in
-        # one statement: the page's rows each joined to their reminders, in the page's order
-        page = stmt.limit(query.limit + 1).subquery("page")
-        joined = (
-            sa.select(page, *_REMINDER_COLUMNS)
-            .outerjoin(reminders, reminders.c.task_id == page.c.id)
-            .order_by(
-                *(_order(key, page.c[key.column]) for key in query.keys),
-                reminders.c.position,
-            )
-        )
-        found = _assemble(self.conn.execute(joined).mappings())
+        # one statement built once per shape of query (paging.statement), the values bound
+        dialect = self.conn.dialect.name
+        stmt = paging.statement(paging.shape(query, dialect), _REMINDER_COLUMNS)
+        rows = self.conn.execute(stmt, paging.params(query, user_id, now, dialect))
+        found = _assemble(rows.mappings())
         cursor = None
         if len(found) > query.limit:
             last = found[query.limit - 1][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -9,11 +10,10 @@ import re
 import time
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -109,12 +109,13 @@ class TasksApi:
         token = logs.request_id.set(rid)
         started = time.perf_counter()
         routes = ROUTES.bind_to_environ(request.environ)  # once: it parses the host and path
-        route = route_template(routes, request.method)
+        matched = match(routes, request.method)  # once: the route names metrics and dispatches
+        route = matched.route
         observability.name_request_span(request.method, route)
         if route == FEED_ROUTE:  # its path holds the feed's secret token
             observability.redact_request_path(route)
         try:
-            response = self._dispatch(request, routes)
+            response = self._dispatch(request, matched)
         finally:
             logs.request_id.reset(token)
         response.headers["X-Request-Id"] = rid
@@ -137,22 +138,20 @@ class TasksApi:
         )
         return response
 
-    def _dispatch(self, request: Request, routes: MapAdapter) -> Response:
+    def _dispatch(self, request: Request, matched: Match) -> Response:
         if cors.is_preflight(request):
             return cors.preflight(request, self.cors_origins)
         path = instance_of(request)
-        try:
-            endpoint, args = routes.match()
-        except NoRoute:
-            return problem(404, f"no route {path}", instance=path)
-        except MethodNotAllowed as exc:
-            allow = ", ".join(sorted(exc.valid_methods or []))
+        if matched.endpoint is None and matched.allowed:
             return problem(
                 405,
                 f"{request.method} is not allowed here",
                 instance=path,
-                headers={"Allow": allow},
+                headers={"Allow": ", ".join(matched.allowed)},
             )
+        if matched.endpoint is None:
+            return problem(404, f"no route {path}", instance=path)
+        endpoint, args = matched.endpoint, matched.args
         try:
             if endpoint in PUBLIC:
                 return getattr(self, endpoint)()
@@ -295,25 +294,39 @@ class TasksApi:
 
 
 
-def route_template(adapter: MapAdapter, method: str) -> str:
-    """The rule a request matches, as written (`/tasks/<task_id>`): metric labels and span names
-    must not be raw paths, one per task. `unmatched` when no rule has the path."""
+class Match(NamedTuple):
+    """A request's rule: `endpoint` and `args` (None when no rule has the path for this method;
+    `allowed` then lists the methods that have one), and `route`, the rule as written
+    (`/tasks/<task_id>`) for metric labels and span names, which must not be raw paths, one per
+    task: the rule for another method when only those match, `unmatched` when none does."""
+
+    endpoint: str | None
+    args: dict
+    route: str
+    allowed: tuple[str, ...] = ()
+
+
+def match(adapter: MapAdapter, method: str) -> Match:
+    """The request's rule, matched once (a werkzeug match walks the whole rule table)."""
     try:
-        return _as_written(adapter.match(method=method, return_rule=True)[0])
+        rule, args = adapter.match(method=method, return_rule=True)
+        return Match(rule.endpoint, args, _as_written(rule.rule))
     except MethodNotAllowed as exc:  # the path has a rule, for other methods: name that one
-        valid = sorted(exc.valid_methods or [])
+        allowed = tuple(sorted(exc.valid_methods or []))
     except HTTPException:
-        return "unmatched"
+        return Match(None, {}, "unmatched")
     try:
-        return _as_written(adapter.match(method=valid[0], return_rule=True)[0])
+        route = _as_written(adapter.match(method=allowed[0], return_rule=True)[0].rule)
     except (HTTPException, IndexError):
-        return "unmatched"
+        route = "unmatched"
+    return Match(None, {}, route, allowed)
 
 
-def _as_written(rule: Rule) -> str:
+@functools.cache
+def _as_written(rule: str) -> str:
     """The rule without converter names (`/tasks/<task:task_id>` is `/tasks/<task_id>`): the
     labels stay those of the API's paths."""
-    return _CONVERTER.sub(r"<\1>", rule.rule)
+    return _CONVERTER.sub(r"<\1>", rule)
 
 
 _CONVERTER = re.compile(r"<[A-Za-z_]\w*:([A-Za-z_]\w*)>")
