@@ -1181,11 +1181,11 @@ def test_the_api_accepts_the_realistic_command_data() -> None:
     """The fixtures are not only schema-valid: the API's own validation takes them too."""
     body = make_command_data(CREATE_CMD)
     body.pop("user_id")
-    assert parse_create(body)["tags"] == ("finance", "admin")
+    assert parse_create(body).tags == ("finance", "admin")
     patch = make_command_data(UPDATE_CMD)
     for name in ("user_id", "id"):
         patch.pop(name)
-    assert parse_patch(patch)["description"] is None
+    assert parse_patch(patch).description is None
 
 
 def _minimal_envelope(ev: dict[str, Any]) -> None:
