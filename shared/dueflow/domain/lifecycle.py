@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from dueflow.domain import recurrence as recurrence_rules
-from dueflow.domain.durations import parse_duration
 from dueflow.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Reminder, Task, new_id
-from dueflow.domain.validation import UNSET, ReminderInput, TaskFields, TaskPatch
+from dueflow.domain.reminder_schedule import inputs_of, schedule_reminders
+from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Task, new_id
+from dueflow.domain.validation import UNSET, TaskFields, TaskPatch
 
 
 def new_task(user_id: str, fields: TaskFields, now: datetime) -> Task:
@@ -45,7 +45,7 @@ def apply_patch(task: Task, patch: TaskPatch, now: datetime) -> tuple[Task, list
     recurrence = task.recurrence if patch.recurrence is UNSET else patch.recurrence
     timezone = task.timezone if patch.timezone is UNSET else patch.timezone
     if patch.reminders is UNSET:
-        reminder_inputs = tuple(_as_input(r) for r in task.reminders)
+        reminder_inputs = inputs_of(task.reminders)
     else:
         reminder_inputs = patch.reminders
     patched = patch.changes()
@@ -103,7 +103,7 @@ def next_instance(task: Task, completed_at: datetime, now: datetime) -> Task | N
         series_id=task.series_id,
         occurrence=(task.occurrence or 1) + 1,
     )
-    relative = tuple(_as_input(r) for r in task.reminders if r.before is not None)
+    relative = inputs_of(task.reminders, relative_only=True)
     return instance.with_changes(reminders=schedule_reminders(instance, relative, (), now))
 
 
@@ -134,7 +134,7 @@ def skip(task: Task, now: datetime) -> Task:
         recurrence=replace(task.recurrence, anchor=occurrence.anchor, index=occurrence.index),
         updated_at=now,
     )
-    inputs = tuple(_as_input(r) for r in task.reminders)
+    inputs = inputs_of(task.reminders)
     return moved.with_changes(reminders=schedule_reminders(moved, inputs, task.reminders, now))
 
 
@@ -206,39 +206,6 @@ def reopen(task: Task, now: datetime) -> tuple[Task, bool]:
     ), True
 
 
-def schedule_reminders(
-    task: Task, inputs: tuple[ReminderInput, ...], existing: tuple[Reminder, ...], now: datetime
-) -> tuple[Reminder, ...]:
-    """Reminders for `task`, keeping the id and status of an existing reminder with the same spec.
-
-    A reminder whose time moves goes back to `scheduled` (if the task is open), so moving a due
-    date re-arms its relative reminders.
-    """
-    pool = list(existing)
-    out = []
-    for spec in inputs:
-        before = spec.before.text if spec.before is not None else None
-        remind_at = (
-            spec.at
-            if spec.at is not None
-            else spec.before.subtract_from(task.due_at, task.timezone)
-        )
-        fresh = Reminder(
-            id=new_id(),
-            remind_at=remind_at,
-            before=before,
-            at=spec.at,
-            status="scheduled" if task.status == "open" else "canceled",
-        )
-        match = next((r for r in pool if r.same_spec(fresh)), None)
-        if match is not None:
-            pool.remove(match)
-            moved = match.remind_at != remind_at
-            fresh = replace(fresh, id=match.id) if moved else match
-        out.append(fresh)
-    return tuple(out)
-
-
 def _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=()) -> None:
     errors = []
     if recurrence is not None and due_at is None:
@@ -258,9 +225,3 @@ def _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=()
             errors.append(FieldError(field, "a reminder relative to the due date needs a due date"))
     if errors:
         raise ValidationFailed(list(dict.fromkeys(errors)))
-
-
-def _as_input(reminder: Reminder) -> ReminderInput:
-    if reminder.before is not None:
-        return ReminderInput(before=parse_duration(reminder.before, "reminders"))
-    return ReminderInput(at=reminder.at)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
-from dueflow.domain.durations import Duration, parse_duration
+from dueflow.domain.durations import parse_duration
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.recurrence import canonical, parse_rule
+from dueflow.domain.reminder_schedule import ReminderInput
 from dueflow.domain.task import EDITABLE_FIELDS, PRIORITIES, Recurrence
 from dueflow.domain.timefmt import parse_instant, parse_timezone
 
@@ -20,12 +21,6 @@ MAX_REMINDERS, MAX_EXDATES = 10, 100
 # What no title or tag may hold: control characters (Unicode Cc), line and paragraph separators,
 # lone surrogates (no UTF-8 for them). The OpenAPI document states it as this pattern.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class ReminderInput:
-    before: Duration | None = None
-    at: datetime | None = None
 
 
 @dataclass(frozen=True)
