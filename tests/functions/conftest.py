@@ -27,14 +27,14 @@ def mail_dir(tmp_path):
 
 @pytest.fixture
 def event_env(function_env, mail_dir):
-    """`function_env` plus the e-mail settings of the notify function (the `outbox` backend).
+    """`function_env` plus the e-mail settings of the notify function (the `eml` backend).
 
     The shared test database is emptied by `database_url`, except for `notifications` (not in
     the root conftest's list): emptied here so counts are per test."""
     function_env.update(
         {
-            "DUEFLOW_EMAIL_BACKEND": "outbox",
-            "DUEFLOW_OUTBOX_DIR": str(mail_dir),
+            "DUEFLOW_EMAIL_BACKEND": "eml",
+            "DUEFLOW_EML_DIR": str(mail_dir),
             "DUEFLOW_EMAIL_FROM": SENDER,
             "DUEFLOW_EMAIL_TIMEOUT": "5",
         }

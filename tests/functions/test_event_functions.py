@@ -5,7 +5,7 @@ by real deliveries: CloudEvents in binary mode (ce-* headers + JSON body) and in
 Events are not written by hand where the system can make them: the tasks API (`client`) and the
 reminders tick write them to the outbox, and the tests deliver those payloads. Every test runs on
 SQLite and on PostgreSQL; every test that delivers an event runs in both CloudEvents modes. Time
-is a frozen clock shared by the four services (see conftest.py); e-mail goes to the `outbox`
+is a frozen clock shared by the four services (see conftest.py); e-mail goes to the `eml`
 backend (one .eml file per message) unless the test is about SMTP or SendGrid, which run against
 a real aiosmtpd server and an HTTP fake of the SendGrid API on 127.0.0.1.
 
@@ -756,7 +756,7 @@ def test_reminder_is_emailed_once(client, engine, clock, event_client, mail_dir,
         "task_id": task["id"],
         "reminder_id": rid,
         "remind_at": "2026-12-01T07:00:00Z",
-        "backend": "outbox",
+        "backend": "eml",
     }
 
     for _ in range(3):

@@ -4,7 +4,7 @@ transaction, recording the outcomes in one dev.dueflow.notifications.recorded ev
 
 Built like test_event_functions.py, whose helpers and fixtures this module reuses: every test
 runs on SQLite and on PostgreSQL, every delivery goes through functions-framework's test client in
-binary and in structured mode, the clock is frozen at T0, and e-mail goes to the `outbox` backend
+binary and in structured mode, the clock is frozen at T0, and e-mail goes to the `eml` backend
 (one .eml file per message) or to a real aiosmtpd server on 127.0.0.1. The batches delivered are
 the ones the tick wrote to the outbox (or slices of them), not events written by hand.
 """
@@ -483,7 +483,7 @@ def test_batch_emails_each_reminder_once(client, engine, clock, event_client, ma
     assert set(rows) == {s.rid(name) for name in TASKS}
     for item in s.items:
         row = rows[item["reminder_id"]]
-        assert (row["status"], row["backend"], row["error"]) == ("sent", "outbox", None)
+        assert (row["status"], row["backend"], row["error"]) == ("sent", "eml", None)
         assert row["user_id"] == item["user_id"]
         assert format_instant(row["remind_at"]) == item["remind_at"]
     rent = get(client, s.tasks["rent"]["id"])
@@ -497,7 +497,7 @@ def test_batch_emails_each_reminder_once(client, engine, clock, event_client, ma
     [event] = recorded(engine)
     assert event["subject"] not in {t["id"] for t in s.tasks.values()}
     assert event["time"] == format_instant(T0)
-    assert event["data"] == {"backend": "outbox", "notifications": [listed(i) for i in s.items]}
+    assert event["data"] == {"backend": "eml", "notifications": [listed(i) for i in s.items]}
     assert outbox(engine, ev.NOTIFICATION_SENT) + outbox(engine, ev.NOTIFICATION_FAILED) == []
 
     files = {p.name: (p.read_bytes(), p.stat().st_ino) for p in mail_dir.glob("*")}
@@ -886,12 +886,12 @@ def test_transient_failure_mid_batch_keeps_what_was_sent_and_the_retry_sends_the
 # =============================================================================================
 
 
-def test_outbox_directory_that_cannot_be_written_is_503_and_records_nothing(
+def test_eml_directory_that_cannot_be_written_is_503_and_records_nothing(
     client, engine, clock, event_client, reconfigure, tmp_path, mode
 ):
     blocker = tmp_path / "a-regular-file"
     blocker.write_text("not a directory")
-    reconfigure(DUEFLOW_OUTBOX_DIR=str(blocker / "outbox"))
+    reconfigure(DUEFLOW_EML_DIR=str(blocker / "eml"))
     s = emit_batch(client, engine, event_client, mode)
 
     response = deliver(event_client("notify"), s.batch, mode)

@@ -176,7 +176,7 @@ def test_a_sent_reminder_counts_the_email_and_its_lateness(
     assert handled("reminders", "dev.knative.sources.ping", "ok") == 1
     assert handled("notify", ev.REMINDER_DUE, "ok") == 1
     assert handled("notify", ev.REMINDER_DUE, "duplicate") == 1
-    assert delta(before, after, "dueflow_emails_total", backend="outbox", outcome="sent") == 1
+    assert delta(before, after, "dueflow_emails_total", backend="eml", outcome="sent") == 1
     lateness = "dueflow_reminder_lateness_seconds"
     assert delta(before, after, f"{lateness}_count") == 1
     assert delta(before, after, f"{lateness}_sum") == pytest.approx(90)
@@ -193,7 +193,7 @@ def test_an_email_failing_for_good_is_counted_as_failed(
     [due] = outbox(engine, ev.REMINDER_DUE)
     assert outcome(deliver(event_client("notify"), due, "binary")) == "failed"
     after = scrape()
-    assert delta(before, after, "dueflow_emails_total", backend="outbox", outcome="failed") == 1
+    assert delta(before, after, "dueflow_emails_total", backend="eml", outcome="failed") == 1
     assert delta(before, after, "dueflow_reminder_lateness_seconds_count") == 0
 
 

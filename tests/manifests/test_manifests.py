@@ -515,7 +515,7 @@ def test_notify_has_what_its_email_backend_needs(service):
     env = _env(service)
     backend = env["DUEFLOW_EMAIL_BACKEND"]["value"]
     needs = {"sendgrid": "SENDGRID_API_KEY", "smtp": "SMTP_URL"}
-    assert backend in {"outbox", "smtp", "sendgrid", "dapr"}
+    assert backend in {"eml", "smtp", "sendgrid", "dapr"}
     if backend in needs:
         assert needs[backend] in env
     if backend == "dapr":

@@ -470,7 +470,7 @@ BAD_VALUES = {
         "/functions/tasks/autoscaling/minScale",
     ),
     "timeout-over-knative-max": ({"functions": {"reminders": {"timeoutSeconds": 3600}}}, "timeout"),
-    "outbox-outside-tmp": ({"email": {"outboxDir": "/var/mail"}}, "/email/outboxDir"),
+    "eml-outside-tmp": ({"email": {"emlDir": "/var/mail"}}, "/email/emlDir"),
     "dapr-email-backend-on-knative": ({"email": {"backend": "dapr"}}, "/email/backend"),
     "reserved-extra-env": (
         {"functions": {"tasks": {"extraEnv": [{"name": "K_SINK", "value": "http://x"}]}}},
