@@ -16,8 +16,22 @@ from functions_framework import create_app
 from dueflow import bootstrap
 from tests.conftest import ROOT
 from tests.support.clock import T0, Clock, install_clock
+from tests.support.smtp import smtp_servers
 
 SENDER = "dueflow <reminders@dueflow.test>"
+
+
+@pytest.fixture(params=["binary", "structured"])
+def mode(request) -> str:
+    """Each delivery in both CloudEvents modes: binary (ce-* headers) and structured."""
+    return request.param
+
+
+@pytest.fixture
+def smtp_server():
+    """Starts aiosmtpd controllers on 127.0.0.1 (a free port unless given); stops them all."""
+    with smtp_servers() as start:
+        yield start
 
 
 @pytest.fixture

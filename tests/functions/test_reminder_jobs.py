@@ -25,9 +25,9 @@ from dueflow import bootstrap
 from dueflow.domain import events as ev
 from dueflow.domain.reminder_jobs import JOB_TYPES
 from tests.conftest import ROOT
-from tests.functions import test_event_functions as single
 from tests.functions.conftest import T0
-from tests.functions.test_event_functions import (
+from tests.support.dapr_sidecar import FakeSidecar, JobRecord, client_post
+from tests.support.event_functions import (
     ALICE_MAIL,
     RENT,
     act,
@@ -39,11 +39,10 @@ from tests.functions.test_event_functions import (
     ping,
     snooze,
 )
-from tests.support.dapr_sidecar import FakeSidecar, JobRecord, client_post
 from tests.support.events import deliver
+from tests.support.polling import wait_until
 from tests.support.smtp import Collector
 
-smtp_server = single.smtp_server
 PT1H_AT, PT30M_AT = "2026-12-01T07:00:00Z", "2026-12-01T07:30:00Z"
 
 
@@ -101,15 +100,6 @@ def attempts(engine) -> int:
             sa.text("SELECT coalesce(max(attempts), 0) FROM outbox WHERE event_type = :t"),
             {"t": JOB_TYPES[0]},
         ).scalar_one()
-
-
-def wait_until(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def jobs(sidecar: FakeSidecar) -> dict[str, str]:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dueflow.adapters.email.dapr import DaprBackend
@@ -43,7 +42,7 @@ from dueflow.service.ports import (
 )
 from tests.support.dapr_sidecar import FakeSidecar
 from tests.support.http import FakeHTTP, free_port
-from tests.support.smtp import Collector, parse
+from tests.support.smtp import Collector, parse, smtp_servers
 
 TO = "alice@example.com"
 FROM_ADDR = "reminders@dueflow.test"
@@ -146,18 +145,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 @pytest.fixture
 def smtp_server() -> Iterator:
     """Starts aiosmtpd controllers on 127.0.0.1 (a free port unless given); stops them all."""
-    started: list[Controller] = []
-
-    def start(handler: Collector, port: int | None = None, **smtp_kwargs) -> int:
-        port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
-        controller.start()
-        started.append(controller)
-        return port
-
-    yield start
-    for controller in started:
-        controller.stop()
+    with smtp_servers() as start:
+        yield start
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
 from dueflow.domain import events as ev
 from tests.conftest import auth
 from tests.functions.conftest import clock, event_client, event_env, mail_dir  # noqa: F401
-from tests.functions.test_event_functions import (
+from tests.support.event_functions import (
     RENT,
     act,
     create,
@@ -40,10 +40,10 @@ from tests.functions.test_event_functions import (
     outbox,
     ping,
 )
-from tests.integration.test_outbox_relay import Sink, sink, wait_until  # noqa: F401
 from tests.support.event_schemas import validate_event
 from tests.support.events import deliver, outcome
 from tests.support.http import free_port
+from tests.support.polling import wait_until
 
 Samples = dict[tuple[str, frozenset], float]
 WEEKLY = {

@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.manifests import test_manifests as manifests
 from tests.ship import tools
+from tests.support import manifests
 
 VALUES_FILES = ["values.yaml", "values-minikube.yaml", "values-aks.yaml", "values-gke.yaml"]
 CASES = [(f, dapr) for f in VALUES_FILES for dapr in (False, True)]
