@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from dueflow import bootstrap
 from dueflow.domain import events as ev
 from dueflow.domain.reminder_jobs import JOB_TYPES
-from tests.conftest import ROOT
+from tests.conftest import DIALECTS, ROOT
 from tests.functions.conftest import T0
 from tests.support.dapr_sidecar import FakeSidecar, JobRecord, client_post
 from tests.support.event_functions import (
@@ -307,6 +307,9 @@ def test_no_job_relay_no_job_commands(client, engine, clock, event_env, sidecar)
 # -- the real server: functions-framework (gunicorn), the SDK in its own process -----------------
 
 
+# PostgreSQL only (the served process and the test share the database): `make test` runs it,
+# `make check` (DUEFLOW_TEST_DIALECTS=sqlite) starts no PostgreSQL server for it
+@pytest.mark.skipif("postgresql" not in DIALECTS, reason="needs PostgreSQL: runs in make test")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_served_reminders_function_schedules_and_takes_jobs_over_http(
     function_env, engine, sidecar, tmp_path

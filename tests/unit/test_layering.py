@@ -108,6 +108,8 @@ def imported_test_modules(source: str, package: str) -> list[str]:
     """The test modules (`tests/**/test_*.py`) that `source`, in `package`, imports."""
     found = set()
     for name in imports_of(source, package):
+        if not name.startswith("tests."):
+            continue
         parts = name.split(".")
         for i, part in enumerate(parts, start=1):
             if part.startswith("test_") and ROOT.joinpath(*parts[:i]).with_suffix(".py").is_file():
