@@ -1,4 +1,4 @@
-"""Watches the `outbox` e-mail backend's directory: every e-mail written, when, and how often.
+"""Watches the `eml` e-mail backend's directory: every e-mail written, when, and how often.
 
 The backend writes `<key>.eml` through a temporary file renamed over the final name, and leaves an
 existing file alone, so counting files cannot see a reminder e-mailed twice at the same moment.

@@ -48,7 +48,8 @@ _SCRUBBED = (
     "PORT",
     "DUEFLOW_ASSISTANT_PORT",
     "DUEFLOW_TASKS_PORT",
-    "DUEFLOW_OUTBOX_DIR",
+    "DUEFLOW_EML_DIR",
+    "DUEFLOW_OUTBOX_DIR",  # the deprecated name of DUEFLOW_EML_DIR
     "DUEFLOW_METRICS_PORT",
 )
 # passed through when set, and recorded with the results (what-if runs: DUEFLOW_OUTBOX_POLL=0.05)
@@ -349,14 +350,14 @@ class LocalRun(Process):
         self.port = free_port()
         self.front_door = free_port()
         self.assistant_port = free_port()  # not PORT + 1: several stacks run side by side
-        self.outbox_dir = infra.path(f"{name}-outbox")
+        self.eml_dir = infra.path(f"{name}-eml")
         environment = base_env(
             PORT=str(self.front_door),
             DUEFLOW_TASKS_PORT=str(self.port),
             DUEFLOW_ASSISTANT_PORT=str(self.assistant_port),
             DUEFLOW_LIVE_PORT=str(free_port()),  # likewise, not PORT + 2
             DATABASE_URL=database_url,
-            DUEFLOW_OUTBOX_DIR=str(self.outbox_dir),
+            DUEFLOW_EML_DIR=str(self.eml_dir),
             # each function process serves /metrics on its own port (base + i), as each pod does
             DUEFLOW_METRICS_PORT=str(free_port_range(12)),
             **env,
@@ -547,7 +548,7 @@ def reminder_path(url: str, mail_dir, **env: str) -> tuple[dict, dict, Broker, d
     broker = Broker(endpoints)
     environment = base_env(
         DATABASE_URL=url,
-        DUEFLOW_OUTBOX_DIR=str(mail_dir),
+        DUEFLOW_EML_DIR=str(mail_dir),
         K_SINK=broker.url,
         DUEFLOW_AUTO_MIGRATE="0",
         **env,

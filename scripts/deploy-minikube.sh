@@ -389,7 +389,7 @@ Each public Service keeps its own Knative host too, through Kourier, Knative's i
   kubectl port-forward --namespace kourier-system service/kourier 8081:80
   curl http://tasks.$NAMESPACE.127.0.0.1.sslip.io:8081/healthz
 
-Reminder e-mails are files in the notify pod's /tmp/outbox; dead letters: docs/operations.md.
+Reminder e-mails are files in the notify pod's /tmp/eml; dead letters: docs/operations.md.
 Remove everything: minikube delete --profile $PROFILE
 EOF
 }

@@ -172,7 +172,7 @@ def run(ctx: Context) -> dict:
         DATABASE_URL=url,
         DUEFLOW_AUTO_MIGRATE="0",
         K_SINK=sink.url,
-        DUEFLOW_OUTBOX_DIR=str(ctx.infra.path("cold-outbox")),
+        DUEFLOW_EML_DIR=str(ctx.infra.path("cold-eml")),
     )
     names = ("reference", *FUNCTIONS)
     starts: dict[str, list[float]] = {n: [] for n in names}

@@ -1,4 +1,4 @@
-"""Scenario 3: a reminder storm. N reminders due in the same second, e-mailed by the `outbox`
+"""Scenario 3: a reminder storm. N reminders due in the same second, e-mailed by the `eml`
 backend (one .eml file each); then the same with the `reminders` process SIGKILLed halfway; then
 the same over SMTP (an aiosmtpd server in the bench process), where notify records each accepted
 e-mail before it sends the next.
@@ -48,7 +48,7 @@ def run(ctx: Context) -> dict:
         "config": {
             "reminders": n,
             "database": "postgresql",
-            "email_backend": "outbox (.eml files); smtp run: aiosmtpd on 127.0.0.1",
+            "email_backend": "eml (.eml files); smtp run: aiosmtpd on 127.0.0.1",
             "timeout_s": ctx.profile.storm_timeout_s,
             "reminder_batch": "DUEFLOW_REMINDER_BATCH default (1000)",
         },

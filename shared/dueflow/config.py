@@ -6,6 +6,7 @@ and the local runner can change it between calls.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,6 +19,16 @@ DEFAULT_DATABASE_URL = "sqlite:///.dueflow/dueflow.db"
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
+
+
+_deprecations_logged: set[str] = set()
+
+
+def _deprecated(old: str, new: str) -> None:
+    """Log once per process that the setting `old` still works but is now called `new`."""
+    if old not in _deprecations_logged:
+        _deprecations_logged.add(old)
+        logging.getLogger(__name__).warning("%s is deprecated: use %s (same meaning)", old, new)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -237,8 +248,13 @@ def reminder_event_batch() -> int:
 
 
 def email_backend() -> str:
-    """DUEFLOW_EMAIL_BACKEND: outbox | smtp | sendgrid | dapr (default outbox)."""
-    return (_env("DUEFLOW_EMAIL_BACKEND", "outbox") or "outbox").lower()
+    """DUEFLOW_EMAIL_BACKEND: eml | smtp | sendgrid | dapr (default eml). `outbox`, the eml
+    backend's old name, is a deprecated alias (the outbox is the table of events to relay)."""
+    name = (_env("DUEFLOW_EMAIL_BACKEND", "eml") or "eml").lower()
+    if name == "outbox":
+        _deprecated("DUEFLOW_EMAIL_BACKEND=outbox", "DUEFLOW_EMAIL_BACKEND=eml")
+        return "eml"
+    return name
 
 
 def email_sender() -> str:
@@ -246,12 +262,16 @@ def email_sender() -> str:
     return _env("DUEFLOW_EMAIL_FROM", "dueflow <reminders@dueflow.invalid>") or ""
 
 
-def outbox_dir() -> str:
-    """DUEFLOW_OUTBOX_DIR: where the `outbox` backend writes .eml files (.dueflow/outbox)."""
-    return _env("DUEFLOW_OUTBOX_DIR", ".dueflow/outbox") or ".dueflow/outbox"
+def eml_dir() -> str:
+    """DUEFLOW_EML_DIR: where the `eml` backend writes .eml files (.dueflow/eml).
+    DUEFLOW_OUTBOX_DIR, its old name, is a deprecated alias (used only without DUEFLOW_EML_DIR)."""
+    directory = _env("DUEFLOW_EML_DIR")
+    if directory is None and (directory := _env("DUEFLOW_OUTBOX_DIR")) is not None:
+        _deprecated("DUEFLOW_OUTBOX_DIR", "DUEFLOW_EML_DIR")
+    return directory or ".dueflow/eml"
 
 
-EMAIL_BACKENDS = ("outbox", "smtp", "sendgrid", "dapr")
+EMAIL_BACKENDS = ("eml", "smtp", "sendgrid", "dapr")
 
 
 @dataclass(frozen=True)
@@ -261,7 +281,7 @@ class EmailSettings:
 
     backend: str
     timeout: float  # one network timeout for every remote backend (DUEFLOW_EMAIL_TIMEOUT)
-    outbox_dir: str
+    eml_dir: str
     smtp_url: str | None
     sendgrid_api_key: str | None
     sendgrid_host: str
@@ -279,7 +299,7 @@ def email() -> EmailSettings:
     settings = EmailSettings(
         backend=name,
         timeout=email_timeout(),
-        outbox_dir=outbox_dir(),
+        eml_dir=eml_dir(),
         smtp_url=smtp_url(),
         sendgrid_api_key=sendgrid_api_key(),
         sendgrid_host=sendgrid_host(),

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def local_stack(tmp_path):
     with running_stack(tmp_path, DUEFLOW_REMINDER_TICK="1") as (base, proc, _env):
-        yield base, proc, tmp_path / "outbox"
+        yield base, proc, tmp_path / "eml"
 
 
 def _headers(user: str) -> dict:
@@ -90,8 +90,8 @@ def test_completing_a_recurring_task_creates_the_next_instance(local_stack):
     assert second["recurrence"] == first["recurrence"]
 
 
-def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
-    base, _, outbox = local_stack
+def test_a_reminder_puts_exactly_one_email_in_the_eml_directory(local_stack):
+    base, _, eml_dir = local_stack
     due = datetime.now(UTC) + timedelta(seconds=6)
     body = {
         "title": "Call the plumber",
@@ -101,7 +101,7 @@ def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
     }
     task = requests.post(f"{base}/tasks", json=body, headers=_headers("bob"), timeout=10).json()
     remind_at = datetime.fromisoformat(task["reminders"][0]["remind_at"])
-    mails = poll(lambda: sorted(outbox.glob("*.eml")) if outbox.exists() else [])
+    mails = poll(lambda: sorted(eml_dir.glob("*.eml")) if eml_dir.exists() else [])
     assert len(mails) == 1
     sent_at = datetime.fromtimestamp(mails[0].stat().st_mtime, UTC)
     # about a second after remind_at with a one-second tick; the bound only catches a broken tick
@@ -109,7 +109,7 @@ def test_a_reminder_puts_exactly_one_email_in_the_outbox(local_stack):
     message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert message["To"] == "bob@example.com" and "Call the plumber" in message["Subject"]
     time.sleep(2.5)  # more ticks pass: still one e-mail
-    assert len(list(outbox.glob("*.eml"))) == 1
+    assert len(list(eml_dir.glob("*.eml"))) == 1
     reminder = requests.get(
         f"{base}/tasks/{task['id']}", headers=_headers("bob"), timeout=10
     ).json()["reminders"][0]

@@ -16,8 +16,22 @@ from functions_framework import create_app
 from dueflow import bootstrap
 from tests.conftest import ROOT
 from tests.support.clock import T0, Clock, install_clock
+from tests.support.smtp import smtp_servers
 
 SENDER = "dueflow <reminders@dueflow.test>"
+
+
+@pytest.fixture(params=["binary", "structured"])
+def mode(request) -> str:
+    """Each delivery in both CloudEvents modes: binary (ce-* headers) and structured."""
+    return request.param
+
+
+@pytest.fixture
+def smtp_server():
+    """Starts aiosmtpd controllers on 127.0.0.1 (a free port unless given); stops them all."""
+    with smtp_servers() as start:
+        yield start
 
 
 @pytest.fixture
@@ -27,14 +41,14 @@ def mail_dir(tmp_path):
 
 @pytest.fixture
 def event_env(function_env, mail_dir):
-    """`function_env` plus the e-mail settings of the notify function (the `outbox` backend).
+    """`function_env` plus the e-mail settings of the notify function (the `eml` backend).
 
     The shared test database is emptied by `database_url`, except for `notifications` (not in
     the root conftest's list): emptied here so counts are per test."""
     function_env.update(
         {
-            "DUEFLOW_EMAIL_BACKEND": "outbox",
-            "DUEFLOW_OUTBOX_DIR": str(mail_dir),
+            "DUEFLOW_EMAIL_BACKEND": "eml",
+            "DUEFLOW_EML_DIR": str(mail_dir),
             "DUEFLOW_EMAIL_FROM": SENDER,
             "DUEFLOW_EMAIL_TIMEOUT": "5",
         }

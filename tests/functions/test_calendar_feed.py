@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from dueflow.domain.durations import parse_duration
 from dueflow.domain.timefmt import parse_instant
 from tests.conftest import auth
-from tests.functions.test_event_functions import completion, create
-from tests.functions.test_tasks_api import assert_problem
+from tests.support.event_functions import completion, create
 from tests.support.events import deliver, outcome
+from tests.support.tasks_api import assert_problem
 
 FEED_TYPE = "text/calendar; charset=utf-8"
 

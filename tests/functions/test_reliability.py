@@ -3,49 +3,38 @@ and PostgreSQL: a reminder whose event was lost (dead-lettered) is emitted again
 DUEFLOW_REMINDER_REEMIT_AFTER and sent once, and replaying the dead letter afterwards sends
 nothing. (A crash mid-batch is in tests/e2e/test_faults.py: it needs a process to kill.)
 
-Helpers and fixtures come from test_event_functions.py and test_reminder_batches.py.
+Helpers come from tests/support (event_functions, reminder_batches), fixtures from conftest.py.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from dueflow.adapters.db.schema import notifications
 from dueflow.adapters.outbox_relay import OutboxRelay
 from dueflow.domain import events as ev
-from tests.functions import test_event_functions as single
-from tests.functions import test_reminder_batches as batches
-from tests.functions.test_event_functions import (
+from tests.support import reminder_batches as batches
+from tests.support.clock import T0
+from tests.support.event_functions import (
     ALICE_MAIL,
-    deliver,
     emit_rent,
     get,
     mails,
     notification_rows,
+    one_event_per_reminder,  # noqa: F401 (autouse)
     outbox,
-    outcome,
     ping,
 )
-from tests.support.clock import T0
+from tests.support.events import deliver, outcome
 
-mode = single.mode
-smtp_server = single.smtp_server
 REEMIT_AFTER = 300  # the default of DUEFLOW_REMINDER_REEMIT_AFTER
 
 
-@pytest.fixture(autouse=True)
-def one_event_per_reminder(monkeypatch):
-    monkeypatch.setenv("DUEFLOW_REMINDER_EVENT_BATCH", "1")
-
-
 def _reminder_status(client, task: dict) -> str:
-    return next(r for r in get(client, task["id"])["reminders"] if r["before"] == "PT1H")[
-        "status"
-    ]
+    return next(r for r in get(client, task["id"])["reminders"] if r["before"] == "PT1H")["status"]
 
 
 def _overdue(engine, clock) -> float | None:

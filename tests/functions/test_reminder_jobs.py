@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from dueflow import bootstrap
 from dueflow.domain import events as ev
 from dueflow.domain.reminder_jobs import JOB_TYPES
-from tests.conftest import ROOT
-from tests.functions import test_event_functions as single
+from tests.conftest import DIALECTS, ROOT
 from tests.functions.conftest import T0
-from tests.functions.test_event_functions import (
+from tests.support.dapr_sidecar import FakeSidecar, JobRecord, client_post
+from tests.support.event_functions import (
     ALICE_MAIL,
     RENT,
     act,
@@ -39,11 +39,10 @@ from tests.functions.test_event_functions import (
     ping,
     snooze,
 )
-from tests.support.dapr_sidecar import FakeSidecar, JobRecord, client_post
 from tests.support.events import deliver
+from tests.support.polling import wait_until
 from tests.support.smtp import Collector
 
-smtp_server = single.smtp_server
 PT1H_AT, PT30M_AT = "2026-12-01T07:00:00Z", "2026-12-01T07:30:00Z"
 
 
@@ -101,15 +100,6 @@ def attempts(engine) -> int:
             sa.text("SELECT coalesce(max(attempts), 0) FROM outbox WHERE event_type = :t"),
             {"t": JOB_TYPES[0]},
         ).scalar_one()
-
-
-def wait_until(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def jobs(sidecar: FakeSidecar) -> dict[str, str]:
@@ -317,6 +307,9 @@ def test_no_job_relay_no_job_commands(client, engine, clock, event_env, sidecar)
 # -- the real server: functions-framework (gunicorn), the SDK in its own process -----------------
 
 
+# PostgreSQL only (the served process and the test share the database): `make test` runs it,
+# `make check` (DUEFLOW_TEST_DIALECTS=sqlite) starts no PostgreSQL server for it
+@pytest.mark.skipif("postgresql" not in DIALECTS, reason="needs PostgreSQL: runs in make test")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_served_reminders_function_schedules_and_takes_jobs_over_http(
     function_env, engine, sidecar, tmp_path

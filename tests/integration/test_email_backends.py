@@ -1,6 +1,6 @@
 """The four e-mail backends against real servers on 127.0.0.1 (nothing mocked in-process).
 
-- outbox: real files in tmp_path.
+- eml: real files in tmp_path.
 - smtp: aiosmtpd's Controller, a real SMTP server in a thread (plain, STARTTLS + AUTH with a
   self-signed certificate made with `cryptography`, implicit TLS).
 - sendgrid and dapr: a real HTTP server (tests/support/http.py) standing in for api.sendgrid.com
@@ -26,11 +26,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dueflow.adapters.email.dapr import DaprBackend
-from dueflow.adapters.email.outbox import OutboxBackend
+from dueflow.adapters.email.eml import EmlBackend
 from dueflow.adapters.email.sendgrid import SendGridBackend
 from dueflow.adapters.email.smtp import SmtpBackend
 from dueflow.bootstrap import email_backend as backend_from_config
@@ -43,7 +42,7 @@ from dueflow.service.ports import (
 )
 from tests.support.dapr_sidecar import FakeSidecar
 from tests.support.http import FakeHTTP, free_port
-from tests.support.smtp import Collector, parse
+from tests.support.smtp import Collector, parse, smtp_servers
 
 TO = "alice@example.com"
 FROM_ADDR = "reminders@dueflow.test"
@@ -75,25 +74,37 @@ def assert_is_the_reminder(msg: email.message.EmailMessage) -> None:
     assert msg.get_content().replace("\r\n", "\n") == TEXT  # SMTP puts CRLF on the wire
 
 
-# -- outbox ------------------------------------------------------------------------------------
+# -- eml ---------------------------------------------------------------------------------------
 
 
-def outbox(monkeypatch, directory: Path) -> OutboxBackend:
-    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "outbox")
-    monkeypatch.setenv("DUEFLOW_OUTBOX_DIR", str(directory))
+def eml(monkeypatch, directory: Path) -> EmlBackend:
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "eml")
+    monkeypatch.setenv("DUEFLOW_EML_DIR", str(directory))
     return backend_from_config()
 
 
-def test_outbox_writes_a_parseable_rfc5322_message(monkeypatch, tmp_path):
+def test_eml_writes_a_parseable_rfc5322_message(monkeypatch, tmp_path):
     directory = tmp_path / "does" / "not" / "exist" / "yet"
-    outbox(monkeypatch, directory).send(MAIL)
+    eml(monkeypatch, directory).send(MAIL)
 
     assert [p.name for p in directory.iterdir()] == [f"{KEY}.eml"]  # no temporary file left
     assert_is_the_reminder(parse((directory / f"{KEY}.eml").read_bytes()))
 
 
-def test_outbox_same_key_twice_leaves_one_unchanged_file(monkeypatch, tmp_path):
-    backend = outbox(monkeypatch, tmp_path)
+def test_the_deprecated_names_outbox_and_dueflow_outbox_dir_still_write_eml_files(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "outbox")
+    monkeypatch.delenv("DUEFLOW_EML_DIR", raising=False)
+    monkeypatch.setenv("DUEFLOW_OUTBOX_DIR", str(tmp_path / "old"))
+    backend = backend_from_config()
+    backend.send(MAIL)
+    assert (type(backend), backend.name) == (EmlBackend, "eml")
+    assert_is_the_reminder(parse((tmp_path / "old" / f"{KEY}.eml").read_bytes()))
+
+
+def test_eml_same_key_twice_leaves_one_unchanged_file(monkeypatch, tmp_path):
+    backend = eml(monkeypatch, tmp_path)
     backend.send(MAIL)
     path = tmp_path / f"{KEY}.eml"
     before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
@@ -104,15 +115,15 @@ def test_outbox_same_key_twice_leaves_one_unchanged_file(monkeypatch, tmp_path):
     assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
 
 
-def test_outbox_unwritable_directory_is_transient(monkeypatch, tmp_path):
+def test_eml_unwritable_directory_is_transient(monkeypatch, tmp_path):
     blocker = tmp_path / "a-regular-file"
     blocker.write_text("not a directory")
     with pytest.raises(TransientEmailError):
-        outbox(monkeypatch, blocker / "outbox").send(MAIL)
+        eml(monkeypatch, blocker / "eml").send(MAIL)
 
 
-def test_outbox_refuses_a_key_that_is_not_a_file_name(monkeypatch, tmp_path):
-    backend = outbox(monkeypatch, tmp_path / "box")
+def test_eml_refuses_a_key_that_is_not_a_file_name(monkeypatch, tmp_path):
+    backend = eml(monkeypatch, tmp_path / "box")
     for key in ("../escape", ".hidden", "a/b", ""):
         with pytest.raises(PermanentEmailError):
             backend.send(Email(TO, FROM_ADDR, SUBJECT, TEXT, MID, key))
@@ -134,18 +145,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 @pytest.fixture
 def smtp_server() -> Iterator:
     """Starts aiosmtpd controllers on 127.0.0.1 (a free port unless given); stops them all."""
-    started: list[Controller] = []
-
-    def start(handler: Collector, port: int | None = None, **smtp_kwargs) -> int:
-        port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
-        controller.start()
-        started.append(controller)
-        return port
-
-    yield start
-    for controller in started:
-        controller.stop()
+    with smtp_servers() as start:
+        yield start
 
 
 @pytest.fixture(scope="module")
@@ -449,7 +450,7 @@ def test_dapr_sidecar_gone_is_transient(monkeypatch, sidecar):
 @pytest.mark.parametrize(
     ("name", "env", "cls"),
     [
-        ("outbox", {}, OutboxBackend),
+        ("eml", {}, EmlBackend),
         ("smtp", {"SMTP_URL": "smtp://127.0.0.1:2525"}, SmtpBackend),
         ("SendGrid", {"SENDGRID_API_KEY": SG_KEY}, SendGridBackend),
         ("dapr", {}, DaprBackend),
@@ -464,9 +465,9 @@ def test_backend_from_config_builds_each_backend(monkeypatch, name, env, cls):
     assert backend.name == name.lower()
 
 
-def test_backend_from_config_defaults_to_outbox(monkeypatch):
+def test_backend_from_config_defaults_to_eml(monkeypatch):
     monkeypatch.delenv("DUEFLOW_EMAIL_BACKEND", raising=False)
-    assert backend_from_config().name == "outbox"
+    assert backend_from_config().name == "eml"
 
 
 @pytest.mark.parametrize(
@@ -493,14 +494,14 @@ def test_errors_share_a_base_class():
 
 
 def test_only_the_chosen_backend_is_imported():
-    """Cold start: building the outbox backend must not import the SendGrid SDK."""
+    """Cold start: building the eml backend must not import the SendGrid SDK."""
     code = (
         "import sys; from dueflow.bootstrap import email_backend as backend_from_config; "
         "backend_from_config(); "
         "heavy = ('sendgrid', 'python_http_client', 'smtplib'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    env = {**os.environ, "DUEFLOW_EMAIL_BACKEND": "outbox"}
+    env = {**os.environ, "DUEFLOW_EMAIL_BACKEND": "eml"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
@@ -526,11 +527,11 @@ def batch(n: int, **overrides) -> list[Email]:
     ]
 
 
-def test_outbox_send_many_writes_every_file_and_no_temporary_one(monkeypatch, tmp_path):
+def test_eml_send_many_writes_every_file_and_no_temporary_one(monkeypatch, tmp_path):
     directory = tmp_path / "new" / "box"
     mails = batch(5)
 
-    results = outbox(monkeypatch, directory).send_many(mails)
+    results = eml(monkeypatch, directory).send_many(mails)
 
     assert results == [None] * 5
     assert sorted(p.name for p in directory.iterdir()) == sorted(f"{m.key}.eml" for m in mails)
@@ -538,11 +539,11 @@ def test_outbox_send_many_writes_every_file_and_no_temporary_one(monkeypatch, tm
         msg = parse((directory / f"{m.key}.eml").read_bytes())
         assert (msg["Message-ID"], msg["To"], msg["Subject"]) == (m.message_id, m.to, m.subject)
         assert msg.get_content() == TEXT
-    assert outbox(monkeypatch, directory).send_many([]) == []
+    assert eml(monkeypatch, directory).send_many([]) == []
 
 
-def test_outbox_send_many_leaves_existing_files_as_they_are(monkeypatch, tmp_path):
-    backend = outbox(monkeypatch, tmp_path)
+def test_eml_send_many_leaves_existing_files_as_they_are(monkeypatch, tmp_path):
+    backend = eml(monkeypatch, tmp_path)
     first, second, third = batch(3)
     backend.send(second)
     path = tmp_path / f"{second.key}.eml"
@@ -558,12 +559,12 @@ def test_outbox_send_many_leaves_existing_files_as_they_are(monkeypatch, tmp_pat
     )
 
 
-def test_outbox_send_many_refuses_only_the_unsafe_key(monkeypatch, tmp_path):
+def test_eml_send_many_refuses_only_the_unsafe_key(monkeypatch, tmp_path):
     box = tmp_path / "box"
     good = batch(4)
     bad = [Email(**{**vars(good[1]), "key": "../escape"}), Email(**{**vars(good[3]), "key": ".x"})]
 
-    results = outbox(monkeypatch, box).send_many([good[0], bad[0], good[2], bad[1]])
+    results = eml(monkeypatch, box).send_many([good[0], bad[0], good[2], bad[1]])
 
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], PermanentEmailError)
@@ -572,22 +573,22 @@ def test_outbox_send_many_refuses_only_the_unsafe_key(monkeypatch, tmp_path):
     assert not (tmp_path / "escape.eml").exists()
 
 
-def test_outbox_send_many_into_an_unwritable_directory_is_transient_for_each(monkeypatch, tmp_path):
+def test_eml_send_many_into_an_unwritable_directory_is_transient_for_each(monkeypatch, tmp_path):
     blocker = tmp_path / "a-regular-file"  # root ignores chmod: a file where a directory goes
     blocker.write_text("not a directory")
 
-    results = outbox(monkeypatch, blocker / "outbox").send_many(batch(3))
+    results = eml(monkeypatch, blocker / "eml").send_many(batch(3))
 
     assert len(results) >= 1
     assert all(isinstance(r, TransientEmailError) for r in results), results
     assert blocker.read_text() == "not a directory"
 
 
-def test_outbox_send_many_failing_part_way_reports_no_unwritten_mail_as_sent(monkeypatch, tmp_path):
+def test_eml_send_many_failing_part_way_reports_no_unwritten_mail_as_sent(monkeypatch, tmp_path):
     mails = batch(4)
     mails[2] = Email(**{**vars(mails[2]), "key": "r-" + "x" * 300})  # a safe, too long name
 
-    results = outbox(monkeypatch, tmp_path).send_many(mails)
+    results = eml(monkeypatch, tmp_path).send_many(mails)
 
     written = {p.name for p in tmp_path.iterdir()}
     assert not any(p.startswith(".") for p in written)  # no temporary file left

@@ -32,7 +32,7 @@ from dueflow.adapters.outbox_relay import HttpSink, OutboxRelay
 from dueflow.domain import events as ev
 from tests.conftest import auth
 from tests.functions.conftest import clock, event_client, event_env, mail_dir  # noqa: F401
-from tests.functions.test_event_functions import (
+from tests.support.event_functions import (
     RENT,
     act,
     create,
@@ -40,10 +40,10 @@ from tests.functions.test_event_functions import (
     outbox,
     ping,
 )
-from tests.integration.test_outbox_relay import Sink, sink, wait_until  # noqa: F401
 from tests.support.event_schemas import validate_event
 from tests.support.events import deliver, outcome
 from tests.support.http import free_port
+from tests.support.polling import wait_until
 
 Samples = dict[tuple[str, frozenset], float]
 WEEKLY = {
@@ -176,7 +176,7 @@ def test_a_sent_reminder_counts_the_email_and_its_lateness(
     assert handled("reminders", "dev.knative.sources.ping", "ok") == 1
     assert handled("notify", ev.REMINDER_DUE, "ok") == 1
     assert handled("notify", ev.REMINDER_DUE, "duplicate") == 1
-    assert delta(before, after, "dueflow_emails_total", backend="outbox", outcome="sent") == 1
+    assert delta(before, after, "dueflow_emails_total", backend="eml", outcome="sent") == 1
     lateness = "dueflow_reminder_lateness_seconds"
     assert delta(before, after, f"{lateness}_count") == 1
     assert delta(before, after, f"{lateness}_sum") == pytest.approx(90)
@@ -193,7 +193,7 @@ def test_an_email_failing_for_good_is_counted_as_failed(
     [due] = outbox(engine, ev.REMINDER_DUE)
     assert outcome(deliver(event_client("notify"), due, "binary")) == "failed"
     after = scrape()
-    assert delta(before, after, "dueflow_emails_total", backend="outbox", outcome="failed") == 1
+    assert delta(before, after, "dueflow_emails_total", backend="eml", outcome="failed") == 1
     assert delta(before, after, "dueflow_reminder_lateness_seconds_count") == 0
 
 

@@ -16,14 +16,11 @@ import random
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from cloudevents.http import from_http
 
 from dueflow import bootstrap
 from dueflow.adapters.db.engine import make_engine
@@ -36,6 +33,8 @@ from tests.conftest import auth
 from tests.support.clock import Clock
 from tests.support.event_schemas import validate_event
 from tests.support.http import Answer, RecordingServer, Request
+from tests.support.polling import wait_until
+from tests.support.sink import Received
 
 EMAIL = "alice@example.com"
 LEASE_SECONDS = 15
@@ -43,86 +42,7 @@ JITTER = (0.8, 1.2)  # the relay multiplies each backoff by a random factor in t
 EPS = timedelta(milliseconds=5)  # database timestamps keep microseconds; allow rounding
 
 
-# -- the sink -------------------------------------------------------------------------------------
-@dataclass
-class Received:
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    status: int  # what the sink answered
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.status < 300
-
-    def event(self):
-        return from_http(self.headers, self.body)
-
-    def structured(self) -> dict:
-        """The received binary-mode event rebuilt as a structured-mode CloudEvent dict."""
-        ev = self.event()
-        return {**ev.get_attributes(), "data": ev.data}
-
-    @property
-    def ce_id(self) -> str:
-        return self.headers["ce-id"]
-
-
-class Sink(RecordingServer):
-    """A real HTTP event sink. Answers from `plan` (a queue of (status, delay_seconds)) in turn,
-    then `default`; records each request before waiting and answering."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.plan: deque[tuple[int, float]] = deque()
-        self.default: tuple[int, float] = (202, 0.0)
-        self._lock = threading.Lock()
-        super().__init__(self._answer)
-
-    def _answer(self, request: Request) -> Answer:
-        with self._lock:
-            status, delay = self.plan.popleft() if self.plan else self.default
-            self.received.append(Received(request.lower_headers(), request.body, status))
-        if delay:
-            time.sleep(delay)
-        payload = b"accepted" if 200 <= status < 300 else b"unavailable"
-        return Answer(status, payload, {"Content-Type": "text/plain"})
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def answer(self, *statuses: int) -> None:
-        """Answer the next requests with these statuses, in turn."""
-        with self._lock:
-            self.plan.extend((s, 0.0) for s in statuses)
-
-    def down(self, status: int = 503) -> None:
-        with self._lock:
-            self.default = (status, 0.0)
-
-    def up(self) -> None:
-        with self._lock:
-            self.default = (202, 0.0)
-
-    def requests(self) -> list[Received]:
-        with self._lock:
-            return list(self.received)
-
-    def accepted(self) -> list[Received]:
-        return [r for r in self.requests() if r.accepted]
-
-    def accepted_ids(self) -> list[str]:
-        return [r.ce_id for r in self.accepted()]
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink()
-    yield s
-    s.close()
-
-
+# -- the sink: tests/support/sink.py (the fixture `sink`: conftest.py) ---------------------------
 def closed_port_url() -> str:
     """A loopback URL where nothing listens (connections are refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -153,12 +73,11 @@ def outbox_ids(engine) -> list[str]:
 
 def lease_holder(engine) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(leases.c.holder).where(leases.c.name == LEASE_NAME)).scalar()
+        return conn.execute(sa.select(leases.c.holder).where(leases.c.name == LEASE_NAME)).scalar()
 
 
 def backoff_bounds(attempts: int, max_backoff: float) -> tuple[float, float]:
-    base = min(max_backoff, 0.5 * 2 ** attempts)
+    base = min(max_backoff, 0.5 * 2**attempts)
     return base * JITTER[0], base * JITTER[1]
 
 
@@ -168,8 +87,11 @@ def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, e
     headers = auth()
     bearer = headers["Authorization"].removeprefix("Bearer ")
 
-    created = client.post("/tasks", json={"title": "Write report", "tags": ["work"],
-                                          "priority": "high"}, headers=headers)
+    created = client.post(
+        "/tasks",
+        json={"title": "Write report", "tags": ["work"], "priority": "high"},
+        headers=headers,
+    )
     assert created.status_code == 201, created.json
     task_id = created.json["id"]
     steps = [
@@ -183,8 +105,13 @@ def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, e
     assert sink.requests() == []
 
     rows = outbox_rows(engine)
-    types = [events.TASK_CREATED, events.TASK_UPDATED, events.TASK_COMPLETED,
-             events.TASK_REOPENED, events.TASK_DELETED]
+    types = [
+        events.TASK_CREATED,
+        events.TASK_UPDATED,
+        events.TASK_COMPLETED,
+        events.TASK_REOPENED,
+        events.TASK_DELETED,
+    ]
     assert [row.event_type for row in rows] == types
     assert all(row.partition_key == task_id and row.attempts == 0 for row in rows)
     stored = [json.loads(row.payload) for row in rows]
@@ -234,7 +161,8 @@ def test_lifecycle_events_are_delivered_in_order_as_binary_cloudevents(client, e
 
 # -- 2. sink down: nothing lost, backoff grows, order kept ----------------------------------------
 def test_sink_down_keeps_rows_probes_often_and_delivers_in_order_when_back(
-        engine, service, clock, sink):
+    engine, service, clock, sink
+):
     """A sink that is down (connection refused, 503) is not waited out with growing backoff:
     the relay probes it with one event, at most PROBE_MAX apart, and the first success lets
     everything go (issue 17: a broker's return is found within a second)."""
@@ -297,8 +225,11 @@ def test_sink_down_keeps_rows_probes_often_and_delivers_in_order_when_back(
     clock.set(due_times[-1] + EPS)
     assert relay.run_once() == 5
     accepted = sink.accepted()
-    titles = [r.structured()["data"]["task"]["title"] for r in accepted
-              if r.structured()["subject"] == task.id]
+    titles = [
+        r.structured()["data"]["task"]["title"]
+        for r in accepted
+        if r.structured()["subject"] == task.id
+    ]
     assert titles == ["v0", "v1", "v2", "v3"]
     assert sorted(sink.accepted_ids()) == sorted(ids)
     assert any(r.structured()["subject"] == other.id for r in accepted)
@@ -346,8 +277,9 @@ def test_backoff_is_capped_near_max_backoff(engine, service, clock, sink):
 
 def test_backoff_never_exceeds_max_backoff(engine, service, clock):
     service.create("alice", {"title": "capped"})
-    relay = OutboxRelay(engine, HttpSink(closed_port_url(), timeout=2), max_backoff=1.0,
-                        clock=clock)
+    relay = OutboxRelay(
+        engine, HttpSink(closed_port_url(), timeout=2), max_backoff=1.0, clock=clock
+    )
     waits = []
     for _ in range(30):  # at the cap each wait exceeds it with probability 1/2
         failed_at = clock()
@@ -380,8 +312,9 @@ def test_many_events_arrive_in_order_across_batches(engine, service, clock, sink
     assert len({r.ce_id for r in received}) == 51
     titles = [r.structured()["data"]["task"]["title"] for r in received]
     assert titles == ["v-start"] + [f"v{i}" for i in range(50)]
-    assert [r.headers["ce-type"] for r in received] == \
-        [events.TASK_CREATED] + [events.TASK_UPDATED] * 50
+    assert [r.headers["ce-type"] for r in received] == [events.TASK_CREATED] + [
+        events.TASK_UPDATED
+    ] * 50
     assert outbox_rows(engine) == []
 
 
@@ -516,15 +449,6 @@ def test_lost_answer_from_the_sink_redelivers_the_event(engine, service, clock, 
 
 
 # -- 6. a change never waits on the sink ----------------------------------------------------------
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_requests_do_not_wait_on_a_hanging_sink(client, engine, sink):
     sink.default = (202, 3.0)  # the sink takes 3 s to answer (the relay's timeout is 5 s)
     os.environ["K_SINK"] = sink.url
@@ -630,16 +554,17 @@ def run_until_idle(relay: OutboxRelay, limit: int = 50) -> list[int]:
     raise AssertionError(f"the relay never ran out of events: {passes}")
 
 
-@pytest.mark.parametrize(("concurrency", "overlap", "hold"), [(1, 1, 0.25), (2, 2, 0.25),
-                                                              (8, 4, 5.0)])
+@pytest.mark.parametrize(
+    ("concurrency", "overlap", "hold"), [(1, 1, 0.25), (2, 2, 0.25), (8, 4, 5.0)]
+)
 def test_partitions_are_delivered_concurrently_up_to_the_limit(
-        engine, service, clock, partition_sink, concurrency, overlap, hold):
+    engine, service, clock, partition_sink, concurrency, overlap, hold
+):
     tasks = [service.create("alice", {"title": f"task {i}"}) for i in range(4)]
     # each request waits until all four are in flight at once, or `hold` seconds: only as long
     # as it takes the four to arrive when the relay sends them together
     sink = partition_sink(gate=len(tasks), hold=hold)
-    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), concurrency=concurrency,
-                        clock=clock)
+    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), concurrency=concurrency, clock=clock)
 
     assert relay.run_once() == 4
 
@@ -648,8 +573,7 @@ def test_partitions_are_delivered_concurrently_up_to_the_limit(
     assert outbox_rows(engine) == []
 
 
-def test_order_within_each_task_is_kept_under_concurrency(
-        engine, service, clock, partition_sink):
+def test_order_within_each_task_is_kept_under_concurrency(engine, service, clock, partition_sink):
     tasks = [service.create("alice", {"title": f"t{i} v0"}) for i in range(12)]
     for version in range(1, 5):  # interleaved: every batch holds many partitions
         for i, task in enumerate(tasks):
@@ -658,8 +582,9 @@ def test_order_within_each_task_is_kept_under_concurrency(
     assert len(expected) == 12 and all(len(ids) == 5 for ids in expected.values())
 
     sink = partition_sink(jitter=0.015)  # answers come back in random order
-    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), batch_size=16, concurrency=8,
-                        clock=clock)
+    relay = OutboxRelay(
+        engine, HttpSink(sink.url, timeout=5), batch_size=16, concurrency=8, clock=clock
+    )
     deletes: list[str] = []
 
     def count_deletes(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -680,15 +605,19 @@ def test_order_within_each_task_is_kept_under_concurrency(
     assert received_by_partition(received) == expected  # per task: each once, in order
     assert len(received) == len({r.ce_id for r in received}) == 60  # nothing twice
     for i, task in enumerate(tasks):
-        titles = [r.structured()["data"]["task"]["title"] for r in received
-                  if r.headers["ce-subject"] == task.id]
+        titles = [
+            r.structured()["data"]["task"]["title"]
+            for r in received
+            if r.headers["ce-subject"] == task.id
+        ]
         assert titles == [f"t{i} v{v}" for v in range(5)]
     assert outbox_rows(engine) == []
     assert relay.run_once() == 0 and len(sink.requests()) == 60
 
 
 def test_a_failing_partition_holds_back_only_its_own_later_rows(
-        engine, service, clock, partition_sink):
+    engine, service, clock, partition_sink
+):
     stuck = service.create("alice", {"title": "stuck v0"})  # lowest seqs: first in every batch
     for v in range(1, 3):
         service.update("alice", stuck.id, {"title": f"stuck v{v}"})
@@ -699,8 +628,9 @@ def test_a_failing_partition_holds_back_only_its_own_later_rows(
     expected = ids_by_partition(engine)
     sink = partition_sink()
     sink.failing.add(stuck.id)
-    relay = OutboxRelay(engine, HttpSink(sink.url, timeout=5), batch_size=4, concurrency=8,
-                        clock=clock)
+    relay = OutboxRelay(
+        engine, HttpSink(sink.url, timeout=5), batch_size=4, concurrency=8, clock=clock
+    )
 
     # first pass: the stuck head fails; the two other tasks' rows in the batch go out
     assert relay.run_once() == 1  # batch of 4 = stuck's 3 rows + others[0]'s first row
@@ -711,8 +641,9 @@ def test_a_failing_partition_holds_back_only_its_own_later_rows(
     assert all(row.attempts == 0 and row.last_error is None for row in stuck_rows[1:])
     # the backing-off partition no longer takes room in a batch: the others drain at once
     assert run_until_idle(relay) == [4, 1, 0]
-    assert [r.ce_id for r in sink.requests() if r.headers["ce-subject"] == stuck.id] == \
-        expected[stuck.id][:1]  # only the head was tried, once
+    assert [r.ce_id for r in sink.requests() if r.headers["ce-subject"] == stuck.id] == expected[
+        stuck.id
+    ][:1]  # only the head was tried, once
     assert [row.event_id for row in outbox_rows(engine)] == expected[stuck.id]
 
     # a new event of another task goes out while `stuck` is still backing off
@@ -768,22 +699,28 @@ def test_stop_releases_the_lease_for_the_next_relay(engine, service, clock, sink
 def listeners_since(engine, since: datetime) -> int:
     """Server sessions that ran LISTEN on the relay's channel after `since`."""
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND query = 'LISTEN dueflow_outbox' AND query_start > :since"),
-            {"since": since}).scalar_one()
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query = 'LISTEN dueflow_outbox' AND query_start > :since"
+            ),
+            {"since": since},
+        ).scalar_one()
 
 
 def test_a_commit_through_another_engine_wakes_the_relay_at_once(engine, database_url, sink):
     if engine.dialect.name != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite a relay polls, and a commit in "
-                    "its own process kicks it")
+        pytest.skip(
+            "LISTEN/NOTIFY is PostgreSQL's; on SQLite a relay polls, and a commit in "
+            "its own process kicks it"
+        )
     with engine.connect() as conn:
         started = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
     # two replicas that poll only every 30 s; the kicks make them pass once now, so that one
     # takes the lease (the holder is the one that listens) instead of at its first poll
-    relays = [OutboxRelay(engine, HttpSink(sink.url, timeout=5), poll_interval=30)
-              for _ in range(2)]
+    relays = [
+        OutboxRelay(engine, HttpSink(sink.url, timeout=5), poll_interval=30) for _ in range(2)
+    ]
     other = None
     try:
         for relay in relays:
@@ -800,8 +737,10 @@ def test_a_commit_through_another_engine_wakes_the_relay_at_once(engine, databas
             assert wait_until(lambda n=n: len(sink.accepted()) >= n, timeout=5)
             assert time.monotonic() - committed < 2.0  # the NOTIFY, not the 30 s poll
         assert wait_until(lambda: not outbox_rows(engine), timeout=5)
-        assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == \
-            ["first", "second"]  # each once
+        assert [r.structured()["data"]["task"]["title"] for r in sink.accepted()] == [
+            "first",
+            "second",
+        ]  # each once
     finally:
         for relay in relays:
             relay.stop()

@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.manifests import test_manifests as manifests
 from tests.ship import tools
+from tests.support import manifests
 
 VALUES_FILES = ["values.yaml", "values-minikube.yaml", "values-aks.yaml", "values-gke.yaml"]
 CASES = [(f, dapr) for f in VALUES_FILES for dapr in (False, True)]
@@ -325,6 +325,15 @@ def test_the_route_can_be_left_out_and_the_assistant_set_by_hand():
     assert kinds == {"Gateway", "HTTPRoute"}  # a backend in the release namespace needs no grant
 
 
+def test_the_eml_backend_gets_its_directory_and_the_others_do_not():
+    docs = tools.render({"email": {"backend": "eml", "emlDir": "/tmp/mail"}})
+    notify = _service_env(docs, "notify")
+    assert (notify["DUEFLOW_EMAIL_BACKEND"], notify["DUEFLOW_EML_DIR"]) == ("eml", "/tmp/mail")
+    assert "DUEFLOW_OUTBOX_DIR" not in notify  # the old name is read by the function, never set
+    notify = _service_env(tools.render({"email": {"backend": "smtp"}}), "notify")
+    assert notify["DUEFLOW_EMAIL_BACKEND"] == "smtp" and "DUEFLOW_EML_DIR" not in notify
+
+
 def test_auth_from_a_jwks_url_or_the_secret():
     docs = tools.render({"auth": {"mode": "jwks", "jwksUrl": "https://id.example/jwks.json"}})
     tasks = next(d for d in docs if d["metadata"]["name"] == "tasks" and d["kind"] == "Service")
@@ -470,7 +479,7 @@ BAD_VALUES = {
         "/functions/tasks/autoscaling/minScale",
     ),
     "timeout-over-knative-max": ({"functions": {"reminders": {"timeoutSeconds": 3600}}}, "timeout"),
-    "outbox-outside-tmp": ({"email": {"outboxDir": "/var/mail"}}, "/email/outboxDir"),
+    "eml-outside-tmp": ({"email": {"emlDir": "/var/mail"}}, "/email/emlDir"),
     "dapr-email-backend-on-knative": ({"email": {"backend": "dapr"}}, "/email/backend"),
     "reserved-extra-env": (
         {"functions": {"tasks": {"extraEnv": [{"name": "K_SINK", "value": "http://x"}]}}},

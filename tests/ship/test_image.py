@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.manifests import test_manifests as manifests
 from tests.ship import tools
+from tests.support import manifests
 
 DOCKERFILE = (tools.ROOT / "Dockerfile").read_text()
 

@@ -103,7 +103,7 @@ def test_every_function_starts_from_the_installed_package(runtime_venv, tmp_path
         "DUEFLOW_JWT_ISSUER": "https://auth.dueflow.test",  # the assistant names it (RFC 9728)
         "DUEFLOW_AUTO_MIGRATE": "0",
         "DUEFLOW_METRICS_PORT": "0",
-        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "mail"),
+        "DUEFLOW_EML_DIR": str(tmp_path / "mail"),
     }
     python = runtime_venv / "bin" / "python"
     _run(python, "-m", "dueflow.adapters.db.engine", env=env, cwd=tmp_path)

@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.manifests import test_manifests as manifests
 from tests.ship import tools
+from tests.support import manifests
 
 FAKE = r'''#!/usr/bin/env python3
 """Stand-in for {name}: records its arguments, answers what the scripts ask."""

@@ -8,8 +8,8 @@ import re
 
 import yaml
 
-from tests.manifests import test_manifests as manifests
 from tests.ship import tools
+from tests.support import manifests
 
 WORKFLOWS = tools.ROOT / ".github" / "workflows"
 

@@ -27,7 +27,7 @@ def running_stack(tmp_path, **extra_env: str):
         "DUEFLOW_LIVE_PORT": str(free_port()),  # not PORT + 2, likewise
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dueflow.db'}",
         "DUEFLOW_ENV": "local",
-        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "DUEFLOW_EML_DIR": str(tmp_path / "eml"),
     }
     for name in ("DUEFLOW_JWT_SECRET", "DUEFLOW_JWKS_URL", "K_SINK"):  # not the caller's own
         env.pop(name, None)

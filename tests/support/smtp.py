@@ -1,14 +1,19 @@
-"""The SMTP peer of the tests: an aiosmtpd handler that keeps every message it accepts (run it
-in aiosmtpd's Controller, a real SMTP server in a thread)."""
+"""The SMTP peer of the tests: an aiosmtpd handler that keeps every message it accepts, run in
+aiosmtpd's Controller (a real SMTP server in a thread) by `smtp_servers`."""
 
 from __future__ import annotations
 
 import email
 import email.message
 import email.policy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import LoginPassword
+
+from tests.support.http import free_port
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -49,3 +54,23 @@ class Collector:
             )
         )
         return "250 Message accepted for delivery"
+
+
+@contextmanager
+def smtp_servers() -> Iterator[Callable[..., int]]:
+    """`start(handler, port=None, **smtp_kwargs)` starts an aiosmtpd controller on 127.0.0.1 (a
+    free port unless given) and returns its port; every one started stops on leaving."""
+    started: list[Controller] = []
+
+    def start(handler, port: int | None = None, **smtp_kwargs) -> int:
+        port = port or free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
+        controller.start()
+        started.append(controller)
+        return port
+
+    try:
+        yield start
+    finally:
+        for controller in started:
+            controller.stop()

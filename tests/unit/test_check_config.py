@@ -4,6 +4,7 @@ settings of other functions do not stop it."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -164,3 +165,52 @@ def test_the_public_url_loses_its_trailing_slash(monkeypatch):
     assert config.public_url() is None
     monkeypatch.setenv("DUEFLOW_PUBLIC_URL", "https://dueflow.example/api/")
     assert config.public_url() == "https://dueflow.example/api"
+
+
+@pytest.fixture
+def deprecations(monkeypatch):
+    """The deprecation warnings of dueflow.config, logged from now on (each once per process)."""
+    monkeypatch.setattr(config, "_deprecations_logged", set())
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("dueflow.config")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def test_the_old_backend_name_outbox_is_the_eml_backend_with_one_warning(monkeypatch, deprecations):
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "Outbox")
+    bootstrap.check_config("notify")
+    bootstrap.check_config("notify")
+    assert config.email().backend == "eml"
+    assert [(r.levelname, r.getMessage()) for r in deprecations] == [
+        ("WARNING", "DUEFLOW_EMAIL_BACKEND=outbox is deprecated: use DUEFLOW_EMAIL_BACKEND=eml "
+         "(same meaning)"),
+    ]  # fmt: skip
+
+
+def test_the_old_directory_variable_still_names_the_eml_directory_with_one_warning(
+    monkeypatch, deprecations
+):
+    monkeypatch.setenv("DUEFLOW_OUTBOX_DIR", "/tmp/old-name")
+    bootstrap.check_config("notify")
+    assert config.email().eml_dir == "/tmp/old-name"
+    assert [(r.levelname, r.getMessage()) for r in deprecations] == [
+        ("WARNING", "DUEFLOW_OUTBOX_DIR is deprecated: use DUEFLOW_EML_DIR (same meaning)"),
+    ]
+    monkeypatch.setenv("DUEFLOW_EML_DIR", "/tmp/new-name")  # the new name wins
+    assert config.eml_dir() == "/tmp/new-name"
+    assert len(deprecations) == 1
+
+
+def test_the_new_names_log_no_deprecation(monkeypatch, deprecations):
+    monkeypatch.setenv("DUEFLOW_EMAIL_BACKEND", "eml")
+    monkeypatch.setenv("DUEFLOW_EML_DIR", "/tmp/mail")
+    bootstrap.check_config("notify")
+    assert (config.email().backend, config.email().eml_dir) == ("eml", "/tmp/mail")
+    assert config.email_backend() == "eml"
+    assert deprecations == []
+    monkeypatch.delenv("DUEFLOW_EML_DIR")
+    assert config.eml_dir() == ".dueflow/eml"  # the default

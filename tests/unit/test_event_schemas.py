@@ -546,7 +546,8 @@ DELIVERY_VALID_VARIANTS: list[tuple[str, tuple[str, ...], Mutator]] = [
         DELIVERY_TYPES,
         _env(traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
     ),
-    ("backend outbox", NOTIFICATIONS, _data(backend="outbox")),
+    ("backend eml", NOTIFICATIONS, _data(backend="eml")),
+    ("backend outbox (before the rename)", NOTIFICATIONS, _data(backend="outbox")),
     ("backend sendgrid", NOTIFICATIONS, _data(backend="sendgrid")),
     ("backend dapr", NOTIFICATIONS, _data(backend="dapr")),
     ("error of 500 characters", (NOTIFICATION_FAILED,), _data(error="e" * 500)),
@@ -709,7 +710,7 @@ def test_events_module_emits_valid_delivery_events() -> None:
     built = [
         events.reminder_due_event(due, now, late=False),
         events.reminder_due_event(without_due_date, now, late=True),
-        events.notification_event(events.NOTIFICATION_SENT, mailed, "outbox", now),
+        events.notification_event(events.NOTIFICATION_SENT, mailed, "eml", now),
         events.notification_event(events.NOTIFICATION_SENT, mailed, "dapr", now),
         events.notification_event(
             events.NOTIFICATION_FAILED,
@@ -858,7 +859,8 @@ BATCH_VALID_VARIANTS: list[tuple[str, tuple[str, ...], Mutator]] = [
     ),
     ("every outcome sent", (NOTIFICATIONS_RECORDED,), _all_sent),
     ("every outcome failed", (NOTIFICATIONS_RECORDED,), _item(0, status="failed", error="x")),
-    ("backend outbox", (NOTIFICATIONS_RECORDED,), _data(backend="outbox")),
+    ("backend eml", (NOTIFICATIONS_RECORDED,), _data(backend="eml")),
+    ("backend outbox (before the rename)", (NOTIFICATIONS_RECORDED,), _data(backend="outbox")),
     ("backend sendgrid", (NOTIFICATIONS_RECORDED,), _data(backend="sendgrid")),
     ("backend dapr", (NOTIFICATIONS_RECORDED,), _data(backend="dapr")),
     ("error of 500 characters", (NOTIFICATIONS_RECORDED,), _item(1, error="e" * 500)),
@@ -1181,11 +1183,11 @@ def test_the_api_accepts_the_realistic_command_data() -> None:
     """The fixtures are not only schema-valid: the API's own validation takes them too."""
     body = make_command_data(CREATE_CMD)
     body.pop("user_id")
-    assert parse_create(body)["tags"] == ("finance", "admin")
+    assert parse_create(body).tags == ("finance", "admin")
     patch = make_command_data(UPDATE_CMD)
     for name in ("user_id", "id"):
         patch.pop(name)
-    assert parse_patch(patch)["description"] is None
+    assert parse_patch(patch).description is None
 
 
 def _minimal_envelope(ev: dict[str, Any]) -> None:

@@ -73,9 +73,7 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-MODULES = sorted(
-    (layer, path) for layer in ALLOWED for path in (PACKAGE / layer).rglob("*.py")
-)
+MODULES = sorted((layer, path) for layer in ALLOWED for path in (PACKAGE / layer).rglob("*.py"))
 
 
 @pytest.mark.parametrize(
@@ -100,3 +98,49 @@ def test_the_check_sees_an_outward_import():
 
 def test_every_layer_has_modules():
     assert {layer for layer, _ in MODULES} == set(ALLOWED)
+
+
+# -- the tests' own rule: no test module imports another ------------------------------------------
+TEST_MODULES = sorted((ROOT / "tests").rglob("*.py"))
+
+
+def imported_test_modules(source: str, package: str) -> list[str]:
+    """The test modules (`tests/**/test_*.py`) that `source`, in `package`, imports."""
+    found = set()
+    for name in imports_of(source, package):
+        if not name.startswith("tests."):
+            continue
+        parts = name.split(".")
+        for i, part in enumerate(parts, start=1):
+            if part.startswith("test_") and ROOT.joinpath(*parts[:i]).with_suffix(".py").is_file():
+                found.add(".".join(parts[:i]))
+    return sorted(found)
+
+
+def test_no_test_module_imports_another():
+    """What several test modules share lives in tests/support (or a conftest.py's fixtures), so
+    running, moving or changing one test module never changes another."""
+    offenders = {
+        str(path.relative_to(ROOT)): imported
+        for path in TEST_MODULES
+        if (
+            imported := imported_test_modules(
+                path.read_text(), ".".join(path.relative_to(ROOT).parts[:-1])
+            )
+        )
+    }
+    assert offenders == {}
+
+
+def test_the_check_sees_a_test_module_import():
+    probe = (
+        "from tests.functions import test_event_functions as single\n"
+        "def f():\n    from ..functions.test_tasks_api import assert_problem\n"
+        "from tests.support.events import deliver\n"
+        "import tests.manifests.test_manifests\n"
+    )
+    assert imported_test_modules(probe, "tests.integration") == [
+        "tests.functions.test_event_functions",
+        "tests.functions.test_tasks_api",
+        "tests.manifests.test_manifests",
+    ]

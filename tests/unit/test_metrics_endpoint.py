@@ -43,10 +43,10 @@ def test_the_endpoint_starts_once_and_serves_prometheus_text():
     port = free_port()
     assert metrics.serve(port) == port
     assert metrics.serve(free_port()) == port  # once per process: later calls change nothing
-    metrics.EMAILS.labels("outbox", "sent").inc(0)
+    metrics.EMAILS.labels("eml", "sent").inc(0)
     answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
-    assert 'dueflow_emails_total{backend="outbox",outcome="sent"}' in answer.text
+    assert 'dueflow_emails_total{backend="eml",outcome="sent"}' in answer.text
 
 
 def test_a_taken_port_is_logged_and_the_process_goes_on(caplog):

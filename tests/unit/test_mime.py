@@ -1,4 +1,4 @@
-"""`mime_bytes` (the fast writer the outbox backend uses) against `to_mime` (the message SMTP
+"""`mime_bytes` (the fast writer the eml backend uses) against `to_mime` (the message SMTP
 sends): both must read back, with the stdlib's modern parser, as the same e-mail, 7-bit clean and
 within RFC 5322's 78-character lines (76 in the quoted-printable body)."""
 

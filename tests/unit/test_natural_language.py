@@ -546,7 +546,7 @@ def test_recurrence_phrase(phrase, now, rrule, basis, has_first, dates):
     # the API takes it: a task created with these fields validates
     body = {"title": "t", "due_at": start.isoformat(), "timezone": zone,
             "recurrence": {"rrule": result.rrule, "basis": result.basis}}  # fmt: skip
-    assert parse_create(body)["recurrence"].rrule == rrule
+    assert parse_create(body).recurrence.rrule == rrule
 
 
 # --- due dates --------------------------------------------------------------------------------
@@ -698,7 +698,7 @@ def test_reminder_phrase(phrase, now, expected):
     now, zone = NOWS[now]
     assert parse_reminder(phrase, now=now, tz=ZoneInfo(zone)) == expected
     body = {"title": "t", "due_at": "2030-01-01T00:00:00Z", "reminders": [expected]}
-    assert len(parse_create(body)["reminders"]) == 1  # the API takes it as it is
+    assert len(parse_create(body).reminders) == 1  # the API takes it as it is
 
 
 # --- quick add --------------------------------------------------------------------------------

@@ -362,7 +362,7 @@ def create(s: Series) -> tuple[Task, Reference] | None:
         fields = parse_create(s.body())
     except ValidationFailed:
         return None
-    ref = Reference(fields["recurrence"].rrule, s.zone, fields["due_at"])
+    ref = Reference(fields.recurrence.rrule, s.zone, fields.due_at)
     exdates = [i.instant for p in s.exdate_positions if (i := ref.item(p)) is not None]
     try:
         task = new_task("user-1", parse_create(s.body(exdates)), NOW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,10 @@ from dueflow.domain.validation import (
     DEFAULTS,
     MAX_DESCRIPTION,
     MAX_TITLE,
+    UNSET,
     ReminderInput,
+    TaskFields,
+    TaskPatch,
     parse_create,
     parse_patch,
 )
@@ -36,7 +40,9 @@ def create(**fields):
 
 
 def test_create_fills_every_default():
-    assert parse_create({"title": "Pay rent"}) == {
+    fields = parse_create({"title": "Pay rent"})
+    assert fields == TaskFields(title="Pay rent")
+    assert asdict(fields) == {
         "title": "Pay rent",
         "description": None,
         "priority": "none",
@@ -61,13 +67,13 @@ def test_create_returns_parsed_values():
             "reminders": [{"before": "P1D"}],
         }
     )
-    assert fields["description"] == "by transfer"
-    assert fields["priority"] == "high"
-    assert fields["tags"] == ("home",)
-    assert fields["due_at"] == utc(2026, 12, 1, 9)
-    assert fields["timezone"] == "Europe/Berlin"
-    assert fields["recurrence"] == Recurrence("FREQ=MONTHLY", "due", ())
-    assert [r.before.text for r in fields["reminders"]] == ["P1D"]
+    assert fields.description == "by transfer"
+    assert fields.priority == "high"
+    assert fields.tags == ("home",)
+    assert fields.due_at == utc(2026, 12, 1, 9)
+    assert fields.timezone == "Europe/Berlin"
+    assert fields.recurrence == Recurrence("FREQ=MONTHLY", "due", ())
+    assert [r.before.text for r in fields.reminders] == ["P1D"]
 
 
 @pytest.mark.parametrize("body", [{}, {"priority": "high"}])
@@ -130,17 +136,17 @@ def test_error_pointer_is_a_json_pointer():
 
 
 def test_title_is_trimmed():
-    assert create(title="  Pay rent \n")["title"] == "Pay rent"
+    assert create(title="  Pay rent \n").title == "Pay rent"
 
 
 def test_title_length_limit_applies_after_trimming():
-    assert create(title=" " + "x" * MAX_TITLE + " ")["title"] == "x" * MAX_TITLE
+    assert create(title=" " + "x" * MAX_TITLE + " ").title == "x" * MAX_TITLE
     assert error_fields(parse_create, {"title": "x" * (MAX_TITLE + 1)}) == ["title"]
 
 
 def test_description_up_to_the_limit():
-    assert create(description="d" * MAX_DESCRIPTION)["description"] == "d" * MAX_DESCRIPTION
-    assert create(description="")["description"] == ""
+    assert create(description="d" * MAX_DESCRIPTION).description == "d" * MAX_DESCRIPTION
+    assert create(description="").description == ""
     assert error_fields(parse_create, {"title": "t", "description": "d" * 10_001}) == [
         "description"
     ]
@@ -156,7 +162,7 @@ def test_description_must_be_a_string(description):
 
 @pytest.mark.parametrize("priority", ["none", "low", "medium", "high"])
 def test_priority_values(priority):
-    assert create(priority=priority)["priority"] == priority
+    assert create(priority=priority).priority == priority
 
 
 @pytest.mark.parametrize("priority", ["urgent", "HIGH", "", 3, True, ["high"]])
@@ -168,7 +174,7 @@ def test_priority_rejects_other_values(priority):
 
 
 def test_tags_are_trimmed_lowercased_and_deduplicated_in_order():
-    assert create(tags=[" Work ", "home", "WORK", "Home", "errands"])["tags"] == (
+    assert create(tags=[" Work ", "home", "WORK", "Home", "errands"]).tags == (
         "work",
         "home",
         "errands",
@@ -177,7 +183,7 @@ def test_tags_are_trimmed_lowercased_and_deduplicated_in_order():
 
 def test_tags_limit_counts_distinct_tags():
     twenty = [f"t{i}" for i in range(20)]
-    assert len(create(tags=twenty + [t.upper() for t in twenty])["tags"]) == 20
+    assert len(create(tags=twenty + [t.upper() for t in twenty]).tags) == 20
     assert error_fields(parse_create, {"title": "t", "tags": twenty + ["t20"]}) == ["tags"]
 
 
@@ -187,7 +193,7 @@ def test_tags_errors_name_each_bad_index():
 
 
 def test_tag_of_fifty_characters_is_accepted():
-    assert create(tags=["x" * 50])["tags"] == ("x" * 50,)
+    assert create(tags=["x" * 50]).tags == ("x" * 50,)
 
 
 @pytest.mark.parametrize("tags", ["work", {"work": True}, 3])
@@ -201,7 +207,7 @@ def test_tags_must_be_a_list(tags):
 def test_reminder_shapes():
     reminders = create(
         reminders=[{"before": "PT15M"}, {"at": "2026-12-01T08:00:00+01:00"}, {"before": "p1d"}]
-    )["reminders"]
+    ).reminders
     assert [type(r) for r in reminders] == [ReminderInput] * 3
     assert reminders[0].before.exact == timedelta(minutes=15)
     assert reminders[0].at is None
@@ -211,7 +217,7 @@ def test_reminder_shapes():
 
 def test_at_most_ten_reminders():
     ten = [{"before": f"PT{i + 1}M"} for i in range(10)]
-    assert len(create(reminders=ten)["reminders"]) == 10
+    assert len(create(reminders=ten).reminders) == 10
     assert error_fields(parse_create, {"title": "t", "reminders": ten + [{"before": "PT1H"}]}) == [
         "reminders"
     ]
@@ -252,7 +258,7 @@ def test_reminders_must_be_a_list(reminders):
 
 
 def test_recurrence_defaults_and_canonical_rule():
-    recurrence = create(recurrence={"rrule": "RRULE:freq=weekly;byday=mo"})["recurrence"]
+    recurrence = create(recurrence={"rrule": "RRULE:freq=weekly;byday=mo"}).recurrence
     assert recurrence == Recurrence(rrule="FREQ=WEEKLY;BYDAY=MO", basis="due", exdates=())
 
 
@@ -267,7 +273,7 @@ def test_recurrence_exdates_are_parsed_sorted_and_deduplicated():
                 "2026-12-03T10:00:00+01:00",
             ],
         }
-    )["recurrence"]
+    ).recurrence
     assert recurrence.basis == "completion"
     assert recurrence.exdates == (utc(2026, 12, 2, 9), utc(2026, 12, 3, 9))
 
@@ -310,8 +316,10 @@ def test_recurrence_must_be_an_object(recurrence):
 
 
 def test_patch_returns_only_the_fields_it_sets():
-    assert parse_patch({"priority": "low"}) == {"priority": "low"}
-    assert parse_patch({}) == {}
+    assert parse_patch({"priority": "low"}) == TaskPatch(priority="low")
+    assert parse_patch({"priority": "low"}).changes() == {"priority": "low"}
+    assert parse_patch({}) == TaskPatch()
+    assert parse_patch({}).changes() == {}
 
 
 def test_patch_null_resets_fields_to_their_defaults():
@@ -326,7 +334,7 @@ def test_patch_null_resets_fields_to_their_defaults():
             "reminders": None,
         }
     )
-    assert patch == {
+    assert patch.changes() == {
         "description": None,
         "tags": (),
         "priority": "none",
@@ -335,7 +343,8 @@ def test_patch_null_resets_fields_to_their_defaults():
         "recurrence": None,
         "reminders": (),
     }
-    assert patch == DEFAULTS
+    assert patch.changes() == DEFAULTS
+    assert patch.title is UNSET
 
 
 def test_patch_cannot_null_the_title():
@@ -355,19 +364,19 @@ CURRENT = Recurrence("FREQ=WEEKLY;BYDAY=MO", "due", (utc(2026, 12, 7, 9),))
 
 def test_patch_merges_a_recurrence_object_into_the_current_one():
     patch = parse_patch({"recurrence": {"basis": "completion"}}, current=CURRENT)
-    assert patch == {
-        "recurrence": Recurrence("FREQ=WEEKLY;BYDAY=MO", "completion", (utc(2026, 12, 7, 9),))
-    }
+    assert patch == TaskPatch(
+        recurrence=Recurrence("FREQ=WEEKLY;BYDAY=MO", "completion", (utc(2026, 12, 7, 9),))
+    )
 
 
 def test_patch_replaces_only_the_members_it_names():
     patch = parse_patch({"recurrence": {"rrule": "FREQ=DAILY"}}, current=CURRENT)
-    assert patch["recurrence"] == Recurrence("FREQ=DAILY", "due", (utc(2026, 12, 7, 9),))
+    assert patch.recurrence == Recurrence("FREQ=DAILY", "due", (utc(2026, 12, 7, 9),))
 
 
 def test_patch_member_null_returns_it_to_its_default():
     patch = parse_patch({"recurrence": {"exdates": None, "basis": None}}, current=CURRENT)
-    assert patch["recurrence"] == Recurrence("FREQ=WEEKLY;BYDAY=MO", "due", ())
+    assert patch.recurrence == Recurrence("FREQ=WEEKLY;BYDAY=MO", "due", ())
 
 
 def test_patch_removing_the_rule_is_an_error_on_the_rule():
@@ -383,7 +392,7 @@ def test_patch_recurrence_without_current_needs_a_rule():
 
 
 def test_patch_recurrence_null_removes_it_even_with_a_current_one():
-    assert parse_patch({"recurrence": None}, current=CURRENT) == {"recurrence": None}
+    assert parse_patch({"recurrence": None}, current=CURRENT).changes() == {"recurrence": None}
 
 
 def test_patch_merge_still_reports_unknown_recurrence_members():

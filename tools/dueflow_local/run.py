@@ -135,7 +135,7 @@ def _ready_message(
     ]
     lines.append(f"  broker     {broker_url}" + (f" over Kafka at {kafka}" if kafka else ""))
     lines.append(f"  database   {config.database_url()}")
-    lines.append(f"  e-mail     {config.email_backend()} -> {config.outbox_dir()}")
+    lines.append(f"  e-mail     {config.email_backend()} -> {config.eml_dir()}")
     return "\n".join(lines)
 
 
@@ -198,7 +198,8 @@ def _embedded_defaults() -> None:
     os.environ.setdefault("DUEFLOW_ENV", "local")
     os.environ.setdefault("DUEFLOW_LOG_FORMAT", "text")  # for people; containers keep JSON
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / '.dueflow' / 'dueflow.db'}")
-    os.environ.setdefault("DUEFLOW_OUTBOX_DIR", str(ROOT / ".dueflow" / "outbox"))
+    if not os.environ.get("DUEFLOW_OUTBOX_DIR"):  # the deprecated name, when set, still counts
+        os.environ.setdefault("DUEFLOW_EML_DIR", str(ROOT / ".dueflow" / "eml"))
     os.environ.setdefault("PORT", "8080")
 
 

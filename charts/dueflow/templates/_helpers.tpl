@@ -104,8 +104,8 @@ Checks the schema cannot express: they compare two values. Fails the render with
 {{- if gt (int $connections) (int $root.Values.database.maxConnections) -}}
 {{- fail (printf "the functions may hold %d database connections (maxScale x (containerConcurrency + 3, notify + 4, live threads + 2), summed, plus the relay's LISTEN), above database.maxConnections %d: lower a maxScale or containerConcurrency, or raise the database's max_connections and database.maxConnections" (int $connections) (int $root.Values.database.maxConnections)) -}}
 {{- end -}}
-{{- if and (eq $root.Values.email.backend "outbox") (not (hasPrefix "/tmp" $root.Values.email.outboxDir)) -}}
-{{- fail "email.outboxDir must be under /tmp, the only writable path" -}}
+{{- if and (eq $root.Values.email.backend "eml") (not (hasPrefix "/tmp" $root.Values.email.emlDir)) -}}
+{{- fail "email.emlDir must be under /tmp, the only writable path" -}}
 {{- end -}}
 {{- end }}
 
@@ -187,9 +187,9 @@ the plain manifests. Argument: dict "root" $ "name" <function> "dapr" <"true" or
   value: {{ $values.email.backend }}
 - name: DUEFLOW_EMAIL_FROM
   value: {{ $values.email.from | quote }}
-{{- if eq $values.email.backend "outbox" }}
-- name: DUEFLOW_OUTBOX_DIR
-  value: {{ $values.email.outboxDir | quote }}
+{{- if eq $values.email.backend "eml" }}
+- name: DUEFLOW_EML_DIR
+  value: {{ $values.email.emlDir | quote }}
 {{- end }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "SENDGRID_API_KEY" "key" $values.existingSecret.keys.sendgridApiKey "optional" true) }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "SMTP_URL" "key" $values.existingSecret.keys.smtpUrl "optional" true) }}

@@ -4,71 +4,71 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from dueflow.domain import recurrence as recurrence_rules
-from dueflow.domain.durations import parse_duration
 from dueflow.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Reminder, Task, new_id
-from dueflow.domain.validation import ReminderInput
+from dueflow.domain.reminder_schedule import inputs_of, schedule_reminders
+from dueflow.domain.task import EDITABLE_FIELDS, Recurrence, Task, new_id
+from dueflow.domain.validation import UNSET, TaskFields, TaskPatch
 
 
-def new_task(user_id: str, fields: dict[str, Any], now: datetime) -> Task:
+def new_task(user_id: str, fields: TaskFields, now: datetime) -> Task:
     """A new open task from validated create fields (see validation.parse_create)."""
-    _check_consistency(
-        fields["due_at"], fields["recurrence"], fields["reminders"], fields["timezone"]
-    )
-    recurring = fields["recurrence"] is not None
+    _check_consistency(fields.due_at, fields.recurrence, fields.reminders, fields.timezone)
+    recurrence = fields.recurrence
+    recurring = recurrence is not None
     if recurring:
-        fields = {**fields, "recurrence": _anchored(fields["recurrence"], fields, index=1)}
+        recurrence = _anchored(recurrence, fields.due_at, fields.timezone, index=1)
     task = Task(
         id=new_id(),
         user_id=user_id,
-        title=fields["title"],
+        title=fields.title,
         created_at=now,
         updated_at=now,
-        description=fields["description"],
-        priority=fields["priority"],
-        tags=fields["tags"],
-        due_at=fields["due_at"],
-        timezone=fields["timezone"],
-        recurrence=fields["recurrence"],
+        description=fields.description,
+        priority=fields.priority,
+        tags=fields.tags,
+        due_at=fields.due_at,
+        timezone=fields.timezone,
+        recurrence=recurrence,
         series_id=new_id() if recurring else None,
         occurrence=1 if recurring else None,
     )
-    if not fields["reminders"]:
+    if not fields.reminders:
         return task
-    return task.with_changes(reminders=schedule_reminders(task, fields["reminders"], (), now))
+    return task.with_changes(reminders=schedule_reminders(task, fields.reminders, (), now))
 
 
-def apply_patch(task: Task, patch: dict[str, Any], now: datetime) -> tuple[Task, list[str]]:
+def apply_patch(task: Task, patch: TaskPatch, now: datetime) -> tuple[Task, list[str]]:
     """Apply a validated merge patch; returns the new task and the names of fields that changed."""
-    due_at = patch.get("due_at", task.due_at)
-    recurrence = patch.get("recurrence", task.recurrence)
-    reminder_inputs = patch.get("reminders")
-    if reminder_inputs is None:
-        reminder_inputs = tuple(_as_input(r) for r in task.reminders)
-    timezone = patch.get("timezone", task.timezone)
-    _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=patch.keys())
-    changes = {k: v for k, v in patch.items() if k != "reminders"}
+    due_at = task.due_at if patch.due_at is UNSET else patch.due_at
+    recurrence = task.recurrence if patch.recurrence is UNSET else patch.recurrence
+    timezone = task.timezone if patch.timezone is UNSET else patch.timezone
+    if patch.reminders is UNSET:
+        reminder_inputs = inputs_of(task.reminders)
+    else:
+        reminder_inputs = patch.reminders
+    patched = patch.changes()
+    _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=patched.keys())
+    changes = {k: v for k, v in patched.items() if k != "reminders"}
     if recurrence is not None and task.series_id is None:
         changes.update(series_id=new_id(), occurrence=1)
     if recurrence is not None and (
         task.recurrence is None
         or due_at != task.due_at
-        or patch.get("timezone", task.timezone) != task.timezone
+        or timezone != task.timezone
         or recurrence.rrule != task.recurrence.rrule
     ):
         # the series is redefined from this instance on; COUNT keeps counting where it was
         index = task.recurrence.index if task.recurrence is not None else 1
-        changes["recurrence"] = _anchored(recurrence, {**_fields(task), **changes}, index=index)
+        changes["recurrence"] = _anchored(recurrence, due_at, timezone, index=index)
     elif recurrence is not None:
         changes["recurrence"] = replace(
             recurrence, anchor=task.recurrence.anchor, index=task.recurrence.index
         )
     candidate = task.with_changes(**changes)
     reminders = task.reminders  # untouched unless their inputs move (keeps snoozes)
-    if "reminders" in patch or due_at != task.due_at or timezone != task.timezone:
+    if "reminders" in patched or due_at != task.due_at or timezone != task.timezone:
         reminders = schedule_reminders(candidate, reminder_inputs, task.reminders, now)
     candidate = candidate.with_changes(reminders=reminders)
     changed = [n for n in EDITABLE_FIELDS if _visible(candidate, n) != _visible(task, n)]
@@ -103,7 +103,7 @@ def next_instance(task: Task, completed_at: datetime, now: datetime) -> Task | N
         series_id=task.series_id,
         occurrence=(task.occurrence or 1) + 1,
     )
-    relative = tuple(_as_input(r) for r in task.reminders if r.before is not None)
+    relative = inputs_of(task.reminders, relative_only=True)
     return instance.with_changes(reminders=schedule_reminders(instance, relative, (), now))
 
 
@@ -113,7 +113,7 @@ def reschedule(task: Task, due_at: datetime, now: datetime) -> tuple[Task, list[
     time the rule gives, as if this one had not moved."""
     if task.status != "open":
         raise Conflict("a completed task cannot be rescheduled; reopen it first")
-    moved, changed = apply_patch(task, {"due_at": due_at}, now)
+    moved, changed = apply_patch(task, TaskPatch(due_at=due_at), now)
     if task.recurrence is not None and changed:
         moved = moved.with_changes(recurrence=task.recurrence)
     return moved, changed
@@ -134,7 +134,7 @@ def skip(task: Task, now: datetime) -> Task:
         recurrence=replace(task.recurrence, anchor=occurrence.anchor, index=occurrence.index),
         updated_at=now,
     )
-    inputs = tuple(_as_input(r) for r in task.reminders)
+    inputs = inputs_of(task.reminders)
     return moved.with_changes(reminders=schedule_reminders(moved, inputs, task.reminders, now))
 
 
@@ -157,12 +157,8 @@ def _visible(task: Task, name: str):
     return value.to_json() if name == "recurrence" and value is not None else value
 
 
-def _fields(task: Task) -> dict[str, Any]:
-    return {"due_at": task.due_at, "timezone": task.timezone}
-
-
-def _anchored(recurrence: Recurrence, fields: dict[str, Any], *, index: int) -> Recurrence:
-    anchor = recurrence_rules.local_wall_clock(fields["due_at"], fields["timezone"])
+def _anchored(recurrence: Recurrence, due_at: datetime, timezone: str, *, index: int) -> Recurrence:
+    anchor = recurrence_rules.local_wall_clock(due_at, timezone)
     return replace(recurrence, anchor=anchor, index=index)
 
 
@@ -210,39 +206,6 @@ def reopen(task: Task, now: datetime) -> tuple[Task, bool]:
     ), True
 
 
-def schedule_reminders(
-    task: Task, inputs: tuple[ReminderInput, ...], existing: tuple[Reminder, ...], now: datetime
-) -> tuple[Reminder, ...]:
-    """Reminders for `task`, keeping the id and status of an existing reminder with the same spec.
-
-    A reminder whose time moves goes back to `scheduled` (if the task is open), so moving a due
-    date re-arms its relative reminders.
-    """
-    pool = list(existing)
-    out = []
-    for spec in inputs:
-        before = spec.before.text if spec.before is not None else None
-        remind_at = (
-            spec.at
-            if spec.at is not None
-            else spec.before.subtract_from(task.due_at, task.timezone)
-        )
-        fresh = Reminder(
-            id=new_id(),
-            remind_at=remind_at,
-            before=before,
-            at=spec.at,
-            status="scheduled" if task.status == "open" else "canceled",
-        )
-        match = next((r for r in pool if r.same_spec(fresh)), None)
-        if match is not None:
-            pool.remove(match)
-            moved = match.remind_at != remind_at
-            fresh = replace(fresh, id=match.id) if moved else match
-        out.append(fresh)
-    return tuple(out)
-
-
 def _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=()) -> None:
     errors = []
     if recurrence is not None and due_at is None:
@@ -262,9 +225,3 @@ def _check_consistency(due_at, recurrence, reminder_inputs, timezone, patched=()
             errors.append(FieldError(field, "a reminder relative to the due date needs a due date"))
     if errors:
         raise ValidationFailed(list(dict.fromkeys(errors)))
-
-
-def _as_input(reminder: Reminder) -> ReminderInput:
-    if reminder.before is not None:
-        return ReminderInput(before=parse_duration(reminder.before, "reminders"))
-    return ReminderInput(at=reminder.at)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from dueflow.domain.durations import Duration, parse_duration
+from dueflow.domain.durations import parse_duration
 from dueflow.domain.errors import FieldError, ValidationFailed
 from dueflow.domain.recurrence import canonical, parse_rule
+from dueflow.domain.reminder_schedule import ReminderInput
 from dueflow.domain.task import EDITABLE_FIELDS, PRIORITIES, Recurrence
 from dueflow.domain.timefmt import parse_instant, parse_timezone
 
@@ -21,31 +22,62 @@ MAX_REMINDERS, MAX_EXDATES = 10, 100
 # lone surrogates (no UTF-8 for them). The OpenAPI document states it as this pattern.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
-#: What a merge patch's `null` resets each field to.
-DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "priority": "none",
-    "tags": (),
-    "due_at": None,
-    "timezone": "UTC",
-    "recurrence": None,
-    "reminders": (),
-}
+
+@dataclass(frozen=True)
+class TaskFields:
+    """A validated create body: every editable field, defaults filled in (see DEFAULTS)."""
+
+    title: str
+    description: str | None = None
+    priority: str = "none"
+    tags: tuple[str, ...] = ()
+    due_at: datetime | None = None
+    timezone: str = "UTC"
+    recurrence: Recurrence | None = None
+    reminders: tuple[ReminderInput, ...] = ()
+
+
+#: What a merge patch's `null` resets each field to: the create defaults (the title has none).
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TaskFields) if f.name != "title"}
+
+
+class _Unset:
+    """The value of a field a merge patch leaves alone (None would mean "reset it")."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
 
 
 @dataclass(frozen=True)
-class ReminderInput:
-    before: Duration | None = None
-    at: datetime | None = None
+class TaskPatch:
+    """A validated merge patch: the value of each field it sets (null -> the field's default),
+    UNSET for each field it leaves as it is."""
+
+    title: str | _Unset = UNSET
+    description: str | None | _Unset = UNSET
+    priority: str | _Unset = UNSET
+    tags: tuple[str, ...] | _Unset = UNSET
+    due_at: datetime | None | _Unset = UNSET
+    timezone: str | _Unset = UNSET
+    recurrence: Recurrence | None | _Unset = UNSET
+    reminders: tuple[ReminderInput, ...] | _Unset = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the patch sets, by name, in the order of EDITABLE_FIELDS."""
+        return {
+            f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not UNSET
+        }
 
 
-def parse_create(body: Any) -> dict[str, Any]:
+def parse_create(body: Any) -> TaskFields:
     """Validate a `POST /tasks` body; returns every editable field, defaults filled in."""
-    fields = _parse(body, partial=False)
-    return {**DEFAULTS, **fields}
+    return TaskFields(**_parse(body, partial=False))
 
 
-def parse_patch(body: Any, current: Recurrence | None = None) -> dict[str, Any]:
+def parse_patch(body: Any, current: Recurrence | None = None) -> TaskPatch:
     """Validate a JSON merge patch; returns only the fields it sets (null -> the field's default).
 
     RFC 7396 merges objects member by member, so a `recurrence` object in the patch is merged
@@ -54,7 +86,7 @@ def parse_patch(body: Any, current: Recurrence | None = None) -> dict[str, Any]:
     if isinstance(body, dict) and isinstance(body.get("recurrence"), dict) and current is not None:
         merged = {**current.to_json(), **body["recurrence"]}
         body = {**body, "recurrence": {k: v for k, v in merged.items() if v is not None}}
-    return _parse(body, partial=True)
+    return TaskPatch(**_parse(body, partial=True))
 
 
 def _parse(body: Any, *, partial: bool) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class NotifyService:
         recorded at once, before the next goes out, on a connection of its own (committed while
         this transaction keeps the locks; PostgreSQL only, SQLite has one writer): a crash then
         re-sends at most the one e-mail in flight, and the redelivery finishes what the crashed
-        delivery recorded (the reminder's status, the event). The .eml outbox cannot send twice
+        delivery recorded (the reminder's status, the event). The eml backend cannot send twice
         and needs none of this."""
         return self._notify(parse_reminders_due(data), single=False)
 

@@ -37,7 +37,7 @@ __all__ = [
 
 
 def to_mime(email: Email) -> Message:
-    """The RFC 5322 message that the outbox writes and SMTP sends (one builder, one format).
+    """The RFC 5322 message that the eml backend writes and SMTP sends (one builder, one format).
 
     Built with the stdlib's compat32 classes: the same message as `EmailMessage` with the
     default policy builds, in a fifth of the time (that policy parses every header it is given:
@@ -132,10 +132,10 @@ def build_backend(settings: EmailSettings) -> EmailBackend:
     """The backend `settings.backend` names (see `dueflow.config.email`, which validated them);
     only its module is imported. The composition root (`dueflow.bootstrap`) calls this."""
     name, timeout = settings.backend, settings.timeout
-    if name == "outbox":
-        from dueflow.adapters.email.outbox import OutboxBackend
+    if name == "eml":
+        from dueflow.adapters.email.eml import EmlBackend
 
-        return OutboxBackend(settings.outbox_dir)
+        return EmlBackend(settings.eml_dir)
     if name == "smtp":
         from dueflow.adapters.email.smtp import SmtpBackend
 

@@ -1,4 +1,4 @@
-"""The `outbox` backend: each e-mail becomes `<dir>/<key>.eml` (local runs, tests, debugging).
+"""The `eml` backend: each e-mail becomes `<dir>/<key>.eml` (local runs, tests, debugging).
 
 A reader never sees a half-written file: the message goes to a temporary file in the same
 directory, is fsynced, then renamed over the final name (`os.replace` is atomic on one
@@ -31,8 +31,8 @@ from dueflow.adapters.email import (
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
 
 
-class OutboxBackend:
-    name = "outbox"
+class EmlBackend:
+    name = "eml"
     # a redelivered e-mail finds its file and writes nothing: sending twice cannot duplicate, so
     # notify may record a whole batch's outcomes after sending it (one transaction)
     idempotent = True
