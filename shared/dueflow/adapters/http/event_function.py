@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
-from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
@@ -139,14 +138,14 @@ class EventFunction:
             "faas.name": self.name,
         }
         with observability.child_span(
-            f"{self.name} {type_label}", carrier, SpanKind.CONSUMER, span_attributes
+            f"{self.name} {type_label}", carrier, "CONSUMER", span_attributes
         ) as span:
             status, label, outcome = self._dispatch(delivery, instance_of(request))
             elapsed = time.perf_counter() - started
             span.set_attribute("dueflow.outcome", label)
             span.set_attribute("http.response.status_code", status.status_code)
             if status.status_code >= 500:
-                span.set_status(StatusCode.ERROR, outcome)
+                observability.mark_error(span, outcome)
             log.info(
                 "event",
                 extra={
