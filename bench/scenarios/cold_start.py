@@ -165,7 +165,17 @@ def _import_time(name: str, env: dict) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def compile_bytecode() -> None:
+    """Compile dueflow's modules, the entry points and the reference to bytecode, as the image
+    does (Dockerfile: `compileall`): a new pod never compiles source, but with
+    PYTHONDONTWRITEBYTECODE set (this machine, the image) an editable install left uncompiled
+    would compile every module of dueflow at every start here (about 40 ms of CPU)."""
+    sources = [stack.ROOT / "shared" / "dueflow", stack.ROOT / "functions", stack.REFERENCE_SOURCE]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, sources)], check=True)
+
+
 def run(ctx: Context) -> dict:
+    compile_bytecode()
     url = ctx.infra.database("postgresql", "cold")
     sink = _Sink()
     env = stack.base_env(
