@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
-from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
@@ -89,7 +88,12 @@ class EventFunction:
         self.handlers = routes.handlers
         self.default = routes.default
         self.ready = ready
+        # here, not at import: gunicorn's master, which imports this module, then needs no
+        # SQLAlchemy (the worker's first request loads it; see bootstrap.freeze_heap_at_fork)
+        from sqlalchemy.exc import OperationalError
+
         self.transient = (OperationalError, *routes.transient)
+        self._unavailable = OperationalError
         # event types counted under their own name; senders choose types, so any other is "other"
         self.known_types = frozenset(routes.handlers) | frozenset(routes.known_types)
 
@@ -105,7 +109,7 @@ class EventFunction:
             if request.path == "/readyz":
                 try:
                     self.ready()
-                except OperationalError:
+                except self._unavailable:
                     return problem(
                         503,
                         "the database is unavailable",
