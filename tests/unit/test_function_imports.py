@@ -15,12 +15,12 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import ROOT, SECRET, auth
+from bench.imports import _request
+from bench.scenarios.cold_start import first_request
+from tests.conftest import ROOT
 
 SCRIPT = """
 import json, sys, threading, time
@@ -32,7 +32,7 @@ bootstrap.RELAY_START_DELAY = 60  # so the relay waits for the first response, h
 client = create_app(name, source).test_client()
 # builds the runtime and the function with its service, and answers as a new pod does
 response = client.open(request["path"], method=request["method"], headers=request["headers"],
-                       json=request["body"])
+                       data=request["body"].encode("latin-1"))
 assert 200 <= response.status_code < 300, (response.status_code, response.get_data())
 first = sorted(sys.modules)
 response.close()  # as the server does once the answer is sent: now the relay starts
@@ -89,67 +89,25 @@ FUNCTIONS = {
 }
 
 
-def first_request(name: str) -> dict:
-    """The first request a new pod of `name` gets (as bench scenario 5 sends it): answered 2xx
-    on an empty database."""
-    if name == "tasks":
-        return {"method": "GET", "path": "/tasks", "headers": auth("cold"), "body": None}
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kind, data, extensions = {
-        "recurrence": (
-            "dev.dueflow.task.completed",
-            {"user_id": "cold", "task": {"id": str(uuid.uuid4()), "completed_at": now}},
-            {},
-        ),
-        "reminders": ("dev.knative.sources.ping", {"tick": "reminders"}, {}),
-        "notify": (
-            "dev.dueflow.reminder.due",
-            {
-                "user_id": "cold",
-                "task_id": str(uuid.uuid4()),
-                "reminder_id": str(uuid.uuid4()),
-                "remind_at": now,
-                "title": "Cold start",
-                "due_at": now,
-                "timezone": "UTC",
-                "late": False,
-            },
-            {},
-        ),
-        "commands": ("dev.dueflow.command.task.create", {"user_id": "cold", "title": "x"}, {}),
-        "deadletter": (
-            "dev.dueflow.task.created",
-            {"user_id": "cold"},
-            {"knativeerrorcode": "500"},
-        ),
-    }[name]
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": kind,
-        "ce-source": "/tests/cold-start",
-        "ce-id": str(uuid.uuid4()),
-        **{f"ce-{k}": v for k, v in extensions.items()},
-    }
-    return {"method": "POST", "path": "/", "headers": headers, "body": data}
-
-
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_a_function_loads_its_own_code_only(name, tmp_path, _migrated):
     loaded, not_loaded = FUNCTIONS[name][0], [*NEVER, *FUNCTIONS[name][1]]
     database = tmp_path / "dueflow.db"
     shutil.copy(_migrated("sqlite").removeprefix("sqlite:///"), database)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},  # tracing off
+        # tracing off (no OTEL_*), and no setting of the outer environment
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DUEFLOW_"))},
         "DATABASE_URL": f"sqlite:///{database}",
-        "DUEFLOW_ENV": "test",
-        "DUEFLOW_JWT_SECRET": SECRET,
+        # as bench scenario 5 runs them: its task list's token is signed with the local secret
+        "DUEFLOW_ENV": "local",
+        "DUEFLOW_OUTBOX_DIR": str(tmp_path / "mail"),
         "DUEFLOW_AUTO_MIGRATE": "0",
         "DUEFLOW_METRICS_PORT": "0",
         "K_SINK": "http://127.0.0.1:9",
     }
     source = str(ROOT / "functions" / name / "main.py")
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, name, source, json.dumps(first_request(name))],
+        [sys.executable, "-c", SCRIPT, name, source, json.dumps(_request(first_request(name)))],
         env=env,
         cwd=tmp_path,
         capture_output=True,
