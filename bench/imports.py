@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("functions", nargs="*", default=["tasks"])
     parser.add_argument("--top", type=int, default=15, help="modules to print per phase")
     args = parser.parse_args(argv)
+    cold_start.compile_bytecode()  # as scenario 5 and the image
     infra = stack.Infra()
     try:
         url = infra.database("postgresql", "imports")

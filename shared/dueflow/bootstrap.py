@@ -250,12 +250,27 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+@functools.cache  # once per process
+def freeze_heap_at_fork() -> None:
+    """Freeze the heap (`gc.freeze`) right before this process forks: functions-framework loads
+    the function in gunicorn's master, which then forks the worker that serves. Frozen, the
+    objects the worker inherits are never walked by its collector, so the pages holding them
+    stay shared with the master instead of being copied into the worker (Python's recipe for
+    pre-fork servers; gunicorn's own hooks are out of reach, as functions-framework builds its
+    configuration)."""
+    import gc
+    import os
+
+    os.register_at_fork(before=gc.freeze)
+
+
 def check_config(function: str) -> None:
     """Fail at start, not at the first request or the first e-mail, when the configuration of
     `function` (tasks, recurrence, reminders, notify, commands, deadletter) cannot work: every
     setting it will read is read, and parsed, now."""
     if function not in _FUNCTION_SETTINGS:
         raise ValueError(f"no function {function!r}")
+    freeze_heap_at_fork()  # this runs in gunicorn's master, before it forks the worker
     logs.configure(config.log_level())
     config.database_url()
     config.auto_migrate()

@@ -12,9 +12,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from opentelemetry import trace
-
-from dueflow import config
+from dueflow import config, observability
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -30,10 +28,8 @@ class JsonFormatter(logging.Formatter):
         }
         if (rid := request_id.get()) is not None:
             entry["request_id"] = rid
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
-            entry["trace_id"] = format(span.trace_id, "032x")
-            entry["span_id"] = format(span.span_id, "016x")
+        if (ids := observability.current_ids()) is not None:
+            entry["trace_id"], entry["span_id"] = ids
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -101,6 +101,8 @@ def test_cold_start_covers_every_function_and_the_reference(scenarios):
     assert set(functions) == names
     for function in functions.values():
         assert {"start_s", "start_ratio", "import_s", "import_ratio"} <= set(function)
+        # the CPU the process tree used until its first answer (steadier than the wall time)
+        assert function["start_cpu_s"] > 0 and function["start_cpu_ratio"] > 0
         # idle memory of the process tree (master and worker), once the first answer is out
         assert function["idle_pss_mib"] > 0
         assert len(function["idle_rss_mib"]) == 2

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from opentelemetry.trace import SpanKind
 from sqlalchemy.engine import Engine
 
 from dueflow import metrics, observability
@@ -226,7 +225,7 @@ class OutboxRelay:
         }
         carrier = observability.trace_carrier(event)
         name = f"publish {event.get('type')}"
-        with observability.child_span(name, carrier, SpanKind.PRODUCER, attributes):
+        with observability.child_span(name, carrier, "PRODUCER", attributes):
             self.sink(event)
 
     def kick(self) -> None:

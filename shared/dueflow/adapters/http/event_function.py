@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import from_http
-from opentelemetry.trace import SpanKind, StatusCode
-from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request, Response
 
 from dueflow import metrics, observability
@@ -90,7 +88,12 @@ class EventFunction:
         self.handlers = routes.handlers
         self.default = routes.default
         self.ready = ready
+        # here, not at import: gunicorn's master, which imports this module, then needs no
+        # SQLAlchemy (the worker's first request loads it; see bootstrap.freeze_heap_at_fork)
+        from sqlalchemy.exc import OperationalError
+
         self.transient = (OperationalError, *routes.transient)
+        self._unavailable = OperationalError
         # event types counted under their own name; senders choose types, so any other is "other"
         self.known_types = frozenset(routes.handlers) | frozenset(routes.known_types)
 
@@ -106,7 +109,7 @@ class EventFunction:
             if request.path == "/readyz":
                 try:
                     self.ready()
-                except OperationalError:
+                except self._unavailable:
                     return problem(
                         503,
                         "the database is unavailable",
@@ -139,14 +142,14 @@ class EventFunction:
             "faas.name": self.name,
         }
         with observability.child_span(
-            f"{self.name} {type_label}", carrier, SpanKind.CONSUMER, span_attributes
+            f"{self.name} {type_label}", carrier, "CONSUMER", span_attributes
         ) as span:
             status, label, outcome = self._dispatch(delivery, instance_of(request))
             elapsed = time.perf_counter() - started
             span.set_attribute("dueflow.outcome", label)
             span.set_attribute("http.response.status_code", status.status_code)
             if status.status_code >= 500:
-                span.set_status(StatusCode.ERROR, outcome)
+                observability.mark_error(span, outcome)
             log.info(
                 "event",
                 extra={
