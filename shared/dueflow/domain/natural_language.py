@@ -1361,8 +1361,7 @@ class _QuickAdd:
         elif nxt.kind == "num":
             meant = True
         elif nxt.kind == "word":
-            meant = _near_rule_word(nxt) or (not modified and nxt.text in _RULE_WORDS)
-            meant = meant or (modified and nxt.text in _RULE_WORDS)
+            meant = nxt.text in _RULE_WORDS or _near_rule_word(nxt)
         else:
             meant = modified and self.toks[i].kind == "bang"
         if not meant:
@@ -1440,9 +1439,9 @@ _RULE_WORDS = frozenset(
     {*_WEEKDAYS, *_MONTHS, *(u for u in _UNITS if len(u) > 1), *_WORKDAY_WORDS, *DAY_PARTS}
     | {"weekend", "weekends", "fortnight"}
 )
+_RULE_WORD_LIST = sorted(w for w in _RULE_WORDS if len(w) > 3)  # suggestions: full names
 #: words that make a rule of the next word or of nothing ("every other monday", "every last
 #: friday", "every second tuesday"), and prose of anything else ("every other person")
-_RULE_WORD_LIST = sorted(w for w in _RULE_WORDS if len(w) > 3)  # suggestions: full names
 _RULE_MODIFIERS = frozenset({"other", "last", "one", *_ORDINAL_WORDS, *_NUMBER_WORDS} - {"a", "an"})
 _RULE_GLUE = {"and", "or", "of", "to", "for", "the", "on", "at", "in", "remind"}
 

@@ -190,8 +190,8 @@ def create_app(
         ),
     )
     if not tracing:
-        # The SDK opens a span per request whether or not anything records it: a tenth of a
-        # tool call's CPU here for nothing, when no tracer provider exports spans.
+        # The SDK opens a span per request whether or not anything records it: a few percent
+        # of a tool call's CPU for nothing when no tracer provider exports spans.
         server.middleware = [
             m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)
         ]
