@@ -16,9 +16,10 @@ discovers and speaks the sessionless 2026-07-28 revision, one request per exchan
 
 Each segment offers `assistant_rate` calls/s in open loop (bench.loadgen.open_loop_calls: latency
 from the scheduled time, so a stall is not hidden). Rounds of [find REST, find MCP, find MCP
-2026, add REST, ...], interleaved so all see the same machine; between rounds the outbox
-relay delivers the creates' events. The client runs in the bench's process: its CPU per segment
-is reported (the MCP client validates every result against the tool's outputSchema).
+2026, add REST, ...], interleaved so all see the same machine; after each segment the outbox
+relay delivers the creates' events before the next segment starts. The client runs in the
+bench's process: its CPU per segment is reported (the MCP client validates every result against
+the tool's outputSchema).
 """
 
 from __future__ import annotations
@@ -224,7 +225,10 @@ async def _measure(ctx: Context, local: stack.LocalRun, users: list[str], engine
                             grace=10,
                         )
                     )
-            await asyncio.to_thread(stack.drain_outbox, engine)
+                    # every segment starts with an empty outbox: the events of one segment's
+                    # creates are not relayed during the next one (add MCP came right after
+                    # add REST and paid for REST's 200 events)
+                    await asyncio.to_thread(stack.drain_outbox, engine)
     return segments
 
 
