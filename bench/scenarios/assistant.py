@@ -9,11 +9,17 @@ client's HTTP stack. Two operations, each both ways:
 * find: `find_tasks {query, limit: 20}` and `GET /tasks?q=...&limit=20`;
 * add: `add_tasks` of one task and `POST /tasks` of the same body.
 
+The targets are for that session, which opens with the `initialize` handshake (protocol
+2025-11-25: the server's stateless mode builds a transport per request). For information, the
+same calls also go through the SDK's high-level `mcp.Client` as it comes (`mode="auto"`: it
+discovers and speaks the sessionless 2026-07-28 revision, one request per exchange).
+
 Each segment offers `assistant_rate` calls/s in open loop (bench.loadgen.open_loop_calls: latency
-from the scheduled time, so a stall is not hidden). Rounds of [find REST, find MCP, add REST,
-add MCP], interleaved so both sides of a ratio see the same machine; between rounds the outbox
-relay delivers the creates' events. The client runs in the bench's process: its CPU per segment
-is reported (the MCP client validates every result against the tool's outputSchema).
+from the scheduled time, so a stall is not hidden). Rounds of [find REST, find MCP, find MCP
+2026, add REST, ...], interleaved so all see the same machine; after each segment the outbox
+relay delivers the creates' events before the next segment starts. The client runs in the
+bench's process: its CPU per segment is reported (the MCP client validates every result against
+the tool's outputSchema).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import random
 from datetime import UTC, datetime
 
 import httpx2
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from bench import data, loadgen, stack
@@ -35,7 +41,7 @@ from bench.stats import ratio
 KEY, NUMBER = "assistant", "8"
 TITLE = "Assistant: MCP tool calls vs the same operations through the REST API"
 OPS = ("find", "add")
-TRANSPORTS = ("rest", "mcp")
+TRANSPORTS = ("rest", "mcp", "mcp_2026")  # mcp: the handshake session the targets are for
 RATIO_LIMIT = 1.5
 WARM_CALLS = 10  # per user, operation and transport, before anything is measured
 
@@ -75,22 +81,26 @@ def run(ctx: Context) -> dict:
             "users": len(users),
             "seed_tasks": p.assistant_seed_tasks,
             "server": "python -m dueflow_local.run (tasks: gunicorn; assistant: uvicorn)",
-            "client": "mcp ClientSession over streamable_http_client; REST over httpx2",
+            "client": "mcp ClientSession (initialize) and mcp.Client (auto: 2026-07-28) over"
+            " streamable_http_client; REST over httpx2",
         },
         "latency": latency,
-        "ratios": {
-            op: {
-                "p50": ratio(latency[op]["mcp"]["p50_ms"], latency[op]["rest"]["p50_ms"]),
-                "p99": ratio(latency[op]["mcp"]["p99_ms"], latency[op]["rest"]["p99_ms"]),
-            }
-            for op in OPS
-        },
+        "ratios": {op: _ratios(latency[op], "mcp") for op in OPS},
+        "ratios_2026": {op: _ratios(latency[op], "mcp_2026") for op in OPS},
         "first_errors": errors,
     }
 
 
+def _ratios(latency: dict, transport: str) -> dict:
+    return {
+        pct: ratio(latency[transport][f"{pct}_ms"], latency["rest"][f"{pct}_ms"])
+        for pct in ("p50", "p99")
+    }
+
+
 class _Clients:
-    """Per user: an initialized MCP session and a REST client, both on httpx2."""
+    """Per user: an initialized MCP session, an `mcp.Client` and a REST client, all on httpx2
+    clients of their own with the same limits."""
 
     def __init__(self, local: stack.LocalRun, users: list[str]):
         self.base = f"http://127.0.0.1:{local.port}"
@@ -98,6 +108,7 @@ class _Clients:
         self.users = users
         self.rest: list[httpx2.AsyncClient] = []
         self.mcp: list[ClientSession] = []
+        self.mcp_2026: list[Client] = []
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> _Clients:
@@ -117,6 +128,9 @@ class _Clients:
             session = await enter(ClientSession(read, write))
             await session.initialize()
             self.mcp.append(session)
+            http = await enter(httpx2.AsyncClient(headers=headers, timeout=30, limits=limits))
+            client = await enter(Client(streamable_http_client(self.mcp_url, http_client=http)))
+            self.mcp_2026.append(client)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -136,21 +150,35 @@ def _calls(clients: _Clients) -> dict[str, dict]:
         answer = await client.get("/tasks", params={"q": words[i % 500], "limit": 20})
         return answer.status_code
 
-    async def find_mcp(i: int) -> int:
-        arguments = {"query": words[i % 500], "limit": 20}
-        return _status(await clients.mcp[i % n].call_tool("find_tasks", arguments))
+    def find_mcp(sessions: list[ClientSession] | list[Client]):
+        async def call(i: int) -> int:
+            arguments = {"query": words[i % 500], "limit": 20}
+            return _status(await sessions[i % n].call_tool("find_tasks", arguments))
+
+        return call
 
     async def add_rest(i: int) -> int:
         answer = await clients.rest[i % n].post("/tasks", json=bodies[i % 2000])
         return answer.status_code
 
-    async def add_mcp(i: int) -> int:
-        item = _tool_item(bodies[i % 2000])
-        return _status(await clients.mcp[i % n].call_tool("add_tasks", {"tasks": [item]}))
+    def add_mcp(sessions: list[ClientSession] | list[Client]):
+        async def call(i: int) -> int:
+            item = _tool_item(bodies[i % 2000])
+            return _status(await sessions[i % n].call_tool("add_tasks", {"tasks": [item]}))
+
+        return call
 
     return {
-        "find": {"rest": find_rest, "mcp": find_mcp},
-        "add": {"rest": add_rest, "mcp": add_mcp},
+        "find": {
+            "rest": find_rest,
+            "mcp": find_mcp(clients.mcp),
+            "mcp_2026": find_mcp(clients.mcp_2026),
+        },
+        "add": {
+            "rest": add_rest,
+            "mcp": add_mcp(clients.mcp),
+            "mcp_2026": add_mcp(clients.mcp_2026),
+        },
     }
 
 
@@ -197,7 +225,10 @@ async def _measure(ctx: Context, local: stack.LocalRun, users: list[str], engine
                             grace=10,
                         )
                     )
-            await asyncio.to_thread(stack.drain_outbox, engine)
+                    # every segment starts with an empty outbox: the events of one segment's
+                    # creates are not relayed during the next one (add MCP came right after
+                    # add REST and paid for REST's 200 events)
+                    await asyncio.to_thread(stack.drain_outbox, engine)
     return segments
 
 
@@ -221,22 +252,28 @@ def targets(result: dict) -> list[Target]:
     return out
 
 
+_VIA = {"rest": "REST", "mcp": "MCP tool", "mcp_2026": "MCP tool, 2026-07-28"}
+
+
 def markdown(result: dict) -> list[str]:
     cfg = result["config"]
     rows = []
     for op in OPS:
         for transport in TRANSPORTS:
-            lat = result["latency"][op][transport]
-            mcp = transport == "mcp"
+            lat = result["latency"][op].get(transport)
+            if lat is None:  # a result from before the 2026-07-28 client was measured
+                continue
+            ratios = {"mcp": result["ratios"], "mcp_2026": result.get("ratios_2026")}
+            mine = ratios.get(transport)
             rows.append(
                 [
                     op,
-                    "MCP tool" if mcp else "REST",
+                    _VIA[transport],
                     lat["p50_ms"],
                     lat["p90_ms"],
                     lat["p99_ms"],
-                    result["ratios"][op]["p50"] if mcp else "—",
-                    result["ratios"][op]["p99"] if mcp else "—",
+                    mine[op]["p50"] if mine else "—",
+                    mine[op]["p99"] if mine else "—",
                     lat["loadgen_cpu"],
                     lat["failed"],
                 ]
@@ -244,9 +281,12 @@ def markdown(result: dict) -> list[str]:
     lines = [
         f"Offered {fmt(cfg['offered_rate'])} calls/s (open loop) per segment of "
         f"{fmt(cfg['segment_s'])} s; {cfg['rounds']} interleaved rounds of [find REST, find MCP, "
-        f"add REST, add MCP]; {cfg['users']} users, {fmt(cfg['seed_tasks'])} seeded tasks, "
-        "PostgreSQL. find: `find_tasks {query, limit: 20}` vs `GET /tasks?q=…&limit=20`; add: "
-        "`add_tasks` of one task vs `POST /tasks`.",
+        f"find MCP 2026, add REST, …]; {cfg['users']} users, {fmt(cfg['seed_tasks'])} seeded "
+        "tasks, PostgreSQL. find: `find_tasks {query, limit: 20}` vs `GET /tasks?q=…&limit=20`; "
+        "add: `add_tasks` of one task vs `POST /tasks`. *MCP tool*: a `ClientSession` after the "
+        "`initialize` handshake (2025-11-25), which the targets are for; *MCP tool, 2026-07-28*: "
+        "the SDK's `mcp.Client` as it comes (it discovers the sessionless revision), for "
+        "information.",
         "",
         *table(
             [

@@ -365,6 +365,7 @@ def tasks_api() -> TasksApi:
 def assistant_app(threads: int = 5) -> Starlette:
     """The assistant function's ASGI app (the MCP server), wired from config; the runtime and
     its outbox relay start with the first tool call; `threads` tool calls at once."""
+    from dueflow import observability
     from dueflow.adapters.auth import AuthSettings
     from dueflow.adapters.mcp.server import create_app
 
@@ -378,6 +379,7 @@ def assistant_app(threads: int = 5) -> Starlette:
         allowed_origins=config.mcp_allowed_origins(),
         ready=lambda: _serving_runtime().ready(),
         threads=threads,
+        tracing=observability.configure_tracing(),
     )
 
 

@@ -119,10 +119,13 @@ def test_assistant_compares_each_tool_call_with_the_same_rest_call(scenarios):
     assistant = scenarios["assistant"]
     assert set(assistant["latency"]) == {"find", "add"}
     for op, by_transport in assistant["latency"].items():
-        assert set(by_transport) == {"rest", "mcp"}
+        assert set(by_transport) == {"rest", "mcp", "mcp_2026"}
         for latency in by_transport.values():
             assert LATENCY_KEYS <= set(latency) and latency["ok"] > 0, latency
         assert set(assistant["ratios"][op]) == {"p50", "p99"}
+        assert set(assistant["ratios_2026"][op]) == {"p50", "p99"}
+
+
 def test_live_reports_delivery_latency_and_memory_per_stream(scenarios):
     live = scenarios["live"]
     keys = {"n", "p50_ms", "p90_ms", "p99_ms", "max_ms", "sent", "expected", "delivered"}

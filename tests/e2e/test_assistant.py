@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 import requests
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from dueflow.config import DEV_JWT_SECRET
@@ -117,6 +117,35 @@ def test_the_tools_are_listed_with_schemas_and_annotations(stack):
     assert by_name["add_tasks"].annotations.idempotent_hint is False
     batch = by_name["add_tasks"].input_schema["properties"]["tasks"]
     assert (batch["minItems"], batch["maxItems"]) == (1, 50)
+
+
+def test_the_sdks_default_client_speaks_the_sessionless_revision(stack):
+    """`mcp.Client` as it comes discovers the server and speaks 2026-07-28 (one POST per
+    exchange, no initialize): the tools, a call, per-user isolation and bad input work there
+    too, behind the same bearer check."""
+    _, url = stack
+
+    async def run(user: str, work):
+        headers = {"Authorization": f"Bearer {bearer(user)}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                assert client.session.protocol_version == "2026-07-28"
+                return await work(client)
+
+    title = f"Modern {time.time_ns()}"
+
+    async def add_and_find(client):
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        added = await client.call_tool("add_tasks", {"tasks": [{"title": title}]})
+        assert not added.is_error and added.structured_content["succeeded"] == 1
+        return await client.call_tool("find_tasks", {"query": title})
+
+    found = asyncio.run(run("modern-alice", add_and_find))
+    assert [t["title"] for t in found.structured_content["items"]] == [title]
+    other = asyncio.run(run("modern-bob", lambda c: c.call_tool("find_tasks", {"query": title})))
+    assert other.structured_content["items"] == []
+    bad = asyncio.run(run("modern-bob", lambda c: c.call_tool("find_tasks", {"limit": 0})))
+    assert bad.is_error and [e["field"] for e in bad.structured_content["errors"]] == ["limit"]
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Basic YTpi"])

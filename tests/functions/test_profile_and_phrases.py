@@ -163,6 +163,7 @@ def test_quick_add_reads_relative_dates_in_the_zone_the_call_gives(client, froze
     "body, fields",
     [
         ({"text": "Call mom tomorrow 25pm"}, ["text"]),
+        ({"text": "buy milk every blursday"}, ["text"]),  # not kept in the title: never a guess
         ({"text": "   "}, ["text"]),
         ({}, ["text"]),
         ({"text": "x", "timezone": "Nowhere"}, ["timezone"]),
@@ -178,6 +179,9 @@ def test_quick_add_is_422_naming_what_was_not_understood_and_creates_nothing(
     )
     if "25pm" in str(body):
         assert "tomorrow 25pm" in problem["errors"][0]["message"]
+    if "blursday" in str(body):
+        message = problem["errors"][0]["message"]
+        assert '"every blursday"' in message and '"every thursday"' in message
     assert task_count(engine) == 0
 
 

@@ -1325,3 +1325,84 @@ def test_the_guide_shows_what_the_code_answers():
     line = "Pay rent every month on the 1st at 9 #home !high remind 2 days before"
     body = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
     assert parse_quick_add(line, now=NOW_B, tz=tz) == body
+
+
+# --- quick add: `every …` that is not a known rule ----------------------------------------------
+
+# A line whose `every …` reads as prose keeps it in the title, unchanged.
+EVERY_AS_PROSE = [
+    "read every chapter",
+    "read every chapter of the book",
+    "fix every bug",
+    "every bug fixed",
+    "meet every single person",
+    "every time I go out buy milk",
+    "call every other person",
+    "every last one of them",
+    "every one of us",
+    "every second counts",
+    "every step counts",
+    "every file is backed up",
+    "each chapter reread",
+    "clean every room",
+    "Everyday carry",
+]
+
+# A line whose `every …` reads as a rule the grammar does not know: 422 on `text`, quoting the
+# phrase, with suggestions that are themselves rules the grammar reads.
+# line, the phrase quoted, a suggestion expected (None: any that parses)
+EVERY_NOT_UNDERSTOOD = [
+    ("buy milk every blursday", "every blursday", "every thursday"),
+    ("buy milk every blursday at 9", "every blursday", "every thursday"),
+    ("every blursday buy milk", "every blursday", "every thursday"),
+    ("water every! blursday", "every! blursday", "every! thursday"),
+    ("every other blursday task", "every other blursday", "every other thursday"),
+    ("every wensday standup", "every wensday", "every wednesday"),
+    ("each janury 1 pay taxes", "each janury", None),
+    ("check every 3 blursdays", "every 3 blursdays", "every 3 days"),
+    ("every 3 things", "every 3 things", None),
+    ("buy milk every 2 wks", "every 2 wks", "every 2 weeks"),
+    ("every monday wensday", "every monday wensday", None),
+    ("party every birthday", "every birthday", None),
+    ("buy milk every", "every", None),
+    ("buy milk every other", "every other", None),
+    ("buy milk every second", "every second", None),
+]
+
+
+@pytest.mark.parametrize("line", EVERY_AS_PROSE)
+def test_quick_add_keeps_every_in_prose(line):
+    body = parse_quick_add(line, now=NOW_B, tz=ZoneInfo(BERLIN))
+    assert body == {"title": line}
+
+
+@pytest.mark.parametrize(("line", "phrase", "suggestion"), EVERY_NOT_UNDERSTOOD)
+def test_quick_add_rejects_an_unknown_every_phrase(line, phrase, suggestion):
+    with pytest.raises(PhraseNotUnderstood) as caught:
+        parse_quick_add(line, now=NOW_B, tz=ZoneInfo(BERLIN))
+    error = caught.value
+    assert error.errors[0].field == "text"
+    assert error.phrase == phrase
+    assert f'could not understand "{phrase}"' in error.errors[0].message
+    assert error.suggestions
+    if suggestion is not None:
+        assert suggestion in error.suggestions
+    for suggested in error.suggestions:  # never a form the parser would refuse in turn
+        parse_recurrence(suggested, now=NOW_B, tz=ZoneInfo(BERLIN))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "buy milk every day",
+        "buy milk every 2",  # "every 2": the 2nd of each month, as before
+        "stretch every morning",
+        "Water plants every 3 days at 8 p2 remind 30 min before",
+        "pay every 15 remind 1 day before",
+        'buy milk "every blursday"',  # quoted: title text
+    ],
+)
+def test_quick_add_known_every_phrases_still_parse(line):
+    body = parse_quick_add(line, now=NOW_B, tz=ZoneInfo(BERLIN))
+    assert "every" not in body["title"] or '"' in line
+    parse_create(body)

@@ -1314,14 +1314,82 @@ class _QuickAdd:
             return None
         spec = p.attempt(p.recurrence)
         if spec is None:
+            self.check_prose(start, start + 1)
             return None
-        nxt = p.peek()
+        nxt, last = p.peek(), self.toks[p.pos - 1]
+        between = self.toks[start + 1 : p.pos - 1]
+        # "every 3" itself, read as the 3rd of the month: a word right after it is suspect
+        bare_number = (
+            last.kind == "num" and not last.ordinal and all(t.kind == "bang" for t in between)
+        )
+        if nxt is not None and nxt.kind == "word" and self.toks[start].text in _RULE_OPENERS:
+            # "every 3 blursdays" is not "every 3" (the 3rd) + "blursdays" in the title, nor
+            # "every monday wensday" "every monday" + "wensday"
+            if _near_rule_word(nxt) or (bare_number and nxt.text not in _RULE_GLUE):
+                self.unknown_rule(start, p.pos + 1, nxt.text)
         if self.toks[start].text in _ADVERBS and p.pos == start + 1 and nxt is not None:
             # "weekly report": an adverb counts only at the end or before a marker or a time
             if nxt.kind in ("word", "num") and nxt.text != "remind":
                 p.pos = start
                 return None
         return spec
+
+    def check_prose(self, start: int, i: int) -> None:
+        """`every …` that is not a recurrence the grammar knows stays title text only when it
+        reads as prose ("read every chapter", "every time I call"); one that reads as a rule
+        ("every blursday", "every 3 blursdays", "every other wensday", "every!", a line ending
+        in "every") is a 422 quoting it, never a title that silently lost its recurrence. An
+        `each`, `ev` or `every` whose next word is a number, a word of the grammar or one
+        close to it (or ends in "day") reads as a rule; "one", "other", "last" and ordinal
+        words look one word further ("every other person" is prose)."""
+        if self.toks[start].text not in _RULE_OPENERS:
+            return
+        end = i
+        while end < len(self.toks):
+            tok = self.toks[end]
+            if tok.kind == "bang" and tok.start == self.toks[end - 1].end:
+                end += 1  # "every!": from completion
+                continue
+            if tok.kind == "word" and tok.text in _RULE_MODIFIERS:
+                end += 1
+                continue
+            break
+        nxt = self.toks[end] if end < len(self.toks) else None
+        modified = end > i
+        if nxt is None:
+            meant = True  # "buy milk every", "every other": a rule cut short
+        elif nxt.kind == "num":
+            meant = True
+        elif nxt.kind == "word":
+            meant = nxt.text in _RULE_WORDS or _near_rule_word(nxt)
+        else:
+            meant = modified and self.toks[i].kind == "bang"
+        if not meant:
+            return
+        last = end + 1 if nxt is not None and nxt.kind in ("word", "num") else end
+        if nxt is not None and nxt.kind == "num" and last < len(self.toks):
+            if self.toks[last].kind == "word" and self.toks[last].text not in _RULE_GLUE:
+                last += 1  # "every 3 blursdays": the unit goes with the number
+        self.unknown_rule(start, last, nxt.text if nxt is not None else None)
+
+    def unknown_rule(self, start: int, end: int, word: str | None) -> None:
+        """422 for the rule-like phrase toks[start:end]: with its unknown `word` replaced by the
+        grammar's nearest words ("every thursday" for "every blursday"), else the examples
+        nearest to the whole phrase."""
+        phrase = self.span(start, max(end, start + 1))
+        near = difflib.get_close_matches(word, _RULE_WORD_LIST, n=3, cutoff=0.6) if word else []
+        head = phrase[: phrase.lower().rindex(word)].rstrip() if near else ""
+        suggestions = [f"{head} {w}" for w in near if self.parses(f"{head} {w}")]
+        suggestions = suggestions or _suggest(phrase, RECURRENCE_EXAMPLES)
+        detail = "not a recurrence this parser knows; quote it to keep it in the title"
+        raise self.fail(phrase, detail, suggestions)
+
+    def parses(self, rule: str) -> bool:
+        try:
+            parse_recurrence(rule, now=self.now, tz=self.tz)
+        except ValidationFailed:
+            return False
+        return True
 
     def may_start_date(self, i: int) -> bool:
         """A due phrase never starts at a word that is mostly title text: an abbreviated
@@ -1363,6 +1431,31 @@ class _QuickAdd:
 
 
 _RECURRENCE_STARTS = {"every", "ev", "each", "after", *_ADVERBS}
+#: words after which an unparsed phrase may be a rule meant but not understood (check_prose)
+_RULE_OPENERS = {"every", "ev", "each"}
+#: words the recurrence grammar reads: a word after `every` that is one of them, or close to
+#: one of them, is meant as a rule
+_RULE_WORDS = frozenset(
+    {*_WEEKDAYS, *_MONTHS, *(u for u in _UNITS if len(u) > 1), *_WORKDAY_WORDS, *DAY_PARTS}
+    | {"weekend", "weekends", "fortnight"}
+)
+_RULE_WORD_LIST = sorted(w for w in _RULE_WORDS if len(w) > 3)  # suggestions: full names
+#: words that make a rule of the next word or of nothing ("every other monday", "every last
+#: friday", "every second tuesday"), and prose of anything else ("every other person")
+_RULE_MODIFIERS = frozenset({"other", "last", "one", *_ORDINAL_WORDS, *_NUMBER_WORDS} - {"a", "an"})
+_RULE_GLUE = {"and", "or", "of", "to", "for", "the", "on", "at", "in", "remind"}
+
+
+def _near_rule_word(tok: _Tok) -> bool:
+    """A word that is not the grammar's but close to one of its words ("blursday", "wensday",
+    "janury"), or a word ending in "day" ("payday"); short words are too easily close."""
+    if tok.kind != "word" or tok.text in _RULE_WORDS:
+        return False
+    if tok.text.endswith(("day", "days")):
+        return True
+    return len(tok.text) >= 5 and bool(
+        difflib.get_close_matches(tok.text, _RULE_WORDS, n=1, cutoff=0.8)
+    )
 
 
 def _tidy(title: str) -> str:

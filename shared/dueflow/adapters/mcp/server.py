@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings as McpAuthSettings
@@ -107,10 +108,13 @@ def create_app(
     allowed_origins: list[str],
     ready: Callable[[], None],
     threads: int = 5,
+    tracing: bool = False,
 ) -> Starlette:
     """The ASGI app: `/mcp`, `/.well-known/oauth-protected-resource/mcp`, `/healthz`, `/readyz`.
     `assistant()` gives the use cases (built on first use, so starting costs no database); at
-    most `threads` tool calls and probes use the database at once (each holds a connection)."""
+    most `threads` tool calls and probes use the database at once (each holds a connection);
+    `tracing`: a span per MCP request (the SDK's OpenTelemetry middleware), when spans are
+    exported."""
     limiters: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
 
     def limiter() -> anyio.CapacityLimiter:
@@ -185,6 +189,12 @@ def create_app(
             tools.TOOLS[name].input_schema if name in tools.TOOLS else None
         ),
     )
+    if not tracing:
+        # The SDK opens a span per request whether or not anything records it: a few percent
+        # of a tool call's CPU for nothing when no tracer provider exports spans.
+        server.middleware = [
+            m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)
+        ]
     app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,  # no session: any replica answers any call

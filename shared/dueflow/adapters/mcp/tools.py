@@ -11,6 +11,7 @@ does that (server.py). Task shapes come from the API's OpenAPI document, so they
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -191,6 +192,45 @@ def _with_defs(schema: dict, *names: str) -> dict:
         defs[name] = copy.deepcopy(api[name])
         todo += [n for n in api if f'"#/$defs/{n}"' in json.dumps(defs[name])]
     return {**schema, "$defs": defs} if defs else schema
+
+
+#: keywords that apply subschemas: a nullable object carrying one stays a two-way choice
+_APPLICATORS = ("$ref", "allOf", "anyOf", "oneOf", "not", "if", "then", "else")
+
+
+def _inlined(schema: dict) -> dict:
+    """`schema` with every `#/$defs/…` reference replaced by the definition, and each choice
+    between an object and null (`oneOf: [{object}, {type: null}]`) as one nullable object.
+    It accepts exactly what `schema` does, but is cheaper to check: a client validates every
+    result against the tool's outputSchema (the SDK's client does, with jsonschema), and there
+    a reference costs a lookup and a oneOf a check of each branch, per task in the result.
+    The API's schemas are not recursive, so the inlining ends."""
+    defs = schema.get("$defs", {})
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return walk({**defs[ref.removeprefix("#/$defs/")], **rest})
+        node = {k: walk(v) for k, v in node.items() if k != "$defs"}
+        for choice in ("oneOf", "anyOf"):
+            options = node.get(choice)
+            if not (isinstance(options, list) and len(options) == 2 and _NULL in options):
+                continue
+            (other,) = [o for o in options if o != _NULL]
+            if other.get("type") == "object" and not any(k in other for k in _APPLICATORS):
+                rest = {k: v for k, v in node.items() if k != choice}
+                node = {**other, **rest, "type": ["object", "null"]}
+        return node
+
+    return walk(schema)
+
+
+_NULL = {"type": "null"}
 
 
 def _obj(properties: dict, required: tuple[str, ...] = (), **extra) -> dict:
@@ -648,4 +688,9 @@ def _tools() -> list[Tool]:
     ]
 
 
-TOOLS: dict[str, Tool] = {tool.name: tool for tool in _tools()}
+# Output schemas without references (see _inlined); input schemas keep theirs: the server checks
+# them (_schema_errors), and a oneOf there names the forms an argument may take.
+TOOLS: dict[str, Tool] = {
+    tool.name: dataclasses.replace(tool, output_schema=_inlined(tool.output_schema))
+    for tool in _tools()
+}
