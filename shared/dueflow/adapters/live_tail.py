@@ -21,7 +21,7 @@ from collections import deque
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.listen import listen
-from dueflow.service.live import SETTLE_WAIT_S, LiveService, Settling
+from dueflow.service.live import LiveService, Settling
 from dueflow.service.ports import Change
 
 log = logging.getLogger("dueflow.live")
@@ -94,9 +94,13 @@ class Tail:
         *,
         poll_interval: float = 1.0,
         prune_interval: float = 300.0,
+        min_gap: float = 0.01,
     ):
         self.service, self.engine, self.hub, self.loop = service, engine, hub, loop
         self.poll_interval, self.prune_interval = poll_interval, prune_interval
+        # at least this long between passes: the NOTIFYs of a burst of writes (one per commit)
+        # become one query, not one each (its cost per change was the live process's CPU)
+        self.min_gap = min_gap
         self.position: int | None = None
         self.settling: Settling | None = None  # changes read, waiting for writers to end
         self._wake = threading.Event()
@@ -146,8 +150,9 @@ class Tail:
                 self._prune_when_due()
             except Exception:
                 log.exception("live tail pass failed; retrying")
-            # changes read but not final yet: look again as soon as their writers may have ended
-            self._wake.wait(SETTLE_WAIT_S if self.settling else self.poll_interval)
+            self._stop.wait(self.min_gap)
+            # changes read but not final yet: look again now, their writers may have ended
+            self._wake.wait(0 if self.settling else self.poll_interval)
             self._wake.clear()
 
     def _prune_when_due(self) -> None:
