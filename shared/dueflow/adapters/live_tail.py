@@ -21,7 +21,7 @@ from collections import deque
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.listen import listen
-from dueflow.service.live import LiveService, Settling
+from dueflow.service.live import SETTLE_WAIT_S, LiveService, Settling
 from dueflow.service.ports import Change
 
 log = logging.getLogger("dueflow.live")
@@ -94,7 +94,7 @@ class Tail:
         *,
         poll_interval: float = 1.0,
         prune_interval: float = 300.0,
-        min_gap: float = 0.01,
+        min_gap: float = 0.003,
     ):
         self.service, self.engine, self.hub, self.loop = service, engine, hub, loop
         self.poll_interval, self.prune_interval = poll_interval, prune_interval
@@ -150,9 +150,11 @@ class Tail:
                 self._prune_when_due()
             except Exception:
                 log.exception("live tail pass failed; retrying")
+            if self.settling:  # changes read but not final yet: their writers end in ms
+                self._stop.wait(SETTLE_WAIT_S)
+                continue
             self._stop.wait(self.min_gap)
-            # changes read but not final yet: look again now, their writers may have ended
-            self._wake.wait(0 if self.settling else self.poll_interval)
+            self._wake.wait(self.poll_interval)
             self._wake.clear()
 
     def _prune_when_due(self) -> None:
