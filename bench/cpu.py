@@ -38,6 +38,8 @@ def _name(pid: int) -> str:
     joined = " ".join(argv)
     if "--target" in argv:
         return argv[argv.index("--target") + 1]
+    if len(argv) > 1 and argv[1].endswith("/main.py"):  # an ASGI function: python <f>/main.py
+        return os.path.basename(os.path.dirname(argv[1]))
     if "dueflow_local.run" in joined:
         return "localrun (broker, ticker)"
     if pid == os.getpid():

@@ -4,9 +4,10 @@ Every replica serves every user: a Broker Trigger would deliver each event to on
 instead each process reads the durable change log itself (docs/architecture.md says why). One
 thread per process reads every change after its position, in id order, and hands each batch to
 the event loop, where the `Hub` appends each change to the streams of its owner: one query per
-wake-up for the whole process, not one per stream. On PostgreSQL a listener thread wakes the tail
-on each NOTIFY of the change log's trigger; polling every `poll_interval` seconds goes on
-underneath (and is all there is on SQLite), so a missed notification delays, never loses.
+wake-up for the whole process, not one per stream. A change is published once it is final (no
+lower id can still commit, see dueflow.service.live.settle). On PostgreSQL a listener thread
+wakes the tail on each NOTIFY of the change log's trigger; polling every `poll_interval` seconds
+goes on underneath (and is all there is on SQLite), so a missed notification delays, never loses.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import deque
 from sqlalchemy.engine import Engine
 
 from dueflow.adapters.db.listen import listen
-from dueflow.service.live import LiveService
+from dueflow.service.live import SETTLE_WAIT_S, LiveService, Settling
 from dueflow.service.ports import Change
 
 log = logging.getLogger("dueflow.live")
@@ -93,10 +94,15 @@ class Tail:
         *,
         poll_interval: float = 1.0,
         prune_interval: float = 300.0,
+        min_gap: float = 0.003,
     ):
         self.service, self.engine, self.hub, self.loop = service, engine, hub, loop
         self.poll_interval, self.prune_interval = poll_interval, prune_interval
+        # at least this long between passes: the NOTIFYs of a burst of writes (one per commit)
+        # become one query, not one each (its cost per change was the live process's CPU)
+        self.min_gap = min_gap
         self.position: int | None = None
+        self.settling: Settling | None = None  # changes read, waiting for writers to end
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,7 +133,7 @@ class Tail:
             self.loop.call_soon_threadsafe(self.hub.start, self.position)
         read = 0
         while not self._stop.is_set():
-            changes = self.service.tail(self.position)
+            changes, self.settling = self.service.tail(self.position, self.settling)
             if not changes:
                 break
             self.position = changes[-1].id
@@ -144,6 +150,10 @@ class Tail:
                 self._prune_when_due()
             except Exception:
                 log.exception("live tail pass failed; retrying")
+            if self.settling:  # changes read but not final yet: their writers end in ms
+                self._stop.wait(SETTLE_WAIT_S)
+                continue
+            self._stop.wait(self.min_gap)
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 

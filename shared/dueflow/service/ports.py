@@ -135,12 +135,30 @@ class Change:
     message: str
 
 
+@dataclass(frozen=True)
+class ChangesRead:
+    """Changes read after a position, and who could still be writing then: `xmin` and `xmax`,
+    the bounds of the snapshot they were read in, and `fence`, a transaction id drawn after it
+    (above every writer started before the read). All three equal: no writer was in flight. All
+    0 where writes are serialized, as on SQLite."""
+
+    changes: list[Change]
+    xmin: int
+    xmax: int
+    fence: int
+
+
 class ChangeLogStore(Protocol):
     """The live feed's durable change log (the outbox appends to it with each task event) and
     its tickets."""
 
-    def after(self, position: int, limit: int, user_id: str | None = None) -> list[Change]: ...
+    def after(
+        self, position: int, limit: int, user_id: str | None = None, through: int | None = None
+    ) -> list[Change]: ...
+    def read(self, position: int, limit: int) -> ChangesRead: ...
     def head(self) -> int: ...
+    def fence(self) -> int: ...
+    def oldest_writer(self) -> int: ...
     def horizon(self) -> int: ...
     def prune(self, before: datetime, now: datetime) -> int: ...
     def add_ticket(self, ticket_hash: str, user_id: str, expires_at: datetime) -> None: ...
@@ -221,6 +239,7 @@ class NoMetrics:
 __all__ = [
     "BatchEmailBackend",
     "Change",
+    "ChangesRead",
     "ChangeLogStore",
     "CalendarTokenStore",
     "Clock",

@@ -13,12 +13,16 @@ from sqlalchemy.engine import Connection
 
 from dueflow.adapters.db.schema import live_tickets, task_changes, task_changes_horizon
 from dueflow.domain.events import live_change
-from dueflow.service.ports import Change
+from dueflow.service.ports import Change, ChangesRead
 
-#: PostgreSQL advisory lock id taken by each transaction that appends changes (see `record`)
-_APPEND_LOCK = 7_204_184
 _HORIZON = task_changes_horizon.c.name == "live"
 _COLUMNS = (task_changes.c.id, task_changes.c.user_id, task_changes.c.event_type)
+# who may still be writing, as of the statement's snapshot (PostgreSQL 13+; xid8 has no driver
+# type: as text): the oldest transaction running, the one after the last ended, and a fresh
+# transaction id (the statement's own, assigned after its snapshot: above every writer's)
+_XMIN = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+_XMAX = sa.literal_column("pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+_FENCE = sa.literal_column("pg_current_xact_id()::text::bigint")
 _MESSAGE = (
     task_changes.c.event_id,
     task_changes.c.event_time,
@@ -34,18 +38,16 @@ class ChangeLog:
     def record(self, events: list[dict], now: datetime) -> None:
         """Append the task changes among `events` (other events are not the live feed's).
 
-        Ids must become visible in id order, or a tail that has read id 6 would never see a 5
-        committed after it. A sequence alone does not give that (two transactions take 5 and 6,
-        6 commits first), so on PostgreSQL each appending transaction takes one advisory lock
-        just before its insert, released at its commit: the appends of concurrent task changes
-        commit one after another (their inserts come last in each use case, so the lock is held
-        for the insert and the commit only). SQLite already runs one write transaction at a
-        time."""
+        Ids are drawn from a sequence before commit, so they may become visible out of order
+        (two transactions take 5 and 6, 6 commits first). Writers are not serialized for that
+        (an advisory lock did it until issue 16, and made every create wait for the one before
+        it): the reading side delivers an id only once every transaction that could still
+        commit a lower one has ended (`read`, and `dueflow.service.live.settle`). That needs
+        the transaction to have its id before it draws change ids: the outbox inserts its rows
+        (a write, which assigns it) before calling this."""
         changes = [c for c in map(live_change, events) if c is not None]
         if not changes:
             return
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
         self.conn.execute(
             task_changes.insert(),
             [
@@ -63,17 +65,44 @@ class ChangeLog:
         )
 
     # -- reading -----------------------------------------------------------------------------
-    def after(self, position: int, limit: int, user_id: str | None = None) -> list[Change]:
-        """Up to `limit` changes with an id above `position`, in id order (one user's, or all)."""
-        query = (
-            sa.select(*_COLUMNS, *_MESSAGE)
-            .where(task_changes.c.id > position)
-            .order_by(task_changes.c.id)
-            .limit(limit)
-        )
+    def after(
+        self, position: int, limit: int, user_id: str | None = None, through: int | None = None
+    ) -> list[Change]:
+        """Up to `limit` changes with an id above `position` (and up to `through`), in id order,
+        one user's or all."""
+        query = _after(position, limit)
         if user_id is not None:
             query = query.where(task_changes.c.user_id == user_id)
+        if through is not None:
+            query = query.where(task_changes.c.id <= through)
         return [_change(row) for row in self.conn.execute(query)]
+
+    def read(self, position: int, limit: int) -> ChangesRead:
+        """Everyone's next `limit` changes after `position`, and who could still be writing
+        (one statement: the rows and the bounds are of one snapshot; the fence is drawn only
+        when there are rows)."""
+        if self.conn.dialect.name != "postgresql":  # one writer at a time: ids commit in order
+            return ChangesRead(self.after(position, limit), 0, 0, 0)
+        query = _after(position, limit).add_columns(
+            _XMIN.label("xmin"), _XMAX.label("xmax"), _FENCE.label("fence")
+        )
+        rows = self.conn.execute(query).all()
+        if not rows:
+            return ChangesRead([], 0, 0, 0)
+        first = rows[0]
+        return ChangesRead([_change(row) for row in rows], first.xmin, first.xmax, first.fence)
+
+    def fence(self) -> int:
+        """A transaction id drawn now, above every transaction started before (0 on SQLite)."""
+        if self.conn.dialect.name != "postgresql":
+            return 0
+        return self.conn.execute(sa.select(_FENCE)).scalar_one()
+
+    def oldest_writer(self) -> int:
+        """The oldest transaction still running: every one below it has ended (0 on SQLite)."""
+        if self.conn.dialect.name != "postgresql":
+            return 0
+        return self.conn.execute(sa.select(_XMIN)).scalar_one()
 
     def head(self) -> int:
         """The highest id written (or pruned): where a tail starting now begins."""
@@ -130,6 +159,15 @@ class ChangeLog:
                 live_tickets.c.ticket_hash == ticket_hash, live_tickets.c.expires_at > now
             )
         ).scalar_one_or_none()
+
+
+def _after(position: int, limit: int) -> sa.Select:
+    return (
+        sa.select(*_COLUMNS, *_MESSAGE)
+        .where(task_changes.c.id > position)
+        .order_by(task_changes.c.id)
+        .limit(limit)
+    )
 
 
 def _change(row) -> Change:

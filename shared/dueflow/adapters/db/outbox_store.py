@@ -47,8 +47,9 @@ class Outbox:
     def add_many(self, events: list[dict], now: datetime) -> None:
         if not events:
             return
-        ChangeLog(self.conn).record(events, now)
-        events = [observability.with_trace_context(e) for e in events]
+        traced = [observability.with_trace_context(e) for e in events]
+        # the outbox rows first: this write gives the transaction its id before the change log
+        # draws change ids (ChangeLog.record says why that matters)
         self.conn.execute(
             outbox.insert(),
             [
@@ -60,9 +61,10 @@ class Outbox:
                     "created_at": now,
                     "next_attempt_at": now,
                 }
-                for e in events
+                for e in traced
             ],
         )
+        ChangeLog(self.conn).record(events, now)
 
     # -- the relay's side ------------------------------------------------------------------------
     def waiting(self, now: datetime, limit: int, kinds: RowKinds | None = None) -> list[Row]:

@@ -211,7 +211,8 @@ def create_app(
 
     async def replay(live_service: LiveService, sub: Subscriber, after: int):
         while True:
-            batch = await blocking(live_service.replay, sub.user_id, after)
+            # up to the tail's position: every change up to it is final, the rest reach `sub`
+            batch = await blocking(live_service.replay, sub.user_id, after, hub.position)
             for change in batch:
                 yield change
             if len(batch) < live_service.batch:
