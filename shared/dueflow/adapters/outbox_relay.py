@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from dueflow import metrics, observability
 from dueflow.adapters.db.dead_letter_store import DeadLetters
-from dueflow.adapters.db.engine import writer
+from dueflow.adapters.db.engine import read_only, writer
 from dueflow.adapters.db.listen import listen
 from dueflow.adapters.db.outbox_store import Outbox, RowKinds
 from dueflow.adapters.db.reminder_store import Reminders
@@ -54,6 +54,10 @@ CHANNEL = "dueflow_outbox"  # NOTIFYed by the outbox insert trigger (migration 0
 # any scrape interval, and not the 10 a second of the poll interval times every process, which
 # made them most of the database's statements while the functions sat idle (docs/performance.md).
 MEASURE_INTERVAL = 2.0
+# Seconds at least between two passes: a stream of commits (one NOTIFY or kick each) then costs
+# a pass per few events, not one each; a pass's reads and writes were most of the relay's CPU
+# per event under a stream of creates (docs/performance.md). An event waits this long at most.
+MIN_GAP = 0.005
 
 
 class OutboxRelay:
@@ -70,6 +74,7 @@ class OutboxRelay:
         reminders_overdue_after: float | None = None,
         kinds: RowKinds = EVENTS,
         lease_name: str = LEASE_NAME,
+        min_gap: float = MIN_GAP,
     ):
         self.engine = writer(engine)
         self.reader = engine
@@ -83,6 +88,7 @@ class OutboxRelay:
         # measure() also counts reminders due longer than this ago and still unsent
         self.reminders_overdue_after = reminders_overdue_after
         self.concurrency = max(1, concurrency)
+        self.min_gap = min_gap
         self._pool: ThreadPoolExecutor | None = None
         self._lease_lock = threading.Lock()
         self.holder = uuid.uuid4().hex
@@ -111,6 +117,7 @@ class OutboxRelay:
             return 0
         lease_taken = now = self.clock()
         with self.engine.connect() as conn:
+            read_only(conn)  # one statement: no BEGIN before it, no ROLLBACK after
             rows = Outbox(conn).waiting(now, self.batch_size, self.kinds)
         partitions: dict[str | None, list] = {}
         held: set[str | None] = set()  # partitions whose head is backing off
@@ -297,6 +304,7 @@ class OutboxRelay:
                     self.measure()
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
+            self._stop.wait(self.min_gap)
 
     def _measure_due(self) -> bool:
         # at most every MEASURE_INTERVAL: commits kick the relay, and a burst of them must not

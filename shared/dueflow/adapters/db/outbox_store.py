@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -70,25 +71,7 @@ class Outbox:
     def waiting(self, now: datetime, limit: int, kinds: RowKinds | None = None) -> list[Row]:
         """Up to `limit` rows in sequence order, skipping partitions whose head is backing off;
         only rows of `kinds` when given (each relay delivers its own kinds of rows)."""
-        waiting = outbox.alias("waiting")
-        return self.conn.execute(
-            sa.select(
-                outbox.c.seq,
-                outbox.c.partition_key,
-                outbox.c.payload,
-                outbox.c.attempts,
-                outbox.c.next_attempt_at,
-            )
-            .where(
-                ~sa.exists().where(  # skip partitions whose head is backing off
-                    waiting.c.partition_key == outbox.c.partition_key,
-                    waiting.c.next_attempt_at > now,
-                )
-            )
-            .where(*(kinds.where(outbox.c.event_type) if kinds is not None else ()))
-            .order_by(outbox.c.seq)
-            .limit(limit)
-        ).all()
+        return self.conn.execute(_waiting(kinds, limit), {"now": now}).all()
 
     def delete(self, seqs: list[int]) -> None:
         """Delivered rows: gone in one statement."""
@@ -120,3 +103,28 @@ class Outbox:
             sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).select_from(outbox)
         ).one()
         return waiting, oldest
+
+
+@lru_cache(maxsize=16)
+def _waiting(kinds: RowKinds | None, limit: int) -> sa.Select:
+    """The relay's read, built once per kinds of rows and batch size (it runs on every pass)."""
+    waiting = outbox.alias("waiting")
+    now = sa.bindparam("now", type_=outbox.c.next_attempt_at.type)
+    return (
+        sa.select(
+            outbox.c.seq,
+            outbox.c.partition_key,
+            outbox.c.payload,
+            outbox.c.attempts,
+            outbox.c.next_attempt_at,
+        )
+        .where(
+            ~sa.exists().where(  # skip partitions whose head is backing off
+                waiting.c.partition_key == outbox.c.partition_key,
+                waiting.c.next_attempt_at > now,
+            )
+        )
+        .where(*(kinds.where(outbox.c.event_type) if kinds is not None else ()))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
