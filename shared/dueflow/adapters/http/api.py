@@ -33,6 +33,7 @@ MAX_BODY = 1024 * 1024
 _JSON_TYPES = {"application/json", "application/merge-patch+json"}
 
 
+
 class TaskIdConverter(BaseConverter):
     """A task id: any path segment but `quick`, so `PATCH /tasks/quick` is a 405 (only POST is
     routed there), not a 404 for a task named "quick". Ids are UUIDs: none is ever `quick`."""
@@ -290,6 +291,7 @@ class TasksApi:
         response.headers["Content-Disposition"] = 'inline; filename="dueflow.ics"'
         response.set_etag(hashlib.sha256(body).hexdigest()[:32])
         return response.make_conditional(request)
+
 
 
 class Match(NamedTuple):
