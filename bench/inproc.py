@@ -1,6 +1,6 @@
 """`python -m bench.inproc`: CPU per request of the `tasks` function's own app, in-process.
 
-    .venv/bin/python -m bench.inproc                       # get, list, search; PostgreSQL
+    .venv/bin/python -m bench.inproc                       # get, list, search, create; PostgreSQL
     .venv/bin/python -m bench.inproc --database sqlite --requests 500
 
 An A/B tool for changes to the request path, steadier than throughput on a shared machine: the
@@ -21,10 +21,11 @@ import os
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 
 from bench import data, stack
 
-OPS = ("reference", "get", "list", "search")
+OPS = ("reference", "get", "list", "search", "create")
 
 
 def main() -> None:
@@ -72,6 +73,9 @@ def measure(infra: stack.Infra, args) -> list[str]:
                 out.append((f"/tasks/{task.id}", headers[task.user_id]))
             elif op == "list":
                 out.append((data.list_query(rng), headers[rng.choice(users)]))
+            elif op == "create":  # no K_SINK here: the events stay in the outbox, unrelayed
+                body = data.task_body(rng, datetime.now(UTC))
+                out.append(("/tasks", {**headers[rng.choice(users)], "json": body}))
             else:
                 out.append((data.search_query(rng), headers[rng.choice(users)]))
         return out
@@ -81,8 +85,12 @@ def measure(infra: stack.Infra, args) -> list[str]:
         batch = requests(op, count)
         started = time.process_time()
         for path, hdrs in batch:
-            response = client.get(path, headers=hdrs)
-            if response.status_code != 200:
+            if (body := hdrs.get("json")) is not None:
+                hdrs = {k: v for k, v in hdrs.items() if k != "json"}
+                response = client.post(path, headers=hdrs, json=body)
+            else:
+                response = client.get(path, headers=hdrs)
+            if response.status_code not in (200, 201):
                 raise RuntimeError(f"{op} {path}: {response.status_code} {response.data[:300]!r}")
         return (time.process_time() - started) / count * 1e6
 

@@ -5,6 +5,7 @@ here."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
@@ -31,6 +32,44 @@ _MESSAGE = (
 )
 
 
+_ARRAY_COLUMNS = ("user_id", "task_id", "event_type", "event_id", "event_time", "data")
+
+
+def change_rows(events: list[dict], now: datetime) -> list[dict]:
+    """The change log's rows for the task changes among `events`, in their order."""
+    return [
+        {
+            "user_id": c["user_id"],
+            "task_id": c["message"]["task_id"],
+            "event_type": c["message"]["type"],
+            "event_id": c["message"]["id"],
+            "event_time": c["message"]["time"],
+            "data": json.dumps(c["message"]["data"], separators=(",", ":")),
+            "created_at": now,
+        }
+        for c in map(live_change, events)
+        if c is not None
+    ]
+
+
+@functools.cache
+def _insert_after(write: sa.CTE) -> sa.Insert:
+    columns = tuple(task_changes.c[c] for c in _ARRAY_COLUMNS)
+    arrays = (
+        sa.cast(sa.bindparam(f"change_{c.name}", type_=sa.ARRAY(c.type)), sa.ARRAY(c.type))
+        for c in columns
+    )
+    names = [c.name for c in columns]
+    change = sa.func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
+    created_at = sa.bindparam("change_created_at", type_=task_changes.c.created_at.type)
+    rows = (
+        sa.select(*(change.c[n] for n in names), created_at)
+        .where(sa.exists(sa.select(write.c[0])))  # after `write`: see `insert_after`
+        .order_by(change.c.n)  # ids in the events' order
+    )
+    return task_changes.insert().from_select([*names, "created_at"], rows).add_cte(write)
+
+
 class ChangeLog:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -45,24 +84,28 @@ class ChangeLog:
         commit a lower one has ended (`read`, and `dueflow.service.live.settle`). That needs
         the transaction to have its id before it draws change ids: the outbox inserts its rows
         (a write, which assigns it) before calling this."""
-        changes = [c for c in map(live_change, events) if c is not None]
-        if not changes:
-            return
-        self.conn.execute(
-            task_changes.insert(),
-            [
-                {
-                    "user_id": c["user_id"],
-                    "task_id": c["message"]["task_id"],
-                    "event_type": c["message"]["type"],
-                    "event_id": c["message"]["id"],
-                    "event_time": c["message"]["time"],
-                    "data": json.dumps(c["message"]["data"], separators=(",", ":")),
-                    "created_at": now,
-                }
-                for c in changes
-            ],
-        )
+        rows = change_rows(events, now)
+        if rows:
+            self.conn.execute(task_changes.insert(), rows)
+
+    @staticmethod
+    def insert_after(write: sa.CTE) -> sa.Insert:
+        """PostgreSQL: the change rows of `change_params` inserted in the statement of `write`
+        (a data-modifying CTE, e.g. the outbox rows of the same events) and after it: the rows
+        draw their ids once `write` has written a row, so the transaction has its id by then
+        (`record` says why that matters). One statement, one round trip, for both."""
+        return _insert_after(write)
+
+    @staticmethod
+    def change_params(events: list[dict], now: datetime) -> dict | None:
+        """The parameters of `insert_after` for the task changes among `events`; None if there are
+        none."""
+        rows = change_rows(events, now)
+        if not rows:
+            return None
+        params = {f"change_{c}": [row[c] for row in rows] for c in _ARRAY_COLUMNS}
+        params["change_created_at"] = now
+        return params
 
     # -- reading -----------------------------------------------------------------------------
     def after(

@@ -49,21 +49,28 @@ class Outbox:
         if not events:
             return
         traced = [observability.with_trace_context(e) for e in events]
+        rows = [
+            {
+                "event_id": e["id"],
+                "event_type": e["type"],
+                "partition_key": e.get("partitionkey"),
+                "payload": json.dumps(e, separators=(",", ":")),
+            }
+            for e in traced
+        ]
+        if self.conn.dialect.name == "postgresql":
+            changes = ChangeLog.change_params(events, now)
+            if changes is not None:  # the outbox rows and the change log's in one statement
+                params = {f"event_{c}": [row[c] for row in rows] for c in _ARRAY_COLUMNS}
+                self.conn.execute(
+                    ChangeLog.insert_after(_new_events()), {**params, **changes, "event_at": now}
+                )
+                return
         # the outbox rows first: this write gives the transaction its id before the change log
         # draws change ids (ChangeLog.record says why that matters)
         self.conn.execute(
             outbox.insert(),
-            [
-                {
-                    "event_id": e["id"],
-                    "event_type": e["type"],
-                    "partition_key": e.get("partitionkey"),
-                    "payload": json.dumps(e, separators=(",", ":")),
-                    "created_at": now,
-                    "next_attempt_at": now,
-                }
-                for e in traced
-            ],
+            [{**row, "created_at": now, "next_attempt_at": now} for row in rows],
         )
         ChangeLog(self.conn).record(events, now)
 
@@ -127,4 +134,28 @@ def _waiting(kinds: RowKinds | None, limit: int) -> sa.Select:
         .where(*(kinds.where(outbox.c.event_type) if kinds is not None else ()))
         .order_by(outbox.c.seq)
         .limit(limit)
+    )
+
+
+_ARRAY_COLUMNS = ("event_id", "event_type", "partition_key", "payload")
+
+
+@lru_cache(maxsize=1)
+def _new_events() -> sa.CTE:
+    """PostgreSQL: the outbox rows of `add_many` from arrays, in the events' order (their seqs
+    keep it), as a data-modifying CTE the change log's insert follows (ChangeLog.insert_after)."""
+    columns = tuple(outbox.c[c] for c in _ARRAY_COLUMNS)
+    arrays = (
+        sa.cast(sa.bindparam(f"event_{c.name}", type_=sa.ARRAY(c.type)), sa.ARRAY(c.type))
+        for c in columns
+    )
+    event = sa.func.unnest(*arrays).table_valued(*_ARRAY_COLUMNS, with_ordinality="n")
+    event = event.render_derived()
+    at = sa.bindparam("event_at", type_=outbox.c.created_at.type)
+    rows = sa.select(*(event.c[c] for c in _ARRAY_COLUMNS), at, at).order_by(event.c.n)
+    return (
+        outbox.insert()
+        .from_select([*_ARRAY_COLUMNS, "created_at", "next_attempt_at"], rows)
+        .returning(outbox.c.seq)
+        .cte("new_events")
     )
