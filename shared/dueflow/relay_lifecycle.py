@@ -1,7 +1,7 @@
 """The outbox relay's life in one function process: started once the first response has gone
 out, woken after each commit, stopped with the process.
 
-The import and start of the relay (requests, the CloudEvents encoder) stay off the path of a cold
+The import and start of the relay (urllib3, the CloudEvents encoder) stay off the path of a cold
 start's first answer, a readiness probe's or a real request's, whose events the relay then
 delivers at once.
 """
