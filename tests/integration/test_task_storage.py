@@ -198,3 +198,39 @@ def test_list_queries_of_one_shape_share_one_statement_with_their_values_bound(e
     assert len(pages) == 5
     assert pages[0] == pages[1] == pages[2] and pages[3] == pages[4] != pages[0]
     assert "plant" not in " ".join(pages) and "home" not in " ".join(pages)
+
+
+def test_a_new_task_with_its_events_is_one_statement_and_all_or_nothing(engine):
+    """UnitOfWork.add_task (a create): the task's rows, its events' outbox rows and their change
+    log rows in one autocommitted statement on PostgreSQL (no BEGIN, no COMMIT), in the events'
+    order; a failing one writes none of them, and the pooled connection is in transactions again.
+    """
+    from dueflow.domain import events
+
+    task = _task(tags=("home",), reminders=(Reminder(_id(), NOW, before="PT1H"),))
+    sent = [events.task_event(t, task, NOW) for t in (events.TASK_CREATED, events.TASK_UPDATED)]
+    statements: list[str] = []
+    with UnitOfWork(engine, write=True) as uow:
+        sa.event.listen(uow.conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        uow.add_task(task, sent, NOW)
+        uow.commit()
+    if engine.dialect.name == "postgresql":
+        assert len(statements) == 1
+    with engine.connect() as conn:
+        assert TaskRepository(conn).get("alice", task.id) == task
+        outbox = conn.execute(sa.text("SELECT event_id FROM outbox ORDER BY seq")).scalars()
+        changes = conn.execute(sa.text("SELECT event_id FROM task_changes ORDER BY id")).scalars()
+        assert list(outbox) == list(changes) == [e["id"] for e in sent]
+
+    again = [events.task_event(events.TASK_CREATED, task, NOW)]  # the same id: a conflict
+    with pytest.raises(sa.exc.IntegrityError), UnitOfWork(engine, write=True) as uow:
+        uow.add_task(task, again, NOW)
+        uow.commit()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM task_changes")).scalar() == 2
+    with UnitOfWork(engine, write=True) as uow:  # the next unit has its transaction
+        uow.tasks.add(_task())
+        if engine.dialect.name == "postgresql":
+            assert uow.conn.connection.dbapi_connection.autocommit is False
+    assert len(_rows(engine, "tasks")) == 1  # left without commit: rolled back

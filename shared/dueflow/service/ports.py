@@ -194,6 +194,10 @@ class UnitOfWork(Protocol):
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
+    def add_task(self, task: Task, events: list[dict], now: datetime) -> None:
+        """A new task and its events, the unit's last write (`tasks.add`, `outbox.add_many`:
+        an adapter may write them in one statement)."""
+
     def commit(self) -> None: ...
 
 

@@ -46,8 +46,7 @@ class TaskService:
         now = self.clock()
         task = lifecycle.new_task(user_id, fields, now)
         with self._unit(dedupe) as uow:
-            uow.tasks.add(task)
-            uow.outbox.add(events.task_event(events.TASK_CREATED, task, now), now)
+            uow.add_task(task, [events.task_event(events.TASK_CREATED, task, now)], now)
             uow.commit()
         self.on_commit()
         return task

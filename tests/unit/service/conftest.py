@@ -71,9 +71,7 @@ class FakeTasks:
 
     def list(self, user_id, query, now):
         found = [
-            t
-            for t in self.db.tasks.values()
-            if t.user_id == user_id and t.status in query.statuses
+            t for t in self.db.tasks.values() if t.user_id == user_id and t.status in query.statuses
         ]
         return sorted(found, key=lambda t: t.created_at)[: query.limit], None
 
@@ -151,8 +149,7 @@ class FakeReminders:
             for t, r in self._all()
             if r.status == "scheduled"
             and (
-                r.emitted_at is None
-                or (reemit_before is not None and r.emitted_at < reemit_before)
+                r.emitted_at is None or (reemit_before is not None and r.emitted_at < reemit_before)
             )
             and r.remind_at <= now
             and t.status == "open"
@@ -243,6 +240,10 @@ class FakeUnitOfWork:
         self.commands = FakeCommands(self.work)
         self.dead_letters = FakeDeadLetters(self.work)
         return self
+
+    def add_task(self, task, events, now):
+        self.tasks.add(task)
+        self.outbox.add_many(events, now)
 
     def commit(self):
         self.work.commits += 1

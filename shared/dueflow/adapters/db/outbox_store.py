@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection, Row
 from dueflow import observability
 from dueflow.adapters.db.change_log import ChangeLog
 from dueflow.adapters.db.schema import outbox
+from dueflow.adapters.db.task_rows import _task_ctes, _with_children_params
+from dueflow.domain.task import Task
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Outbox:
     def add(self, event: dict, now: datetime) -> None:
         self.add_many([event], now)
 
-    def add_many(self, events: list[dict], now: datetime) -> None:
+    def add_many(self, events: list[dict], now: datetime, task: Task | None = None) -> None:
+        """Append `events`; with `task` (PostgreSQL only), insert that new task in the same
+        statement (UnitOfWork.add_task)."""
         if not events:
             return
         traced = [observability.with_trace_context(e) for e in events]
@@ -62,10 +66,15 @@ class Outbox:
             changes = ChangeLog.change_params(events, now)
             if changes is not None:  # the outbox rows and the change log's in one statement
                 params = {f"event_{c}": [row[c] for row in rows] for c in _ARRAY_COLUMNS}
-                self.conn.execute(
-                    ChangeLog.insert_after(_new_events()), {**params, **changes, "event_at": now}
-                )
+                params.update(changes, event_at=now)
+                if task is None:
+                    self.conn.execute(ChangeLog.insert_after(_new_events()), params)
+                else:  # and the task's rows
+                    stmt = _with_task(bool(task.tags), bool(task.reminders))
+                    self.conn.execute(stmt, {**params, **_with_children_params(task)})
                 return
+        if task is not None:
+            raise ValueError("a task goes with its events only on PostgreSQL, with a change")
         # the outbox rows first: this write gives the transaction its id before the change log
         # draws change ids (ChangeLog.record says why that matters)
         self.conn.execute(
@@ -138,6 +147,12 @@ def _waiting(kinds: RowKinds | None, limit: int) -> sa.Select:
 
 
 _ARRAY_COLUMNS = ("event_id", "event_type", "partition_key", "payload")
+
+
+@lru_cache(maxsize=4)
+def _with_task(with_tags: bool, with_reminders: bool) -> sa.Insert:
+    """PostgreSQL: a new task's rows, its events' and their changes', in one statement."""
+    return ChangeLog.insert_after(_new_events()).add_cte(*_task_ctes(with_tags, with_reminders))
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,22 @@ def _insert_with_children(with_tags: bool, with_reminders: bool) -> sa.Insert:
 
     Only the children the task has are in it: an unneeded branch costs the server its planning,
     and the statement is planned on every execution."""
+    task, *children = _task_inserts(with_tags, with_reminders)
+    last, *others = reversed(children)
+    return last.add_cte(task, *(child.cte(f"new_{child.table.name}") for child in others))
+
+
+@functools.cache
+def _task_ctes(with_tags: bool, with_reminders: bool) -> tuple[sa.CTE, ...]:
+    """The statements of `_insert_with_children` as data-modifying CTEs, to put in front of
+    another statement (the task's events, adapters/db/unit_of_work.py)."""
+    task, *children = _task_inserts(with_tags, with_reminders)
+    return (task, *(child.cte(f"new_{child.table.name}") for child in children))
+
+
+@functools.cache
+def _task_inserts(with_tags: bool, with_reminders: bool) -> tuple:
+    """The task row's CTE and the INSERTs of the children the task has (see above)."""
     task = (
         tasks.insert()
         .values({c.name: sa.bindparam(c.name, type_=c.type) for c in tasks.c})
@@ -43,8 +59,7 @@ def _insert_with_children(with_tags: bool, with_reminders: bool) -> sa.Insert:
         rows = sa.select(task.c.id, task.c.user_id, *(reminder.c[f] for f in fields))
         rows = rows.select_from(task.join(reminder, sa.true()))
         children.append(reminders.insert().from_select(["task_id", "user_id", *fields], rows))
-    last, *others = reversed(children)
-    return last.add_cte(*(child.cte(f"new_{child.table.name}") for child in others))
+    return (task, *children)
 
 
 def _array(name: str, item_type) -> sa.ColumnElement:
