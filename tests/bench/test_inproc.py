@@ -21,5 +21,5 @@ def test_inproc_reports_cpu_per_request_of_every_operation():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = dict(re.findall(r"^  (\w+)\s+([\d,]+) ", done.stdout, re.MULTILINE))
-    assert set(rows) == {"reference", "get", "list", "search"}, done.stdout
+    assert set(rows) == {"reference", "get", "list", "search", "create"}, done.stdout
     assert all(int(value.replace(",", "")) > 0 for value in rows.values())
