@@ -35,7 +35,7 @@ class Compiled:
         }
         self._types = [c.type for c in stmt.selected_columns]
         self._dialect = dialect
-        self._converters: list[Callable | None] | None = None
+        self._converters: list[tuple[int, str, Callable]] | None = None
 
     def parameters(self, values: Mapping[str, Any]) -> dict | tuple:
         """The driver's parameters: `values` with the statement's literals, each converted."""
@@ -51,20 +51,20 @@ class Compiled:
         converters = self._converters
         if converters is None:  # the driver's column types are known once it answered
             converters = self._converters = [
-                t.dialect_impl(self._dialect).result_processor(self._dialect, d[1])
-                for t, d in zip(self._types, cursor.description, strict=True)
+                (i, key, convert)
+                for i, (key, t, d) in enumerate(
+                    zip(self.keys, self._types, cursor.description, strict=True)
+                )
+                if (convert := t.dialect_impl(self._dialect).result_processor(self._dialect, d[1]))
             ]
         keys = self.keys
-        if not any(converters):
-            return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
         out = []
         for row in cursor.fetchall():
-            out.append(
-                {
-                    key: value if convert is None or value is None else convert(value)
-                    for key, value, convert in zip(keys, row, converters, strict=True)
-                }
-            )
+            found = dict(zip(keys, row, strict=True))
+            for i, key, convert in converters:  # only the columns that need it, not NULLs
+                if (value := row[i]) is not None:
+                    found[key] = convert(value)
+            out.append(found)
         return out
 
 
@@ -93,6 +93,8 @@ class DirectSelect:
         cursor = None
         try:
             cursor = dbapi_connection.cursor()
+            if (setup := _CURSOR_SETUP.get(conn.dialect.driver)) is not None:
+                setup(cursor)
             events = conn._has_events or conn.engine._has_events
             if events:  # listeners see it as any statement (tests count round trips so)
                 conn.dispatch.before_cursor_execute(conn, cursor, compiled.sql, params, None, False)
@@ -105,6 +107,25 @@ class DirectSelect:
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def _psycopg2_uuids_as_text(cursor) -> None:
+    """UUID columns as the server's text: psycopg2 makes each a `uuid.UUID` (a Python call per
+    value, 1-2 µs) that SQLAlchemy's `Uuid(as_uuid=False)` then turns back into that text."""
+    import psycopg2.extensions
+
+    global _UUID_AS_TEXT
+    if _UUID_AS_TEXT is None:
+        _UUID_AS_TEXT = psycopg2.extensions.new_type((2950,), "UUID_AS_TEXT", _text)
+    psycopg2.extensions.register_type(_UUID_AS_TEXT, cursor)
+
+
+def _text(value: str | None, _cursor) -> str | None:
+    return value
+
+
+_UUID_AS_TEXT = None  # psycopg2's type caster, made on first use (psycopg2 may be absent)
+_CURSOR_SETUP: dict[str, Callable] = {"psycopg2": _psycopg2_uuids_as_text}
 
 
 def raise_as_sqlalchemy(
