@@ -137,7 +137,7 @@ def test_format_instant_is_utc_with_z(value, expected):
 @given(
     st.datetimes(
         min_value=datetime(1900, 1, 2),
-        max_value=datetime(9999, 12, 30),
+        max_value=datetime(8999, 12, 30),  # parse_instant accepts the years 1900 to 9000
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone.min]),
     )
 )
