@@ -337,6 +337,8 @@ def _serving_runtime() -> Runtime:
     """The process-wide runtime, as the entry points use it: its relay starts after the first
     response (`Runtime.after_response`)."""
     global _runtime
+    if (built := _runtime) is not None:  # every request after the first: no lock to take
+        return built
     with _lock:
         if _runtime is None:
             _runtime = build_runtime(_overrides)
@@ -345,6 +347,8 @@ def _serving_runtime() -> Runtime:
 
 def tasks_api() -> TasksApi:
     global _api
+    if (built := _api) is not None:  # every request after the first: no lock to take
+        return built
     rt = _serving_runtime()
     with _lock:
         if _api is None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from dueflow import config, logs
 
@@ -88,3 +91,20 @@ def test_an_unknown_format_is_refused():
     os.environ["DUEFLOW_LOG_FORMAT"] = "xml"
     with pytest.raises(config.ConfigError, match="DUEFLOW_LOG_FORMAT"):
         config.log_format()
+
+
+@hypothesis.given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_a_lines_time_is_isoformat_to_the_millisecond(created):
+    """The time prefix is formatted once per second; the line's time stays what
+    `datetime.isoformat` writes, rounding included."""
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert logs._timestamp(created) == expected
+    assert logs._timestamp(created) == expected  # the second time from the cached second
+
+
+def test_a_json_line_leaves_out_where_it_was_logged_and_keeps_its_fields(dueflow_logger, capsys):
+    logs.configure(fmt="json")
+    dueflow_logger.getChild("http").info("request", extra={"status": 200, "path": "/tasks"})
+    line = json.loads(capsys.readouterr().err)
+    assert line["status"] == 200 and line["path"] == "/tasks" and line["logger"] == "dueflow.http"
+    assert not {"lineno", "pathname", "threadName"} & set(line)

@@ -134,6 +134,19 @@ def test_format_instant_is_utc_with_z(value, expected):
     assert format_instant(value) == expected
 
 
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(8999, 12, 30),  # parse_instant accepts the years 1900 to 9000
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone.min]),
+    )
+)
+def test_format_instant_reads_back_as_the_same_instant_in_any_offset(value):
+    text = format_instant(value)
+    assert text.endswith("Z") and "+" not in text
+    assert parse_instant(text, FIELD) == value
+
+
 def test_format_instant_of_none_is_none():
     assert format_instant(None) is None
 

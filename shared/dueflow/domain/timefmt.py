@@ -37,8 +37,12 @@ def format_instant(value: datetime | None) -> str | None:
     """UTC RFC 3339 with `Z`; microseconds only when present."""
     if value is None:
         return None
-    utc = value.astimezone(UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
+    if value.tzinfo is not UTC:  # what the database returns is UTC already: no conversion
+        value = value.astimezone(UTC)
+    # an aware UTC time's isoformat ends in "+00:00", written as "Z" (a list page formats
+    # about 100 instants: 6% of a search's CPU went here, a fifth of it to the conversions)
+    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    return text[:-6] + "Z"
 
 
 def parse_timezone(value: object, field: str = "timezone") -> str:

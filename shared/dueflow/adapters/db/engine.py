@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from dueflow.adapters.db.direct import raise_as_sqlalchemy
+
 #: Execution option that marks a connection as one that will write (see `writer`).
 WRITE = "dueflow_write"
 _MIGRATION_LOCK = 7_204_183  # arbitrary constant: the PostgreSQL advisory lock id for migrations
@@ -121,8 +123,14 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 def _sqlite_begin(conn) -> None:
     # A deferred transaction that later writes can fail with SQLITE_BUSY without waiting for the
     # busy timeout; taking the write lock up front makes concurrent writers queue instead.
+    # Sent on the DB-API connection: through `exec_driver_sql` it cost every SQLite request
+    # 45 µs of CPU in SQLAlchemy's execution machinery, for a statement with no result.
     immediate = conn.get_execution_options().get(WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    try:
+        conn.connection.dbapi_connection.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise_as_sqlalchemy(conn, exc, sql, ())
 
 
 def migrate(engine: Engine) -> None:

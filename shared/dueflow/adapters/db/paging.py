@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dueflow.adapters.db import search
+from dueflow.adapters.db.direct import DirectSelect
 from dueflow.adapters.db.schema import reminders, task_tags, tasks
 from dueflow.domain.listing import SORTS, ListQuery, SortKey
 from dueflow.domain.task import PRIORITIES
@@ -73,9 +74,10 @@ def params(query: ListQuery, user_id: str, now: datetime, dialect: str) -> dict:
 
 
 @functools.lru_cache(maxsize=_SHAPES)
-def statement(shape: Shape, reminder_columns: tuple) -> sa.Select:
+def statement(shape: Shape, reminder_columns: tuple) -> DirectSelect:
     """A page of tasks (one row more than asked) with their reminders (`reminder_columns`),
-    in the page's order: each task's rows consecutive, its reminders in order."""
+    in the page's order: each task's rows consecutive, its reminders in order. Run on the
+    DB-API cursor (`DirectSelect`), compiled once."""
     keys = SORTS[shape.sort]
     cols = {key.column: tasks.c[key.column] for key in keys}
     stmt = sa.select(tasks).where(
@@ -87,7 +89,7 @@ def statement(shape: Shape, reminder_columns: tuple) -> sa.Select:
         stmt = stmt.where(_after(keys, cols, shape.after))
     stmt = stmt.order_by(*(_order(key, cols[key.column]) for key in keys))
     page = stmt.limit(sa.bindparam("limit", type_=sa.Integer)).subquery("page")
-    return (
+    return DirectSelect(
         sa.select(page, *reminder_columns)
         .outerjoin(reminders, reminders.c.task_id == page.c.id)
         .order_by(*(_order(key, page.c[key.column]) for key in keys), reminders.c.position)
