@@ -133,7 +133,7 @@ class Reminders:
         """The outcome rows alone (reminder_id, remind_at, user_id, status, error); the
         reminders' status is set by `record_notifications`."""
         insert = self._sql.insert_notifications
-        if insert is not None:  # one row of arrays, not a row of parameters per outcome
+        if insert is not None and len(outcomes) > 1:  # one row of arrays, not one per outcome
             params = {c: [o.get(c) for o in outcomes] for c in _OUTCOME_COLUMNS}
             self.conn.execute(insert, {**params, "backend": backend, "now": now})
             return
