@@ -1,10 +1,11 @@
 """Watches the `eml` e-mail backend's directory: every e-mail written, when, and how often.
 
-The backend writes `<key>.eml` through a temporary file renamed over the final name, and leaves an
-existing file alone, so counting files cannot see a reminder e-mailed twice at the same moment.
-Linux's inotify can: each write is one IN_MOVED_TO event for its final name, so a name that gets
-two is a duplicate. Without inotify (another OS) the watcher lists the directory instead and says
-that it cannot see duplicates.
+The backend writes `<key>.eml` by naming a finished file (an unnamed file linked to its name, or a
+temporary file renamed to it), and leaves an existing file alone, so counting files cannot see a
+reminder e-mailed twice at the same moment. Linux's inotify can: each write is one IN_CREATE (the
+link) or IN_MOVED_TO (the rename) event for its final name, so a name that gets two is a
+duplicate (temporary names start with a dot and are not counted). Without inotify (another OS)
+the watcher lists the directory instead and says that it cannot see duplicates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-IN_MOVED_TO, IN_Q_OVERFLOW, IN_NONBLOCK, IN_CLOEXEC = 0x80, 0x4000, 0o4000, 0o2000000
+IN_CREATE, IN_MOVED_TO, IN_Q_OVERFLOW = 0x100, 0x80, 0x4000
+IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 _EVENT = struct.Struct("iIII")
 
 
@@ -41,7 +43,7 @@ class MailWatch:
             fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
             if fd < 0:
                 return None
-            if libc.inotify_add_watch(fd, os.fsencode(self.directory), IN_MOVED_TO) < 0:
+            if libc.inotify_add_watch(fd, os.fsencode(self.directory), IN_CREATE | IN_MOVED_TO) < 0:
                 os.close(fd)
                 return None
             return fd
@@ -94,7 +96,7 @@ class MailWatch:
                 offset = start + length
                 if mask & IN_Q_OVERFLOW:
                     self.overflowed = True
-                elif mask & IN_MOVED_TO:
+                elif mask & (IN_CREATE | IN_MOVED_TO):
                     self._record(name, now)
 
     def _scan(self) -> None:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from bench import stack
 from bench.context import Context
+from bench.cpu import CpuMeter
 from bench.mailwatch import MailWatch, SmtpWatch
 from bench.results import Target, fmt, table
 
@@ -104,7 +105,9 @@ def _storm(ctx: Context, n: int, kill: bool, smtp: bool = False) -> dict:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE reminders SET remind_at = :t, at = :t"), {"t": due})
         ctx.log(f"3 storm/{mode}: {n} reminders due at {due:%H:%M:%S}")
-        out.update(_watch(ctx, engine, watch, functions, env, ports, mode, n, t0, kill))
+        with CpuMeter() as meter:  # from 2 s before T0 to the end: where the storm's CPU went
+            out.update(_watch(ctx, engine, watch, functions, env, ports, mode, n, t0, kill))
+        out["cpu_s"] = {k: round(v * meter.elapsed, 2) for k, v in meter.shares().items()}
     finally:
         if ticker is not None:
             ticker.stop()
@@ -308,6 +311,10 @@ def markdown(result: dict) -> list[str]:
     for r in result["runs"].values():
         if not r["complete"]:
             lines.append(f"- {_progress(r)}.")
+    for mode, r in result["runs"].items():
+        if r.get("cpu_s"):
+            used = ", ".join(f"{k} {v:g}" for k, v in r["cpu_s"].items())
+            lines.append(f"- CPU seconds, {_label(mode)} (from just before T0 to the end): {used}.")
     killed = result["runs"].get("killed", {})
     if "killed_at_s" in killed:
         lines.append(

@@ -28,6 +28,7 @@ import grpc
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from dueflow.adapters.email import eml as eml_module
 from dueflow.adapters.email.dapr import DaprBackend
 from dueflow.adapters.email.eml import EmlBackend
 from dueflow.adapters.email.sendgrid import SendGridBackend
@@ -713,3 +714,23 @@ def test_smtp_send_many_without_credentials_is_transient(monkeypatch, smtp_serve
 
     assert handler.delivered == []
     assert results and all(isinstance(r, TransientEmailError) for r in results), results
+
+
+def test_eml_without_unnamed_files_writes_through_temporary_ones(monkeypatch, tmp_path):
+    """Where O_TMPFILE is missing (not Linux, or a filesystem without it) the backend renames
+    temporary files instead: the same files, none left over, existing ones left alone."""
+    monkeypatch.setattr(eml_module, "_O_TMPFILE", 0)
+    backend = eml(monkeypatch, tmp_path / "box")
+    first, second, third = batch(3)
+    backend.send(second)
+    path = tmp_path / "box" / f"{second.key}.eml"
+    before = (path.read_bytes(), path.stat().st_ino)
+    changed = Email(**{**vars(second), "subject": "a different subject"})
+
+    assert backend.send_many([first, changed, third]) == [None] * 3
+
+    assert (path.read_bytes(), path.stat().st_ino) == before
+    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == sorted(
+        f"{m.key}.eml" for m in (first, second, third)
+    )
+    assert parse((tmp_path / "box" / f"{third.key}.eml").read_bytes())["Subject"] == third.subject
