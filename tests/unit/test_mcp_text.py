@@ -4,6 +4,8 @@ task (docs/assistant.md, "Results"), next to the structured content that carries
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 
 import pytest
 
@@ -133,3 +135,17 @@ def test_every_tool_has_a_text():
         batch = {"results": [], "succeeded": 0, "failed": 0}
         result = samples.get(name) or ({"task": TASK} if one_task else batch)
         assert text.summary(name, result, False)
+
+
+def test_a_result_the_summary_cannot_read_is_sent_as_json(caplog):
+    """A bug in the summary must not turn a done write into a protocol error: the text falls
+    back to the JSON and the bug is logged."""
+
+    def run(caller, args):
+        return {"items": [{"title": "no other field"}], "next_cursor": None, "filters": {}}
+
+    tool = dataclasses.replace(tools.TOOLS["find_tasks"], run=run)
+    outcome = tools.call(tool, tools.Caller("u", None), {})
+    assert not outcome.is_error
+    assert json.loads(outcome.text) == outcome.structured
+    assert "no summary of a find_tasks result" in caplog.text

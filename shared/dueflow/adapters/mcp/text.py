@@ -4,8 +4,8 @@ structured content that carries every field (after Doist's todoist-ai, whose too
 
 One line per task with what an assistant acts on: the title, the due date as wall-clock time in
 the task's zone, priority, tags, the rule, the reminders' count and the id to pass back. Fewer
-tokens for the model than the page as JSON, and half the bytes to encode, send and parse; a
-client that wants the fields reads `structuredContent` (docs/assistant.md, "Results").
+tokens for the model than the page as JSON, and a third fewer bytes to encode, send and parse;
+a client that wants the fields reads `structuredContent` (docs/assistant.md, "Results").
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def task_line(task: dict) -> str:
 
 
 def problem_line(problem: dict) -> str:
-    """`Error 422 (Unprocessable Content): the request has invalid fields: due: …; title: …`"""
+    """`Error 422 (Validation failed): the request has invalid fields: due: …; title: …`"""
     text = f"Error {problem['status']} ({problem['title']}): {problem['detail']}"
     if problem.get("errors"):
         named = (f"{e['field'] or '(body)'}: {e['message']}" for e in problem["errors"])

@@ -73,9 +73,12 @@ def call(tool: Tool, caller: Caller, arguments: dict | None) -> Outcome:
     """Run `tool` for `caller`: its structured result, or a problem with `is_error`, and the
     result's summary as text."""
     outcome = _outcome(tool, caller, arguments)
-    return dataclasses.replace(
-        outcome, text=summary(tool.name, outcome.structured, outcome.is_error)
-    )
+    try:
+        text = summary(tool.name, outcome.structured, outcome.is_error)
+    except Exception:  # noqa: BLE001 - a summary's bug must not lose a write that is done
+        log.exception("no summary of a %s result", tool.name)
+        text = json.dumps(outcome.structured, separators=(",", ":"), ensure_ascii=False)
+    return dataclasses.replace(outcome, text=text)
 
 
 def _outcome(tool: Tool, caller: Caller, arguments: dict | None) -> Outcome:
