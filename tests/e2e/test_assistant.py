@@ -17,6 +17,7 @@ import requests
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from dueflow.adapters.mcp.text import summary
 from dueflow.config import DEV_JWT_SECRET
 from tests.conftest import ROOT, token
 from tests.support.local_stack import running_stack
@@ -78,13 +79,32 @@ def call(url: str, user: str, tool: str, arguments: dict):
 def ok(url: str, user: str, tool: str, arguments: dict) -> dict:
     result = call(url, user, tool, arguments)
     assert not result.is_error, result.structured_content
-    assert json.loads(result.content[0].text) == result.structured_content
+    _says_what_it_holds(tool, result)
     return result.structured_content
+
+
+def _says_what_it_holds(tool: str, result) -> None:
+    """The text content is the summary of the structured content (docs/assistant.md,
+    "Results"): one line per task, with its title and the id to pass back."""
+    (content,) = result.content
+    assert content.type == "text"
+    assert content.text == summary(tool, result.structured_content, result.is_error)
+    body = result.structured_content
+    tasks = [r["task"] for r in body.get("results", []) if r["ok"]] + body.get("items", [])
+    if "task" in body:
+        tasks.append(body["task"])
+    problems = [body] + [r["error"] for r in body.get("results", []) if not r["ok"]]
+    for error in (e for p in problems for e in p.get("errors", [])):
+        assert f"{error['field'] or '(body)'}: {error['message']}" in content.text
+    for task in tasks:
+        if "title" in task:  # list_tags' items are tags
+            assert f"{task['title']} • " in content.text and f"id={task['id']}" in content.text
 
 
 def failed(url: str, user: str, tool: str, arguments: dict, status: int, *fields: str) -> dict:
     result = call(url, user, tool, arguments)
     assert result.is_error, result.structured_content
+    _says_what_it_holds(tool, result)
     problem = result.structured_content
     assert problem["status"] == status and problem["type"].startswith("urn:dueflow:problem:")
     if fields:

@@ -89,3 +89,13 @@ def test_nullable_objects_become_one_nullable_object():
 def test_input_schemas_keep_their_references():
     """The server checks arguments itself; a oneOf there names the forms an argument may take."""
     assert "$defs" in tools.TOOLS["add_tasks"].input_schema
+
+
+def test_an_enum_carries_its_type():
+    """`type: string` beside an enum of strings is one check per task for nothing: dropped, and
+    the enum still refuses what the type refused (a task with `status: 1` is in INVALID's kind)."""
+    task = tools.TOOLS["find_tasks"].output_schema["properties"]["items"]["items"]
+    assert task["properties"]["status"] == {"enum": ["open", "done"]}
+    find = Draft202012Validator(tools.TOOLS["find_tasks"].output_schema)
+    assert not find.is_valid(_find_result(_variant(status=1)))
+    assert not _api_task_validator().is_valid(_variant(status=1))

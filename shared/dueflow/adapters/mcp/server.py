@@ -98,6 +98,20 @@ class JwtVerifier:
         )
 
 
+def wire_result(outcome: tools.Outcome) -> dict:
+    """A tool's outcome as the protocol's CallToolResult in its wire form. The SDK's runner
+    takes it as well as a model (mcp.server.context.HandlerResult) and validates it against the
+    CallToolResult of the call's revision all the same (serialize_server_result; an older
+    revision drops `resultType`); a model would be built and dumped first, two more walks over
+    every task of a page (about 0.1 ms for 20 tasks)."""
+    return {
+        "content": [{"type": "text", "text": outcome.text}],
+        "structuredContent": outcome.structured,
+        "isError": outcome.is_error,
+        "resultType": "complete",
+    }
+
+
 def create_app(
     assistant: Callable[[], AssistantService],
     auth: AuthSettings,
@@ -143,9 +157,7 @@ def create_app(
     async def list_tools(ctx: ServerRequestContext, params) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
 
-    async def call_tool(
-        ctx: ServerRequestContext, params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> dict:
         tool = tools.TOOLS.get(params.name)
         if tool is None:
             raise ValueError(f"no tool {params.name!r}")
@@ -156,11 +168,7 @@ def create_app(
         outcome = await anyio.to_thread.run_sync(
             _run, tool, token.subject, email, params.arguments, limiter=limiter()
         )
-        return types.CallToolResult(
-            content=[types.TextContent(text=outcome.text)],
-            structured_content=outcome.structured,
-            is_error=outcome.is_error,
-        )
+        return wire_result(outcome)
 
     def _run(tool: tools.Tool, user_id: str, email: str | None, arguments) -> tools.Outcome:
         service = assistant()

@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.exc import OperationalError
 
 from dueflow.adapters.http.problems import problem_document
+from dueflow.adapters.mcp.text import summary
 from dueflow.domain.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from dueflow.domain.listing import MAX_LIMIT, SORTS
 from dueflow.domain.task import PRIORITIES
@@ -65,14 +66,22 @@ class Tool:
 class Outcome:
     structured: dict
     is_error: bool
-
-    @property
-    def text(self) -> str:  # the same JSON as text, for clients that read only text
-        return json.dumps(self.structured, separators=(",", ":"), ensure_ascii=False)
+    text: str = ""  # what the model reads: a summary of `structured` (adapters.mcp.text)
 
 
 def call(tool: Tool, caller: Caller, arguments: dict | None) -> Outcome:
-    """Run `tool` for `caller`: its structured result, or a problem with `is_error`."""
+    """Run `tool` for `caller`: its structured result, or a problem with `is_error`, and the
+    result's summary as text."""
+    outcome = _outcome(tool, caller, arguments)
+    try:
+        text = summary(tool.name, outcome.structured, outcome.is_error)
+    except Exception:  # noqa: BLE001 - a summary's bug must not lose a write that is done
+        log.exception("no summary of a %s result", tool.name)
+        text = json.dumps(outcome.structured, separators=(",", ":"), ensure_ascii=False)
+    return dataclasses.replace(outcome, text=text)
+
+
+def _outcome(tool: Tool, caller: Caller, arguments: dict | None) -> Outcome:
     arguments = {} if arguments is None else arguments
     errors = _schema_errors(tool, arguments)
     if tool.batch is not None:
@@ -199,8 +208,9 @@ _APPLICATORS = ("$ref", "allOf", "anyOf", "oneOf", "not", "if", "then", "else")
 
 
 def _inlined(schema: dict) -> dict:
-    """`schema` with every `#/$defs/…` reference replaced by the definition, and each choice
-    between an object and null (`oneOf: [{object}, {type: null}]`) as one nullable object.
+    """`schema` with every `#/$defs/…` reference replaced by the definition, each choice
+    between an object and null (`oneOf: [{object}, {type: null}]`) as one nullable object, and
+    no `type` beside an `enum` whose values all have that type.
     It accepts exactly what `schema` does, but is cheaper to check: a client validates every
     result against the tool's outputSchema (the SDK's client does, with jsonschema), and there
     a reference costs a lookup and a oneOf a check of each branch, per task in the result.
@@ -217,6 +227,8 @@ def _inlined(schema: dict) -> dict:
             rest = {k: v for k, v in node.items() if k != "$ref"}
             return walk({**defs[ref.removeprefix("#/$defs/")], **rest})
         node = {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if _typed_by_enum(node):
+            del node["type"]  # every value the enum allows has that type: one check less
         for choice in ("oneOf", "anyOf"):
             options = node.get(choice)
             if not (isinstance(options, list) and len(options) == 2 and _NULL in options):
@@ -231,6 +243,14 @@ def _inlined(schema: dict) -> dict:
 
 
 _NULL = {"type": "null"}
+_JSON_TYPES = {"string": str, "boolean": bool}
+
+
+def _typed_by_enum(node: dict) -> bool:
+    """Whether `node`'s `type` (string or boolean) is implied by its `enum`."""
+    kind, values = node.get("type"), node.get("enum")
+    kind = _JSON_TYPES.get(kind) if isinstance(kind, str) else None
+    return kind is not None and isinstance(values, list) and all(type(v) is kind for v in values)
 
 
 def _obj(properties: dict, required: tuple[str, ...] = (), **extra) -> dict:
