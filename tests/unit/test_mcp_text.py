@@ -11,7 +11,10 @@ import pytest
 
 from dueflow.adapters.http.problems import problem_document
 from dueflow.adapters.mcp import text, tools
+from dueflow.domain import lifecycle
 from dueflow.domain.errors import FieldError
+from dueflow.domain.validation import parse_create
+from tests.support.clock import T0
 
 TASK = tools._api_schemas()["Task"]["examples"][0]  # due 17:00Z, Europe/Berlin, weekly, 1 reminder
 PLAIN = {
@@ -26,6 +29,7 @@ PLAIN = {
     "reminders": [],
     "status": "done",
 }
+MISSING = problem_document(404, "no task t-9", errors=[FieldError("ids.2", "no task t-9")])
 INVALID = problem_document(
     422,
     "the request has invalid fields",
@@ -43,6 +47,57 @@ def test_a_task_line_names_what_an_assistant_acts_on():
     two = {**TASK, "reminders": TASK["reminders"] * 2}
     assert "repeats FREQ=WEEKLY;BYDAY=MO,WE from completion •" in text.task_line(every)
     assert "• 2 reminders •" in text.task_line(two)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "Plain"},
+        {
+            "title": "Pay rent",
+            "description": "From the joint account",
+            "priority": "high",
+            "tags": ["home"],
+            "due_at": "2027-01-01T08:00:00Z",
+            "timezone": "Europe/Berlin",
+            "recurrence": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=1", "basis": "completion"},
+            "reminders": [{"before": "P2D"}, {"before": "PT1H"}],
+        },
+        {"title": "Due", "due_at": "2026-12-02T18:00:00Z", "reminders": [{"before": "PT5M"}]},
+    ],
+)
+def test_a_find_item_reads_as_the_whole_task_does(body):
+    """find_tasks lists each task in brief (tools.compact): its line says the same."""
+    task = lifecycle.new_task("u", parse_create(body), T0)
+    assert text.task_line(tools.compact(task)) == text.task_line(task.to_json())
+
+
+def test_get_tasks_says_the_rest_of_each_task():
+    """The description, each reminder with the id snooze_reminder takes, the series: what a
+    client that reads only the text needs from get_tasks."""
+    at = {"id": "r-2", "at": "2026-11-23T07:00:00Z", "remind_at": "2026-11-23T07:00:00Z"}
+    task = {**TASK, "reminders": [*TASK["reminders"], {**at, "status": "sent"}]}
+    plain = {**PLAIN, "description": None, "series_id": None, "occurrence": None}
+    result = {
+        "results": [
+            {"index": 0, "ok": True, "task": task},
+            {"index": 1, "ok": True, "task": plain},
+            {"index": 2, "ok": False, "error": MISSING},
+        ],
+        "succeeded": 2,
+        "failed": 1,
+    }
+    assert text.summary("get_tasks", result, True).splitlines() == [
+        "Found 2 of 3.",
+        f"- [0] {text.task_line(task)}",
+        "  description: Balcony and kitchen",
+        "  reminder PT15M before: Mon 2026-11-23 17:45 Europe/Berlin, scheduled • "
+        "id=5d2b8f0a-9a47-4c3e-8f7e-2a1b0c9d8e7f",
+        "  reminder: Mon 2026-11-23 08:00 Europe/Berlin, sent • id=r-2",
+        "  occurrence 1 of series 9e4c2a10-7b3d-4f5e-8a6b-1c2d3e4f5a6b",
+        f"- [1] {text.task_line(plain)}",
+        "- [2] failed: Error 404 (Not found): no task t-9: ids.2: no task t-9",
+    ]
 
 
 def test_a_page_says_how_many_what_was_searched_and_how_to_go_on():

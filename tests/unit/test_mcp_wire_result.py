@@ -11,9 +11,16 @@ from mcp_types.methods import serialize_server_result
 
 from dueflow.adapters.mcp import server, tools
 from dueflow.adapters.mcp.text import summary
+from dueflow.domain import lifecycle
+from dueflow.domain.validation import parse_create
+from tests.support.clock import T0
 
-TASK = tools._api_schemas()["Task"]["examples"][0]
-PAGE = {"items": [TASK, TASK], "next_cursor": None, "filters": {"query": "plants"}}
+TASK = lifecycle.new_task(
+    "u",
+    parse_create({"title": "Water the plants", "tags": ["home"], "due_at": "2026-12-02T17:00:00Z"}),
+    T0,
+)
+PAGE = {"items": [tools.compact(TASK)] * 2, "next_cursor": None, "filters": {"query": "plants"}}
 PROBLEM = {
     "type": "urn:dueflow:problem:not-found",
     "title": "Not found",

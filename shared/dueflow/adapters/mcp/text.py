@@ -3,7 +3,8 @@ structured content that carries every field (after Doist's todoist-ai, whose too
 "Tasks: 3. Preview: <one line per task>" rather than the JSON again).
 
 One line per task with what an assistant acts on: the title, the due date as wall-clock time in
-the task's zone, priority, tags, the rule, the reminders' count and the id to pass back. Fewer
+the task's zone, priority, tags, the rule, the reminders' count and the id to pass back (and for
+get_tasks, the rest: the description, each reminder with its id, the series). Fewer
 tokens for the model than the page as JSON, and a third fewer bytes to encode, send and parse;
 a client that wants the fields reads `structuredContent` (docs/assistant.md, "Results").
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _BATCH_VERBS = {
     "add_tasks": "Added",
+    "get_tasks": "Found",
     "update_tasks": "Updated",
     "complete_tasks": "Completed",
     "reopen_tasks": "Reopened",
@@ -27,7 +29,7 @@ _BATCH_VERBS = {
 def summary(tool: str, result: dict, is_error: bool) -> str:
     """The text content of `tool`'s result (`result` is its structured content)."""
     if tool in _BATCH_VERBS and "results" in result:
-        return _batch(_BATCH_VERBS[tool], result)
+        return _batch(_BATCH_VERBS[tool], result, details=tool == "get_tasks")
     if is_error:
         return problem_line(result)
     if tool == "find_tasks":
@@ -48,25 +50,48 @@ def summary(tool: str, result: dict, is_error: bool) -> str:
 
 def task_line(task: dict) -> str:
     """`Pay rent • due Fri 2027-01-01 09:00 Europe/Berlin • high • #home • repeats
-    FREQ=MONTHLY;BYMONTHDAY=1 • 1 reminder • id=…`"""
+    FREQ=MONTHLY;BYMONTHDAY=1 • 1 reminder • id=…`, of a whole task or a find_tasks item."""
     bits = [task["title"]]
     if task["status"] == "done":
         bits.append("done")
-    if task["due_at"] is not None:
-        bits.append(f"due {_local(task['due_at'], task['timezone'])}")
-    if task["priority"] != "none":
+    if task.get("due_at") is not None:
+        bits.append(f"due {_local(task['due_at'], task.get('timezone', 'UTC'))}")
+    if task.get("priority", "none") != "none":
         bits.append(task["priority"])
-    if task["tags"]:
+    if task.get("tags"):
         bits.append(" ".join(f"#{tag}" for tag in task["tags"]))
-    if task["recurrence"] is not None:
-        rule = task["recurrence"]
-        basis = " from completion" if rule["basis"] == "completion" else ""
-        bits.append(f"repeats {rule['rrule']}{basis}")
-    if task["reminders"]:
-        count = len(task["reminders"])
-        bits.append(f"{count} reminder{'s' if count != 1 else ''}")
+    rrule, basis, reminders = _rule_and_reminders(task)
+    if rrule is not None:
+        bits.append(f"repeats {rrule}{' from completion' if basis == 'completion' else ''}")
+    if reminders:
+        bits.append(f"{reminders} reminder{'s' if reminders != 1 else ''}")
     bits.append(f"id={task['id']}")
     return " • ".join(bits)
+
+
+def _rule_and_reminders(task: dict) -> tuple[str | None, str | None, int]:
+    """The RRULE, its basis and the number of reminders of a whole task (`recurrence`,
+    `reminders`) or of a find_tasks item (`rrule`, `basis`, `reminder_count`: absent when
+    unset; the other fields it leaves out then are read with their defaults above)."""
+    if "recurrence" in task:
+        rule = task["recurrence"] or {}
+        return rule.get("rrule"), rule.get("basis"), len(task["reminders"])
+    return task.get("rrule"), task.get("basis"), task.get("reminder_count", 0)
+
+
+def task_details(task: dict) -> list[str]:
+    """What get_tasks adds to a task's line, for a client that reads only the text: the whole
+    description, each reminder with its id (for snooze_reminder), the series."""
+    lines = []
+    if task["description"]:
+        lines.append(f"description: {task['description']}")
+    for reminder in task["reminders"]:
+        before = f" {reminder['before']} before" if reminder.get("before") else ""
+        local = _local(reminder["remind_at"], task["timezone"])
+        lines.append(f"reminder{before}: {local}, {reminder['status']} • id={reminder['id']}")
+    if task["series_id"] is not None:
+        lines.append(f"occurrence {task['occurrence']} of series {task['series_id']}")
+    return lines
 
 
 def problem_line(problem: dict) -> str:
@@ -90,12 +115,14 @@ def _page(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _batch(verb: str, result: dict) -> str:
+def _batch(verb: str, result: dict, details: bool = False) -> str:
     total = result["succeeded"] + result["failed"]
     lines = [f"{verb} {result['succeeded']} of {total}."]
     for item in result["results"]:
         if item["ok"]:
             lines.append(f"- [{item['index']}] {task_line(item['task'])}")
+            if details:
+                lines += [f"  {line}" for line in task_details(item["task"])]
         else:
             lines.append(f"- [{item['index']}] failed: {problem_line(item['error'])}")
     return "\n".join(lines)

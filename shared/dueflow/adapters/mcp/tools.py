@@ -27,11 +27,14 @@ from dueflow.adapters.http.problems import problem_document
 from dueflow.adapters.mcp.text import summary
 from dueflow.domain.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from dueflow.domain.listing import MAX_LIMIT, SORTS
-from dueflow.domain.task import PRIORITIES
+from dueflow.domain.task import PRIORITIES, Task
+from dueflow.domain.timefmt import format_instant
 from dueflow.service.assistant import MAX_PREVIEW, AssistantService
 
 log = logging.getLogger("dueflow.assistant")
 MAX_BATCH = 50
+#: the most of a description a find_tasks item carries (get_tasks gives all of it)
+DESCRIPTION_PREVIEW = 120
 #: API field names that the tools call differently (the assistant gives `due`, not `due_at`).
 _TOOL_NAMES = {"due_at": "due"}
 
@@ -106,6 +109,10 @@ def _run_batch(tool: Tool, caller: Caller, items: list) -> Outcome:
         except ValidationFailed as exc:
             named = _renamed(exc, f"{tool.batch}.{index}")
             results.append({"index": index, "ok": False, "error": _problem(named)})
+        except NotFound as exc:  # the id that names no task of the caller's
+            field = f"{tool.batch}.{index}" + (".id" if isinstance(item, dict) else "")
+            error = problem_document(404, str(exc), errors=[FieldError(field, str(exc))])
+            results.append({"index": index, "ok": False, "error": error})
         except Exception as exc:  # noqa: BLE001 - one item's failure never stops the others
             results.append({"index": index, "ok": False, "error": _problem(exc)})
     failed = sum(not r["ok"] for r in results)
@@ -343,6 +350,92 @@ def _batch_output(item: dict) -> dict:
 
 
 _ONE_TASK = _with_defs(_obj({"task": _TASK}, ("task",)), "Task")
+
+
+def _compact_task() -> dict:
+    """The schema of a find_tasks item (`compact`). The fields it keeps have the API Task's own
+    property schemas (so the two cannot drift), but only id, title and status are always
+    there: the others only when set."""
+    api = _api_schemas()
+    task = api["Task"]["properties"]
+    rrule = api["Recurrence"]["properties"]["rrule"]
+    unset = "Absent when {}."
+    properties = {
+        "id": task["id"],
+        "title": task["title"],
+        "description": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": DESCRIPTION_PREVIEW,
+            "description": f"The first {DESCRIPTION_PREVIEW} characters, ending in … when there "
+            "is more (get_tasks has all of it). " + unset.format("there is none"),
+        },
+        "status": task["status"],
+        "priority": {**task["priority"], "description": unset.format("`none`")},
+        "tags": {**task["tags"], "minItems": 1, "description": unset.format("there are none")},
+        "due_at": {
+            **task["due_at"],
+            "type": "string",
+            "description": "When the task is due (UTC). " + unset.format("it has no due date"),
+        },
+        "timezone": {**task["timezone"], "description": "IANA name. " + unset.format("UTC")},
+        "rrule": {
+            "type": "string",
+            "minLength": rrule["minLength"],
+            "maxLength": rrule["maxLength"],
+            "description": "The rule the task repeats by (RFC 5545 RRULE). "
+            + unset.format("it does not repeat"),
+        },
+        "basis": {
+            "const": "completion",
+            "description": "Only when the rule repeats from completion (every!).",
+        },
+        "reminder_count": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": task["reminders"]["maxItems"],
+            "description": "How many reminders the task has (get_tasks gives them, with the ids "
+            "snooze_reminder takes). " + unset.format("it has none"),
+        },
+    }
+    return _obj(
+        properties,
+        ("id", "title", "status"),
+        description="A task as find_tasks lists it: what it takes to choose one and act on it, "
+        "each field only when set. get_tasks gives the whole task: the full description, the "
+        "reminders, the series, the timestamps.",
+    )
+
+
+def compact(task: Task) -> dict:
+    """A task as find_tasks lists it (`_compact_task`): an assistant pays for every field of
+    every item in its context (and a client checks each against the outputSchema), so only
+    what is set, and no timestamps, series or reminder details."""
+    item = {"id": task.id, "title": task.title}
+    if task.description:
+        description = task.description
+        if len(description) > DESCRIPTION_PREVIEW:
+            description = description[: DESCRIPTION_PREVIEW - 1] + "…"
+        item["description"] = description
+    item["status"] = task.status
+    if task.priority != "none":
+        item["priority"] = task.priority
+    if task.tags:
+        item["tags"] = list(task.tags)
+    if task.due_at is not None:
+        item["due_at"] = format_instant(task.due_at)
+    if task.timezone != "UTC":
+        item["timezone"] = task.timezone
+    rule = task.recurrence
+    if rule is not None:
+        item["rrule"] = rule.rrule
+        if rule.basis == "completion":
+            item["basis"] = "completion"
+    if task.reminders:
+        item["reminder_count"] = len(task.reminders)
+    return item
+
+
 _PROFILE = _obj(
     {"user_id": _STRING, "email": {"type": ["string", "null"]}, "timezone": _STRING},
     ("user_id", "email", "timezone"),
@@ -400,7 +493,11 @@ def _find(caller: Caller, args: dict) -> dict:
         for name in dates:
             query[name] = [caller.assistant.instant(args[name], now, tz, name)]
     items, cursor = caller.tasks.list(caller.user_id, query)
-    return {"items": [t.to_json() for t in items], "next_cursor": cursor, "filters": args}
+    return {"items": [compact(t) for t in items], "next_cursor": cursor, "filters": args}
+
+
+def _get(caller: Caller, task_id: str) -> dict:
+    return caller.tasks.get(caller.user_id, task_id).to_json()
 
 
 def _reschedule(caller: Caller, args: dict) -> dict:
@@ -486,7 +583,9 @@ def _tools() -> list[Tool]:
             "Search and filter the user's tasks: full-text `query`, `status` (open by default), "
             "`priority`, `tags` (all of them), `due_before` / `due_after` (RFC 3339 or English), "
             "`overdue`, `sort`, and paging with `limit` and the `next_cursor` of the previous "
-            "page. Returns the filters applied.",
+            "page. Returns the filters applied, and each task in brief: id, title, the start of "
+            "its description, status, priority, tags, due date and zone, rule, the number of "
+            "reminders. For a task's reminders (their ids), series or timestamps, use get_tasks.",
             _obj(
                 {
                     "query": {
@@ -505,21 +604,30 @@ def _tools() -> list[Tool]:
                     "cursor": {"type": "string"},
                 }
             ),
-            _with_defs(
-                _obj(
-                    {
-                        "items": {"type": "array", "items": _TASK},
-                        "next_cursor": {"type": ["string", "null"]},
-                        "filters": {"type": "object"},
-                    },
-                    ("items", "next_cursor", "filters"),
-                ),
-                "Task",
+            _obj(
+                {
+                    "items": {"type": "array", "items": _compact_task()},
+                    "next_cursor": {"type": ["string", "null"]},
+                    "filters": {"type": "object"},
+                },
+                ("items", "next_cursor", "filters"),
             ),
             read_only=True,
             destructive=False,
             idempotent=True,
             run=_find,
+        ),
+        by_ids(
+            "get_tasks",
+            "Get tasks",
+            "The whole of 1 to 50 tasks by id, as the API's GET /tasks/{id} answers them: the full "
+            "description, the rule, each reminder with its id (for snooze_reminder), the series "
+            "and occurrence, the timestamps. Results come in input order; an id that names no "
+            "task of the user's fails on its own (404).",
+            _get,
+            read_only=True,
+            destructive=False,
+            idempotent=True,
         ),
         Tool(
             "update_tasks",
