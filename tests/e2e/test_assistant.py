@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 TOOLS = {
     "add_tasks",
     "find_tasks",
+    "get_tasks",
     "update_tasks",
     "complete_tasks",
     "reopen_tasks",
@@ -132,7 +133,19 @@ def test_the_tools_are_listed_with_schemas_and_annotations(stack):
         hints = tool.annotations
         assert None not in (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint)
     by_name = {t.name: t for t in listed}
-    assert by_name["find_tasks"].annotations.read_only_hint is True
+    for name in ("find_tasks", "get_tasks"):
+        hints = by_name[name].annotations
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint) == (
+            True,
+            False,
+            True,
+        )
+    brief = by_name["find_tasks"].output_schema["properties"]["items"]["items"]
+    assert (
+        brief["required"] == ["id", "title", "status"] and "created_at" not in brief["properties"]
+    )
+    whole = by_name["get_tasks"].output_schema["properties"]["results"]["items"]["oneOf"][0]
+    assert "created_at" in whole["properties"]["task"]["required"]
     assert by_name["delete_tasks"].annotations.destructive_hint is True
     assert by_name["add_tasks"].annotations.idempotent_hint is False
     batch = by_name["add_tasks"].input_schema["properties"]["tasks"]
@@ -292,7 +305,67 @@ def test_find_tasks_filters_sorts_pages_and_echoes_the_filters(stack):
     assert [t["title"] for t in before["items"]] == ["File taxes"]
     failed(url, "dave", "find_tasks", {"limit": 0}, 422, "limit")
     failed(url, "dave", "find_tasks", {"sort": "colour"}, 422, "sort")
+    failed(url, "dave", "find_tasks", {"fields": "all"}, 422, "fields")
     failed(url, "dave", "find_tasks", {"due_before": "when pigs fly"}, 422, "due_before")
+
+
+def test_find_tasks_lists_each_task_in_brief_and_get_tasks_gives_the_whole(stack):
+    """find_tasks' items carry what it takes to choose a task and act on it, each field only
+    when set; get_tasks answers the whole tasks, exactly as the API's GET /tasks/{id}."""
+    base, url = stack
+    ok(url, "olga", "update_profile", {"timezone": "Europe/Berlin"})
+    rent, plain = add(
+        url,
+        "olga",
+        {
+            "title": "Pay rent",
+            "description": "From the joint account, reference 'flat 4'. " * 5,
+            "priority": "high",
+            "tags": ["home"],
+            "recurrence": "every! month on the 1st at 9",
+            "reminders": ["2 days before"],
+        },
+        {"title": "Call the plumber"},
+    )
+    page = ok(url, "olga", "find_tasks", {"sort": "title"})
+    assert page["items"] == [
+        # the profile's zone, which add_tasks gave it (left out only when UTC)
+        {
+            "id": plain["id"],
+            "title": "Call the plumber",
+            "status": "open",
+            "timezone": "Europe/Berlin",
+        },
+        {
+            "id": rent["id"],
+            "title": "Pay rent",
+            "description": rent["description"][:119] + "…",
+            "status": "open",
+            "priority": "high",
+            "tags": ["home"],
+            "due_at": rent["due_at"],
+            "timezone": "Europe/Berlin",
+            "rrule": "FREQ=MONTHLY;BYMONTHDAY=1",
+            "basis": "completion",
+            "reminder_count": 1,
+        },
+    ]
+    missing = "00000000-0000-4000-8000-000000000000"
+    result = call(url, "olga", "get_tasks", {"ids": [rent["id"], missing, plain["id"]]})
+    _says_what_it_holds("get_tasks", result)
+    assert result.is_error  # one id named no task
+    body = result.structured_content
+    assert [r["ok"] for r in body["results"]] == [True, False, True]
+    headers = {"Authorization": f"Bearer {bearer('olga')}"}
+    for index, task in ((0, rent), (2, plain)):
+        api = requests.get(f"{base}/tasks/{task['id']}", headers=headers, timeout=10)
+        assert api.status_code == 200 and body["results"][index]["task"] == api.json()
+    assert body["results"][1]["error"]["status"] == 404
+    assert [e["field"] for e in body["results"][1]["error"]["errors"]] == ["ids.1"]
+    # a client that reads only the text finds the reminder's id for snooze_reminder there
+    assert f"id={rent['reminders'][0]['id']}" in result.content[0].text
+    failed(url, "olga", "get_tasks", {"ids": []}, 422, "ids")
+    failed(url, "olga", "get_tasks", {}, 422, "ids")
 
 
 def test_update_complete_reopen_and_delete_in_batches(stack):
@@ -315,6 +388,7 @@ def test_update_complete_reopen_and_delete_in_batches(stack):
     assert body["results"][0]["task"]["title"] == "one!"
     assert body["results"][1]["error"]["errors"][0]["field"] == "updates.1.priority"
     assert body["results"][2]["error"]["status"] == 404
+    assert body["results"][2]["error"]["errors"][0]["field"] == "updates.2.id"
     done = ok(url, "erin", "complete_tasks", {"ids": [one["id"], two["id"]]})
     assert [r["task"]["status"] for r in done["results"]] == ["done", "done"]
     again = ok(url, "erin", "complete_tasks", {"ids": [one["id"]]})  # idempotent
@@ -399,9 +473,10 @@ def test_users_never_see_or_change_each_others_tasks(stack):
     _, url = stack
     (secret,) = add(url, "ivan", {"title": "Ivan's secret plan"})
     assert ok(url, "judy", "find_tasks", {"query": "secret", "status": "all"})["items"] == []
-    for tool in ("complete_tasks", "delete_tasks", "reopen_tasks"):
+    for tool in ("get_tasks", "complete_tasks", "delete_tasks", "reopen_tasks"):
         result = call(url, "judy", tool, {"ids": [secret["id"]]})
         assert result.is_error and result.structured_content["results"][0]["error"]["status"] == 404
+        assert "secret" not in result.content[0].text
     failed(url, "judy", "reschedule_task", {"id": secret["id"], "due": "tomorrow"}, 404)
     updated = call(url, "judy", "update_tasks", {"updates": [{"id": secret["id"], "title": "x"}]})
     assert updated.structured_content["results"][0]["error"]["status"] == 404
@@ -442,7 +517,8 @@ def test_english_recurrence_through_to_the_next_instance_after_completion(stack)
             break
         time.sleep(0.3)
     assert len(items) == 1, "the recurrence function did not create the next instance"
-    following = items[0]
+    (found,) = ok(url, "kim", "get_tasks", {"ids": [items[0]["id"]]})["results"]
+    following = found["task"]
     assert following["series_id"] == task["series_id"] and following["occurrence"] == 2
     assert following["due_at"] == preview["dates"][1]
     local = datetime.fromisoformat(following["due_at"]).astimezone(BERLIN)
