@@ -14,7 +14,9 @@ from referencing import Registry, Resource
 
 from dueflow.domain.errors import ValidationFailed
 
-DOCUMENT = Path(__file__).resolve().parents[2] / "shared/dueflow/adapters/http/openapi.json"
+DOCUMENT = (
+    Path(__file__).resolve().parents[2] / "shared/dueflow/adapters/http/openapi.json"
+)
 
 EXPECTED = {
     "/tasks": {"get", "post"},
@@ -37,22 +39,9 @@ EXPECTED = {
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/calendar/{token}.ics"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SCHEMAS = {
-    "Task",
-    "TaskCreate",
-    "TaskPatch",
-    "Reminder",
-    "ReminderInput",
-    "Recurrence",
-    "TaskList",
-    "TagList",
-    "Problem",
-    "ValidationProblem",
-    "Snooze",
-    "Profile",
-    "ProfilePatch",
-    "QuickAdd",
-    "RecurrencePreviewRequest",
-    "RecurrencePreview",
+    "Task", "TaskCreate", "TaskPatch", "Reminder", "ReminderInput", "Recurrence",
+    "TaskList", "TagList", "Problem", "ValidationProblem", "Snooze",
+    "Profile", "ProfilePatch", "QuickAdd", "RecurrencePreviewRequest", "RecurrencePreview",
     "CalendarFeed",
 }
 
@@ -80,10 +69,8 @@ def _resolve(doc: dict, obj: dict) -> dict:
 
 def _validator(doc: dict, name: str) -> Draft202012Validator:
     """A JSON Schema validator for components.schemas[name], with the document's $refs."""
-    registry = Registry().with_resource(
-        "urn:dueflow:openapi",
-        Resource.from_contents({**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"}),
-    )
+    registry = Registry().with_resource("urn:dueflow:openapi", Resource.from_contents(
+        {**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
     return Draft202012Validator(
         {"$ref": f"urn:dueflow:openapi#/components/schemas/{name}"}, registry=registry
     )
@@ -95,7 +82,9 @@ def test_document_is_valid_openapi_3_1(doc):
 
 
 def test_every_route_is_present_with_its_methods(doc):
-    actual = {path: {m for m in item if m in HTTP_METHODS} for path, item in doc["paths"].items()}
+    actual = {
+        path: {m for m in item if m in HTTP_METHODS} for path, item in doc["paths"].items()
+    }
     assert actual == EXPECTED
 
 
@@ -191,46 +180,26 @@ def test_create_schema_rejects_server_managed_and_unknown_fields(doc):
     validator = _validator(doc, "TaskCreate")
     assert validator.is_valid({"title": "Buy milk"})
     assert not validator.is_valid({})
-    for field in (
-        "id",
-        "status",
-        "series_id",
-        "occurrence",
-        "completed_at",
-        "created_at",
-        "updated_at",
-        "colour",
-    ):
+    for field in ("id", "status", "series_id", "occurrence", "completed_at", "created_at",
+                  "updated_at", "colour"):
         assert not validator.is_valid({"title": "Buy milk", field: None}), field
     assert not validator.is_valid({"title": "x", "reminders": [{"before": "PT1M", "at": "x"}]})
 
 
 def test_patch_schema_allows_resets_but_not_a_null_title(doc):
     validator = _validator(doc, "TaskPatch")
-    resets = {
-        f: None
-        for f in (
-            "description",
-            "priority",
-            "tags",
-            "due_at",
-            "timezone",
-            "recurrence",
-            "reminders",
-        )
-    }
+    resets = {f: None for f in ("description", "priority", "tags", "due_at", "timezone",
+                                "recurrence", "reminders")}
     assert validator.is_valid(resets)
     assert not validator.is_valid({"title": None})
 
 
 def test_validation_problem_example(doc):
     example = doc["components"]["responses"]["ValidationFailed"]["content"][
-        "application/problem+json"
-    ]["example"]
+        "application/problem+json"]["example"]
     _validator(doc, "ValidationProblem").validate(example)
     assert example["errors"][0] == {
-        "field": "recurrence.rrule",
-        "pointer": "/recurrence/rrule",
+        "field": "recurrence.rrule", "pointer": "/recurrence/rrule",
         "message": example["errors"][0]["message"],
     }
 
@@ -241,14 +210,8 @@ def test_snooze_body_is_exactly_one_of_for_and_until(doc):
         validator.validate(example)
     assert validator.is_valid({"for": "PT10M"})
     assert validator.is_valid({"until": "2026-12-01T07:30:00+01:00"})
-    for body in (
-        {},
-        {"for": "PT10M", "until": "2026-12-01T07:30:00Z"},
-        {"minutes": 10},
-        {"for": 10},
-        [],
-        "PT10M",
-    ):
+    for body in ({}, {"for": "PT10M", "until": "2026-12-01T07:30:00Z"}, {"minutes": 10},
+                 {"for": 10}, [], "PT10M"):
         assert not validator.is_valid(body), body
     body = doc["paths"]["/tasks/{id}/reminders/{reminder_id}/snooze"]["post"]["requestBody"]
     assert body["required"] is True
@@ -256,11 +219,8 @@ def test_snooze_body_is_exactly_one_of_for_and_until(doc):
 
 def test_path_parameters_are_declared(doc):
     for path, item in doc["paths"].items():
-        declared = {
-            _resolve(doc, p)["name"]
-            for p in item.get("parameters", [])
-            if _resolve(doc, p)["in"] == "path"
-        }
+        declared = {_resolve(doc, p)["name"] for p in item.get("parameters", [])
+                    if _resolve(doc, p)["in"] == "path"}
         assert declared == set(re.findall(r"{(\w+)}", path)), path
 
 
@@ -286,12 +246,10 @@ def test_conflict_problem(doc):
     ],
 )
 def test_422_examples_name_the_fields(doc, path, fields):
-    content = doc["paths"][path]["post"]["responses"]["422"]["content"]["application/problem+json"]
-    examples = (
-        [content["example"]]
-        if "example" in content
-        else [e["value"] for e in content["examples"].values()]
-    )
+    content = doc["paths"][path]["post"]["responses"]["422"]["content"][
+        "application/problem+json"]
+    examples = [content["example"]] if "example" in content else [
+        e["value"] for e in content["examples"].values()]
     validator = _validator(doc, "ValidationProblem")
     for example in examples:
         validator.validate(example)
@@ -303,26 +261,12 @@ def test_422_examples_name_the_fields(doc, path, fields):
 
 def test_create_fields_are_nullable_meaning_the_default(doc):
     validator = _validator(doc, "TaskCreate")
-    nulls = {
-        f: None
-        for f in (
-            "description",
-            "priority",
-            "tags",
-            "due_at",
-            "timezone",
-            "recurrence",
-            "reminders",
-        )
-    }
+    nulls = {f: None for f in ("description", "priority", "tags", "due_at", "timezone",
+                               "recurrence", "reminders")}
     assert validator.is_valid({"title": "t", **nulls})
-    assert validator.is_valid(
-        {
-            "title": "t",
-            "due_at": "2026-12-01T09:00:00Z",
-            "recurrence": {"rrule": "FREQ=DAILY", "basis": None, "exdates": None},
-        }
-    )
+    assert validator.is_valid({"title": "t", "due_at": "2026-12-01T09:00:00Z",
+                               "recurrence": {"rrule": "FREQ=DAILY", "basis": None,
+                                              "exdates": None}})
     assert not validator.is_valid({"title": None})
 
 
@@ -345,21 +289,10 @@ def test_text_patterns_agree_with_the_server(doc):
 
     title = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "title")
     tag = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "tags", "items")
-    description = _pattern(doc, "components", "schemas", "TaskCreate", "properties", "description")
-    for text in (
-        "Buy milk",
-        " padded ",
-        "é ü 漢字 🎉",
-        "a\tb",
-        "a\nb",
-        "a\x00b",
-        "a\x7fb",
-        "a\x85b",
-        "a\u2028b",
-        "a\u2029b",
-        "   ",
-        "\u00a0x",
-    ):
+    description = _pattern(doc, "components", "schemas", "TaskCreate", "properties",
+                           "description")
+    for text in ("Buy milk", " padded ", "é ü 漢字 🎉", "a\tb", "a\nb", "a\x00b", "a\x7fb",
+                 "a\x85b", "a\u2028b", "a\u2029b", "   ", "\u00a0x"):
         assert bool(title.search(text)) == server_accepts({"title": text}), repr(text)
         assert bool(tag.search(text)) == server_accepts({"tags": [text]}), repr(text)
     for text in ("free\ntext\twith tabs", "", "a\x00b"):
@@ -368,18 +301,9 @@ def test_text_patterns_agree_with_the_server(doc):
 
 @pytest.mark.parametrize(
     "value",
-    [
-        "2026-12-01T09:00:00Z",
-        "2026-12-01t09:00:00+01:00",
-        "1900-01-01T00:00:00+01:00",
-        "9000-12-31T23:59:59-05:00",
-        "1899-12-31T23:59:59Z",
-        "9001-01-01T00:00:00Z",
-        "2026-12-01T09:00:00.123456789Z",
-        "2026-12-01",
-        "2026-12-01T09:00:00",
-        "0001-01-01T00:00:00Z",
-    ],
+    ["2026-12-01T09:00:00Z", "2026-12-01t09:00:00+01:00", "1900-01-01T00:00:00+01:00",
+     "9000-12-31T23:59:59-05:00", "1899-12-31T23:59:59Z", "9001-01-01T00:00:00Z",
+     "2026-12-01T09:00:00.123456789Z", "2026-12-01", "2026-12-01T09:00:00", "0001-01-01T00:00:00Z"],
 )
 def test_date_time_pattern_agrees_with_the_server(doc, value):
     from dueflow.domain.timefmt import parse_instant
@@ -396,20 +320,13 @@ def test_date_time_pattern_agrees_with_the_server(doc, value):
 def test_every_duration_the_pattern_admits_is_accepted_by_the_server(doc):
     from dueflow.domain.durations import parse_duration
 
-    before = re.compile(
-        doc["components"]["schemas"]["ReminderInput"]["oneOf"][0]["properties"]["before"]["pattern"]
-    )
-    snooze = re.compile(
-        doc["components"]["schemas"]["Snooze"]["oneOf"][0]["properties"]["for"]["pattern"]
-    )
+    before = re.compile(doc["components"]["schemas"]["ReminderInput"]["oneOf"][0]["properties"][
+        "before"]["pattern"])
+    snooze = re.compile(doc["components"]["schemas"]["Snooze"]["oneOf"][0]["properties"]["for"][
+        "pattern"])
     assert before.pattern == snooze.pattern
-    longest = [
-        "P99W",
-        "P8Y9M99DT999H9999M99999S",
-        "P9M99DT999H",
-        "P999DT999H9999M99999S",
-        "PT999H9999M",
-    ]
+    longest = ["P99W", "P8Y9M99DT999H9999M99999S", "P9M99DT999H", "P999DT999H9999M99999S",
+               "PT999H9999M"]
     for value in ["PT15M", "P1D", "P1W", "P1M", "P1Y", "PT0S", "P1DT2H", *longest]:
         assert before.search(value), value
         parse_duration(value, "before")  # raises when the server refuses it
@@ -422,10 +339,8 @@ def test_exdates_are_bounded_like_the_server(doc):
 
     schemas = doc["components"]["schemas"]
     assert schemas["RecurrenceInput"]["properties"]["exdates"]["maxItems"] == MAX_EXDATES
-    assert (
-        schemas["TaskPatch"]["properties"]["recurrence"]["properties"]["exdates"]["maxItems"]
-        == MAX_EXDATES
-    )
+    assert schemas["TaskPatch"]["properties"]["recurrence"]["properties"]["exdates"][
+        "maxItems"] == MAX_EXDATES
 
 
 def test_request_examples_do_not_expire(doc):
