@@ -37,6 +37,18 @@ INVALID = problem_document(
 )
 
 
+def _batch(*outcomes: dict) -> dict:
+    """A batch tool's result: a task per item that succeeded, a problem per item that failed."""
+    results = [
+        {"index": i, "ok": False, "error": o}
+        if "status" in o and "type" in o
+        else {"index": i, "ok": True, "task": o}
+        for i, o in enumerate(outcomes)
+    ]
+    failed = sum(not r["ok"] for r in results)
+    return {"results": results, "succeeded": len(results) - failed, "failed": failed}
+
+
 def test_a_task_line_names_what_an_assistant_acts_on():
     assert text.task_line(TASK) == (
         "Water the plants • due Mon 2026-11-23 18:00 Europe/Berlin • medium • #home #garden • "
@@ -78,15 +90,7 @@ def test_get_tasks_says_the_rest_of_each_task():
     at = {"id": "r-2", "at": "2026-11-23T07:00:00Z", "remind_at": "2026-11-23T07:00:00Z"}
     task = {**TASK, "reminders": [*TASK["reminders"], {**at, "status": "sent"}]}
     plain = {**PLAIN, "description": None, "series_id": None, "occurrence": None}
-    result = {
-        "results": [
-            {"index": 0, "ok": True, "task": task},
-            {"index": 1, "ok": True, "task": plain},
-            {"index": 2, "ok": False, "error": MISSING},
-        ],
-        "succeeded": 2,
-        "failed": 1,
-    }
+    result = _batch(task, plain, MISSING)
     assert text.summary("get_tasks", result, True).splitlines() == [
         "Found 2 of 3.",
         f"- [0] {text.task_line(task)}",
@@ -112,14 +116,7 @@ def test_a_page_says_how_many_what_was_searched_and_how_to_go_on():
 
 
 def test_a_batch_answers_each_item_in_input_order():
-    result = {
-        "results": [
-            {"index": 0, "ok": True, "task": TASK},
-            {"index": 1, "ok": False, "error": INVALID},
-        ],
-        "succeeded": 1,
-        "failed": 1,
-    }
+    result = _batch(TASK, INVALID)
     assert text.summary("add_tasks", result, True).splitlines() == [
         "Added 1 of 2.",
         f"- [0] {text.task_line(TASK)}",
