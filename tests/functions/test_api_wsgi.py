@@ -113,3 +113,12 @@ def test_the_request_body_is_read_to_its_end_before_the_answer():
     chunks = ApiWsgi(refuses)(environ, lambda status, headers, exc_info=None: None)
     assert b"".join(chunks) == b"no"
     assert body.read() == b""
+    # sent in chunks, without a length (gunicorn then marks the input terminated)
+    body = io.BytesIO(b'{"title": "' + b"y" * 50_000 + b'"}')
+    environ = EnvironBuilder("/tasks", method="POST", input_stream=body).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    environ["wsgi.input_terminated"] = True
+    chunks = ApiWsgi(refuses)(environ, lambda status, headers, exc_info=None: None)
+    assert b"".join(chunks) == b"no"
+    assert body.read() == b""

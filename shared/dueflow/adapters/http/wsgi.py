@@ -57,6 +57,10 @@ class ApiWsgi:
                 instance=instance_of(request),
                 headers={"X-Request-Id": request_id(request)},
             )
-        if not response.is_streamed:  # the whole request read before answering, as Flask's path
+        # the whole request read before answering, as on Flask's path (a request with neither a
+        # length nor chunks has no body to read: most GETs, 5 µs saved)
+        if not response.is_streamed and (
+            environ.get("CONTENT_LENGTH") or environ.get("HTTP_TRANSFER_ENCODING")
+        ):
             request.get_data()
         return response(environ, start_response)
