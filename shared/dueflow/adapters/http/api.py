@@ -325,7 +325,7 @@ def match(path: str, method: str, adapter: MapAdapter = _ROUTER) -> Match:
         if (found := _TASKS.get(method)) is not None:
             return Match(found.endpoint, {}, found.route)
     elif path.startswith(_TASK_PREFIX) and (endpoint := _TASK_ENDPOINTS.get(method)) is not None:
-        task_id = path[7:]
+        task_id = path[len(_TASK_PREFIX) :]
         if task_id and "/" not in task_id and task_id != "quick":
             return Match(endpoint, {"task_id": task_id}, _TASK_ROUTE)
     return _werkzeug_match(path, method, adapter)

@@ -89,8 +89,8 @@ _UUID4_SET = 0x4000 << 64 | 0x8000 << 48
 
 
 def new_request_id() -> str:
-    """A random UUID (version 4) in hex, as `uuid.uuid4().hex` makes it, for a fifth of the CPU
-    (no `UUID` object: 1 µs instead of 5)."""
+    """A random UUID (version 4) in hex, as `uuid.uuid4().hex` makes it, for half the CPU
+    (no `UUID` object: 1.5 µs instead of 3.4)."""
     value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
     return f"{value:032x}"
 
