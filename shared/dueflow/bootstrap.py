@@ -422,6 +422,15 @@ def handle_api(request: Request) -> Response:
     return _serving_runtime().after_response(api.handle(request))
 
 
+def serve_api_directly(app: Any, traced: bool) -> None:
+    """Let the tasks function's Flask `app` answer the API from WSGI, without Flask's dispatch
+    (`adapters.http.wsgi`), unless its requests are `traced` through Flask's instrumentation."""
+    from dueflow.adapters.http.wsgi import ApiWsgi, serves_directly
+
+    if serves_directly(traced):
+        app.wsgi_app = ApiWsgi(handle_api)
+
+
 def handle_event(name: str, routes: Callable[[Runtime], Routes], request: Request) -> Response:
     """An event function's entry point: answer `request` with the event function `name`, whose
     routing table `routes` builds (see functions/<name>/main.py)."""
