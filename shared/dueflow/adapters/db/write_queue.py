@@ -1,0 +1,100 @@
+"""SQLite: the write transactions of one process take turns on a lock of their own.
+
+SQLite has one write lock per database, and a writer that finds it taken does not queue for it:
+its busy handler sleeps and tries again, 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 ms and then
+100 ms at a time, while any writer that comes later may take the lock in between. At 200 creates/s
+the request threads of one `tasks` process held the lock for much of each second, and a create
+that lost a few of these races waited 50-500 ms: most of the create's p99 on SQLite (in the long
+waits, another thread of the same process held the lock 98% of the time; docs/performance.md,
+"Tails: the evidence"). So the writers of one process queue on a lock of their own before BEGIN
+IMMEDIATE, and each is woken as soon as the one before it ends. Between processes SQLite's busy
+handler still decides: their writes are few (the relay's delete per pass, leases, ticks)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+
+class WriteQueue:
+    """The write transactions of one process on one SQLite database, one at a time, in turn."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.thread: int | None = None  # the thread whose write transaction is open
+
+    def enter(self) -> bool:
+        """Wait for this process's write transaction before this one to end; False (no wait)
+        when this thread already has one open, on another connection: SQLite's busy timeout
+        then ends the wait with an error, as it did before there was a queue."""
+        if self.thread == threading.get_ident():
+            return False
+        self._lock.acquire()
+        self.thread = threading.get_ident()
+        return True
+
+    def leave(self) -> None:
+        self.thread = None
+        self._lock.release()
+
+
+_QUEUES: dict[str, WriteQueue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def write_queue(database: str) -> WriteQueue:
+    """The process's queue for the SQLite database file `database` (one for all its engines)."""
+    key = os.path.realpath(database)
+    with _QUEUES_LOCK:
+        return _QUEUES.setdefault(key, WriteQueue())
+
+
+class QueuedConnection(sqlite3.Connection):
+    """A pysqlite connection whose write transactions take their turn in the process's
+    `WriteQueue` for the database file, from BEGIN IMMEDIATE until COMMIT, ROLLBACK or close."""
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        path = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
+        # a file, not ":memory:" (each connection its own database) nor a URI (not used here)
+        named = path not in ("", ":memory:") and not path.startswith("file:")
+        self._queue = write_queue(path) if named else None
+        self._queued = False
+
+    def begin_write(self) -> None:
+        """BEGIN IMMEDIATE, in this process's turn."""
+        if self._queue is not None and not self._queued:
+            self._queued = self._queue.enter()
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._leave()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:  # a failed COMMIT leaves it open: the rollback ends it
+                self._leave()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._leave()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._leave()
+
+    def __del__(self) -> None:  # a connection dropped without close must not hold the turn
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._queued:
+            self._queued = False
+            self._queue.leave()
