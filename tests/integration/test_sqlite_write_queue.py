@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from dueflow.adapters.db.engine import make_engine, migrate, writer
-from dueflow.adapters.db.write_queue import write_queue
+from dueflow.adapters.db.write_queue import QueuedConnection, write_queue
 
 NO_BUSY_WAIT = sa.text("PRAGMA busy_timeout=0")
 
@@ -124,3 +124,32 @@ def test_reads_do_not_queue(engine):
         with engine.connect() as reader:
             assert reader.execute(sa.text("SELECT count(*) FROM leases")).scalar_one() == 0
         first.commit()
+
+
+def test_a_turn_is_waited_for_no_longer_than_the_busy_timeout(engine):
+    """A writer whose turn does not come within its connection's busy timeout goes to SQLite,
+    whose busy handler then fails it "locked", as before there was a queue (not a wait forever
+    behind a transaction that never ends)."""
+    first = _immediate(engine)
+    first.execute(_lease("first"))
+    failures: list[str] = []
+
+    def impatient_writer() -> None:  # another thread: this one has its turn
+        conn = QueuedConnection(engine.url.database, timeout=0.05, isolation_level=None)
+        try:
+            conn.begin_write()
+        except sqlite3.OperationalError as exc:
+            failures.append(str(exc))
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=impatient_writer)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and failures == ["database is locked"]
+    first.commit()
+    first.close()
+    with _immediate(engine) as conn:
+        conn.execute(_lease("after"))
+        conn.commit()
+    assert _count(engine) == 2

@@ -24,13 +24,13 @@ class WriteQueue:
         self._lock = threading.Lock()
         self.thread: int | None = None  # the thread whose write transaction is open
 
-    def enter(self) -> bool:
-        """Wait for this process's write transaction before this one to end; False (no wait)
-        when this thread already has one open, on another connection: SQLite's busy timeout
-        then ends the wait with an error, as it did before there was a queue."""
-        if self.thread == threading.get_ident():
+    def enter(self, timeout: float) -> bool:
+        """Wait for this process's write transaction before this one to end, `timeout` seconds
+        at most; False (not queued) when it did not end by then, or when this thread has one
+        open already, on another connection: SQLite's busy handler then decides, and its busy
+        timeout ends the wait with an error, as before there was a queue."""
+        if self.thread == threading.get_ident() or not self._lock.acquire(timeout=timeout):
             return False
-        self._lock.acquire()
         self.thread = threading.get_ident()
         return True
 
@@ -54,8 +54,9 @@ class QueuedConnection(sqlite3.Connection):
     """A pysqlite connection whose write transactions take their turn in the process's
     `WriteQueue` for the database file, from BEGIN IMMEDIATE until COMMIT, ROLLBACK or close."""
 
-    def __init__(self, database, *args, **kwargs):
-        super().__init__(database, *args, **kwargs)
+    def __init__(self, database, *args, timeout: float = 5.0, **kwargs):
+        super().__init__(database, *args, timeout=timeout, **kwargs)
+        self._timeout = timeout  # SQLite's busy timeout: a turn is waited for as long
         path = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
         # a file, not ":memory:" (each connection its own database) nor a URI (not used here)
         named = path not in ("", ":memory:") and not path.startswith("file:")
@@ -65,7 +66,7 @@ class QueuedConnection(sqlite3.Connection):
     def begin_write(self) -> None:
         """BEGIN IMMEDIATE, in this process's turn."""
         if self._queue is not None and not self._queued:
-            self._queued = self._queue.enter()
+            self._queued = self._queue.enter(self._timeout)
         try:
             self.execute("BEGIN IMMEDIATE")
         except BaseException:
