@@ -5,6 +5,7 @@ connections wait for SQLite's lock not at all (busy_timeout=0)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
@@ -153,3 +154,18 @@ def test_a_turn_is_waited_for_no_longer_than_the_busy_timeout(engine):
         conn.execute(_lease("after"))
         conn.commit()
     assert _count(engine) == 2
+
+
+def test_a_forked_child_does_not_inherit_a_turn_its_parent_held(engine):
+    """gunicorn forks its workers: a turn taken in the parent (by a thread the child does not
+    have) must not keep the child's writers waiting."""
+    held = write_queue(engine.url.database)
+    assert held.enter(timeout=1)
+    try:
+        child = os.fork()
+        if child == 0:  # the child: its own queue, free
+            os._exit(0 if write_queue(engine.url.database).enter(timeout=0.5) else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        held.leave()

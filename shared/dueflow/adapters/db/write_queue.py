@@ -43,11 +43,28 @@ _QUEUES: dict[str, WriteQueue] = {}
 _QUEUES_LOCK = threading.Lock()
 
 
+def _forget_queues() -> None:
+    """In a forked child: the parent's threads are gone, so must be any turn one of them held
+    (gunicorn forks its workers from a process that may have written)."""
+    global _QUEUES_LOCK
+    _QUEUES.clear()
+    _QUEUES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_queues)
+
+
 def write_queue(database: str) -> WriteQueue:
     """The process's queue for the SQLite database file `database` (one for all its engines)."""
-    key = os.path.realpath(database)
-    with _QUEUES_LOCK:
-        return _QUEUES.setdefault(key, WriteQueue())
+    return _queue(os.path.realpath(database))
+
+
+def _queue(key: str) -> WriteQueue:
+    found = _QUEUES.get(key)
+    if found is None:
+        with _QUEUES_LOCK:
+            found = _QUEUES.setdefault(key, WriteQueue())
+    return found
 
 
 class QueuedConnection(sqlite3.Connection):
@@ -60,13 +77,16 @@ class QueuedConnection(sqlite3.Connection):
         path = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
         # a file, not ":memory:" (each connection its own database) nor a URI (not used here)
         named = path not in ("", ":memory:") and not path.startswith("file:")
-        self._queue = write_queue(path) if named else None
-        self._queued = False
+        # the file's queue is looked up at each write, not kept: after a fork, the child's
+        self._key = os.path.realpath(path) if named else None
+        self._queue: WriteQueue | None = None  # while this connection has the turn
 
     def begin_write(self) -> None:
         """BEGIN IMMEDIATE, in this process's turn."""
-        if self._queue is not None and not self._queued:
-            self._queued = self._queue.enter(self._timeout)
+        if self._key is not None and self._queue is None:
+            queue = _queue(self._key)
+            if queue.enter(self._timeout):
+                self._queue = queue
         try:
             self.execute("BEGIN IMMEDIATE")
         except BaseException:
@@ -93,9 +113,10 @@ class QueuedConnection(sqlite3.Connection):
             self._leave()
 
     def __del__(self) -> None:  # a connection dropped without close must not hold the turn
-        self._leave()
+        if getattr(self, "_queue", None) is not None:
+            self._leave()
 
     def _leave(self) -> None:
-        if self._queued:
-            self._queued = False
-            self._queue.leave()
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            queue.leave()
