@@ -1,7 +1,7 @@
 """SQLite: the write transactions of one process take turns on the process's queue
 (adapters/db/write_queue), not in SQLite's busy handler; whatever ends a transaction gives the
-turn to the next writer. Each test's writers would fail at once without the queue: their
-connections wait for SQLite's lock not at all (busy_timeout=0)."""
+turn to the next writer. The writers here wait in SQLite's busy handler briefly or not at all,
+so a turn not taken shows as "database is locked"."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import sqlalchemy as sa
 
 from dueflow.adapters.db.engine import make_engine, migrate, writer
 from dueflow.adapters.db.write_queue import QueuedConnection, write_queue
-
-NO_BUSY_WAIT = sa.text("PRAGMA busy_timeout=0")
 
 
 @pytest.fixture
@@ -37,16 +35,19 @@ def _lease(name: str) -> sa.TextClause:
     )
 
 
-def _immediate(engine):
-    """A writer's connection (BEGIN IMMEDIATE) that never waits in SQLite's busy handler."""
+def _immediate(engine, busy_ms: int = 0):
+    """A writer's connection (BEGIN IMMEDIATE) that waits in SQLite's busy handler `busy_ms` at
+    most (none by default)."""
     conn = writer(engine).connect()
-    conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+    conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={busy_ms}")
     return conn
 
 
 def test_writers_of_a_process_wait_their_turn_instead_of_failing_busy(engine):
     """While one thread's write transaction is open, another's waits on the queue and goes on
-    once the first commits: with no busy wait in SQLite, it would have failed "locked"."""
+    once the first commits: with SQLite's busy wait alone (100 ms here) it would have failed
+    "locked" meanwhile. (The turn is given on right before the first's COMMIT: the second's
+    BEGIN IMMEDIATE may meet that COMMIT in SQLite, for a fraction of a millisecond.)"""
     first = _immediate(engine)
     first.execute(_lease("first"))  # BEGIN IMMEDIATE: the write lock and the queue's turn
     started, results = threading.Event(), []
@@ -54,7 +55,7 @@ def test_writers_of_a_process_wait_their_turn_instead_of_failing_busy(engine):
     def second_writer() -> None:
         started.set()
         try:
-            with _immediate(engine) as conn:
+            with _immediate(engine, busy_ms=100) as conn:
                 conn.execute(_lease("second"))
                 conn.commit()
             results.append("committed")
