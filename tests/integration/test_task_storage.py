@@ -234,3 +234,42 @@ def test_a_new_task_with_its_events_is_one_statement_and_all_or_nothing(engine):
         if engine.dialect.name == "postgresql":
             assert uow.conn.connection.dbapi_connection.autocommit is False
     assert len(_rows(engine, "tasks")) == 1  # left without commit: rolled back
+
+
+def test_a_new_task_after_a_claim_and_with_its_jobs_is_the_same_one_statement_in_the_unit(engine):
+    """The same create when the unit ran something before (a command's dedupe claim) and a job
+    relay runs (reminders scheduled as jobs): on PostgreSQL still one statement for the task, its
+    jobs' commands and its events, now inside the unit's transaction; the jobs' commands come
+    before the events; and a failing statement undoes the claim too."""
+    from dueflow.domain import events
+    from dueflow.domain.reminder_jobs import JOB_PUT
+
+    def unit() -> UnitOfWork:
+        return UnitOfWork(engine, write=True, reminder_jobs=lambda conn: True, clock=lambda: NOW)
+
+    task = _task(reminders=(Reminder(_id(), NOW + timedelta(hours=1), before="PT1H"),))
+    sent = [events.task_event(events.TASK_CREATED, task, NOW)]
+    statements: list[str] = []
+    with unit() as uow:
+        sa.event.listen(uow.conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        assert uow.commands.claim("test", "command-1", NOW)
+        claimed = len(statements)
+        uow.add_task(task, sent, NOW)
+        uow.commit()
+    if engine.dialect.name == "postgresql":
+        assert len(statements) - claimed == 1
+    with engine.connect() as conn:
+        assert TaskRepository(conn).get("alice", task.id) == task
+        outbox = conn.execute(sa.text("SELECT event_type FROM outbox ORDER BY seq")).scalars()
+        assert list(outbox) == [JOB_PUT, events.TASK_CREATED]
+        changes = conn.execute(sa.text("SELECT event_id FROM task_changes")).scalars()
+        assert list(changes) == [sent[0]["id"]]
+
+    with pytest.raises(sa.exc.IntegrityError), unit() as uow:  # the same task id again
+        assert uow.commands.claim("test", "command-2", NOW)
+        uow.add_task(task, [events.task_event(events.TASK_CREATED, task, NOW)], NOW)
+        uow.commit()
+    with engine.connect() as conn:
+        claims = conn.execute(sa.text("SELECT event_id FROM processed_commands")).scalars()
+        assert list(claims) == ["command-1"]  # the failed unit's claim is gone with it
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar() == 2

@@ -116,7 +116,9 @@ class OutboxRelay:
         if self._probe_at is not None and self.clock() < self._probe_at:
             return 0
         lease_taken = now = self.clock()
-        with self.engine.connect() as conn:
+        # a read: on SQLite a deferred BEGIN, not the writers' BEGIN IMMEDIATE, which made each
+        # pass queue for the write lock and hold it from the request writers meanwhile
+        with self.reader.connect() as conn:
             read_only(conn)  # one statement: no BEGIN before it, no ROLLBACK after
             rows = Outbox(conn).waiting(now, self.batch_size, self.kinds)
         partitions: dict[str | None, list] = {}

@@ -44,7 +44,13 @@ def make_engine(
         # as many kept connections as a server's pool: with SQLAlchemy's default of 5, a worker's
         # 8 request threads opened (and closed) a connection, PRAGMAs and all, for 2% of reads
         pool = {"pool_size": 10, "max_overflow": 20}
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+    from dueflow.adapters.db.write_queue import QueuedConnection  # imports sqlite3: here only
+
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30, "factory": QueuedConnection},
+        **pool,
+    )
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -131,8 +137,12 @@ def _sqlite_begin(conn) -> None:
     # 45 µs of CPU in SQLAlchemy's execution machinery, for a statement with no result.
     immediate = conn.get_execution_options().get(WRITE, False)
     sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    dbapi_connection = conn.connection.dbapi_connection
     try:
-        conn.connection.dbapi_connection.execute(sql)
+        if immediate and hasattr(dbapi_connection, "begin_write"):  # write_queue's connection
+            dbapi_connection.begin_write()  # BEGIN IMMEDIATE in this process's turn
+        else:
+            dbapi_connection.execute(sql)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise_as_sqlalchemy(conn, exc, sql, ())
 

@@ -41,10 +41,13 @@ class JobSchedulingTasks(TaskRepository):
         super().delete(task)
         self._schedule(task, None)
 
+    def job_commands(self, previous: Task | None, current: Task | None, now: datetime) -> list:
+        return [job_command(c, now) for c in job_changes(previous, current)]
+
     def _schedule(self, previous: Task | None, current: Task | None) -> None:
-        if changes := job_changes(previous, current):
-            now = self.clock()
-            self.outbox.add_many([job_command(c, now) for c in changes], now)
+        now = self.clock()
+        if commands := self.job_commands(previous, current, now):
+            self.outbox.add_many(commands, now)
 
 
 class JobRelayWatch:

@@ -71,6 +71,11 @@ class TaskRepository:
         self.conn.execute(_INSERT_TASK, _task_row(task))
         self._write_children(task)
 
+    def job_commands(self, previous: Task | None, current: Task | None, now: datetime) -> list:
+        """The outbox commands a write of the task from `previous` to `current` adds beside its
+        rows at `now`: none here (reminder_job_store.JobSchedulingTasks: its reminders' jobs)."""
+        return []
+
     def update(self, task: Task, previous: Task) -> None:
         """Write what changed from `previous` (the task as loaded in this transaction).
 

@@ -16,7 +16,6 @@ from dueflow.adapters.db.outbox_store import Outbox
 from dueflow.adapters.db.reminder_store import Reminders
 from dueflow.adapters.db.task_store import TaskRepository
 from dueflow.adapters.db.user_store import Users
-from dueflow.domain.events import TASK_TYPES
 from dueflow.domain.task import Task
 
 TRANSACTION_STATUS_IDLE = 0  # psycopg2's connection.info.transaction_status: no transaction
@@ -67,22 +66,22 @@ class UnitOfWork:
     def add_task(self, task: Task, events: list[dict], now: datetime) -> None:
         """A new task and its events (outbox, change log), written last in this unit.
 
-        On PostgreSQL, when nothing else ran in the unit yet: one statement, run on its own
-        (autocommit), so a create is one round trip instead of five (BEGIN, the task, the
-        events, COMMIT). A statement is atomic: the unit stays all or nothing."""
-        dbapi = self.conn.connection.dbapi_connection
-        if (
-            self.conn.dialect.name == "postgresql"
-            and type(self.tasks) is TaskRepository  # reminder jobs write more: see __enter__
-            and not dbapi.autocommit
-            and dbapi.info.transaction_status == TRANSACTION_STATUS_IDLE  # nothing ran yet
-            and any(e.get("type") in TASK_TYPES for e in events)  # a change for the log
-        ):
-            dbapi.autocommit = True  # commit() then sends nothing; `_checkin` clears the flag
-            self.outbox.add_many(events, now, task=task)
+        PostgreSQL: one statement, whatever ran before it in the unit (a command's dedupe claim,
+        the reminder-job relay's lease read): the task's rows, the reminder jobs' commands when
+        a job relay runs (`tasks.job_commands`), the events' outbox rows and their change log
+        rows. When nothing ran yet the statement runs on its own (autocommit): a create is then
+        one round trip instead of three (BEGIN, the statement, COMMIT). A statement is atomic,
+        so the unit stays all or nothing either way. SQLite has no data-modifying CTEs: there
+        the same rows go in statement by statement, in the unit's transaction."""
+        if self.conn.dialect.name != "postgresql":
+            self.tasks.add(task)  # the jobs' commands too, as every write of the repository
+            self.outbox.add_many(events, now)
             return
-        self.tasks.add(task)
-        self.outbox.add_many(events, now)
+        dbapi = self.conn.connection.dbapi_connection
+        if not dbapi.autocommit and dbapi.info.transaction_status == TRANSACTION_STATUS_IDLE:
+            dbapi.autocommit = True  # commit() then sends nothing; `_checkin` clears the flag
+        # the jobs' commands before the events, in the order `tasks.add` writes them
+        self.outbox.add_many(self.tasks.job_commands(None, task, now) + events, now, task=task)
 
     def commit(self) -> None:
         if self._tx is None:  # read-only: what SQLAlchemy began, if anything
