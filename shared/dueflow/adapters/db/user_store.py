@@ -15,7 +15,7 @@ _INSERT_USER = users.insert()
 _PROFILE = sa.select(users.c.email, users.c.timezone).where(users.c.id == sa.bindparam("id"))
 # The plain read on the DB-API cursor: every add_tasks and every English phrase reads the
 # user's zone, and SQLAlchemy's execution machinery was two thirds of that read's CPU
-# (300-450 µs -> 120-150 µs per read, PostgreSQL, measured in-process).
+# (300-450 µs -> 120-170 µs per read, PostgreSQL, measured in-process).
 _PROFILE_DIRECT = DirectSelect(_PROFILE)
 
 
