@@ -110,7 +110,7 @@ class Tail:
         self.min_gap = min_gap
         # with no stream open in this process, at least this long: the tail then only keeps its
         # position (where a new stream starts), and following every commit cost this process
-        # and the database about 1.4 ms of CPU per task write (docs/performance.md)
+        # and the database about 1 ms of CPU per task write (docs/performance.md)
         self.idle_gap = idle_gap
         self.position: int | None = None
         self.settling: Settling | None = None  # changes read, waiting for writers to end
