@@ -6,6 +6,7 @@ write transaction runs at a time, so the second writer cannot even start before 
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dueflow.adapters.db.unit_of_work import UnitOfWork
+from dueflow.adapters.live_tail import Hub
 from dueflow.domain import events as ev
 from dueflow.domain.task import Task
 from dueflow.service.live import LiveService
@@ -141,3 +143,32 @@ def test_nothing_in_flight_delivers_at_once(engine):
         two = _append(uow, "two")
         uow.commit()
     assert tail.passes(1) == [one, two]
+
+
+def test_a_tail_with_no_stream_open_reads_positions_only_and_a_stream_opened_since_replays(
+    engine,
+):
+    """With no stream open the tail reads ids and owners only (no message for nobody). A stream
+    that opens between such a read and its publish is not sent the bare ids: it is told to read
+    them from the log, up to the tail's new position, as a stream that fell behind is."""
+    service = _service(engine)
+    with UnitOfWork(engine, write=True) as uow:
+        low = _append(uow, "written while nobody listened")
+        uow.commit()
+    changes, settling = service.tail(0, None, messages=False)
+    assert settling is None
+    assert [(c.id, c.user_id, c.message) for c in changes] == [(low, "alice", None)]
+
+    hub = Hub()
+    hub.start(0)
+    assert hub.idle()
+    sub = hub.subscribe("alice")  # opened after the read, before its publish
+    assert not hub.idle()
+    hub.publish(changes)
+    assert sub.lagging and not sub.pending and hub.position == low
+    [again] = service.replay("alice", 0, hub.position)
+    assert again.id == low
+    assert json.loads(again.message)["type"] == ev.TASK_CREATED
+
+    full, _ = service.tail(0, None)  # a stream open: the messages are read with the changes
+    assert [json.loads(c.message)["id"] for c in full] == [json.loads(again.message)["id"]]

@@ -64,15 +64,21 @@ class Hub:
     def open_streams(self) -> int:
         return sum(len(s) for s in self._streams.values())
 
+    def idle(self) -> bool:
+        """No stream open (read by the tail's thread: one atomic look at the dict)."""
+        return not self._streams
+
     def start(self, position: int) -> None:
         self.position = position
         self.ready.set()
 
     def publish(self, changes: list[Change]) -> None:
-        """A batch the tail read, in id order: to each open stream of each change's owner."""
+        """A batch the tail read, in id order: to each open stream of each change's owner. A
+        change read without its message (the tail saw no stream open when it read, and one
+        opened since) makes its owner's streams read it from the log, as a lagging one does."""
         for change in changes:
             for sub in self._streams.get(change.user_id, ()):
-                if len(sub.pending) >= self.max_pending:
+                if change.message is None or len(sub.pending) >= self.max_pending:
                     sub.lagging = True
                     sub.pending.clear()
                 elif not sub.lagging:
@@ -95,12 +101,17 @@ class Tail:
         poll_interval: float = 1.0,
         prune_interval: float = 300.0,
         min_gap: float = 0.003,
+        idle_gap: float = 0.1,
     ):
         self.service, self.engine, self.hub, self.loop = service, engine, hub, loop
         self.poll_interval, self.prune_interval = poll_interval, prune_interval
         # at least this long between passes: the NOTIFYs of a burst of writes (one per commit)
         # become one query, not one each (its cost per change was the live process's CPU)
         self.min_gap = min_gap
+        # with no stream open in this process, at least this long: the tail then only keeps its
+        # position (where a new stream starts), and following every commit cost this process
+        # and the database about 1 ms of CPU per task write (docs/performance.md)
+        self.idle_gap = idle_gap
         self.position: int | None = None
         self.settling: Settling | None = None  # changes read, waiting for writers to end
         self._wake = threading.Event()
@@ -133,7 +144,9 @@ class Tail:
             self.loop.call_soon_threadsafe(self.hub.start, self.position)
         read = 0
         while not self._stop.is_set():
-            changes, self.settling = self.service.tail(self.position, self.settling)
+            # no stream open: positions and owners only (no message built for nobody)
+            messages = not self.hub.idle()
+            changes, self.settling = self.service.tail(self.position, self.settling, messages)
             if not changes:
                 break
             self.position = changes[-1].id
@@ -150,10 +163,11 @@ class Tail:
                 self._prune_when_due()
             except Exception:
                 log.exception("live tail pass failed; retrying")
+            idle = self.hub.idle()
             if self.settling:  # changes read but not final yet: their writers end in ms
-                self._stop.wait(SETTLE_WAIT_S)
+                self._stop.wait(self.idle_gap if idle else SETTLE_WAIT_S)
                 continue
-            self._stop.wait(self.min_gap)
+            self._stop.wait(self.idle_gap if idle else self.min_gap)
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 

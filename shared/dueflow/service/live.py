@@ -112,12 +112,13 @@ class LiveService:
             return uow.changes.after(position, self.batch, user_id, through)
 
     def tail(
-        self, position: int, settling: Settling | None = None
+        self, position: int, settling: Settling | None = None, messages: bool = True
     ) -> tuple[list[Change], Settling | None]:
         """The next batch of everyone's final changes after `position` (a process's one tail),
-        and what the tail waits for before the rest it read are final (see `settle`)."""
+        and what the tail waits for before the rest it read are final (see `settle`); without
+        `messages`, positions and owners only (`ChangeLogStore.read`)."""
         with self.uow_factory(write=False) as uow:
-            read = uow.changes.read(position, self.batch)
+            read = uow.changes.read(position, self.batch, messages)
         return settle(read, settling)
 
     def prune(self) -> int:

@@ -127,12 +127,13 @@ class CommandLog(Protocol):
 @dataclass(frozen=True)
 class Change:
     """One task change in the live feed's log: its position (global, increasing), whose it is,
-    the CloudEvent type, and the SSE message's data as JSON text."""
+    the CloudEvent type, and the SSE message's data as JSON text (None when read without it:
+    a tail with no stream to send it to reads only positions and owners)."""
 
     id: int
     user_id: str
     event_type: str
-    message: str
+    message: str | None
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class ChangeLogStore(Protocol):
     def after(
         self, position: int, limit: int, user_id: str | None = None, through: int | None = None
     ) -> list[Change]: ...
-    def read(self, position: int, limit: int) -> ChangesRead: ...
+    def read(self, position: int, limit: int, messages: bool = True) -> ChangesRead: ...
     def head(self) -> int: ...
     def fence(self) -> int: ...
     def oldest_writer(self) -> int: ...

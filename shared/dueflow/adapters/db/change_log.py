@@ -120,15 +120,15 @@ class ChangeLog:
             query = query.where(task_changes.c.id <= through)
         return [_change(row) for row in self.conn.execute(query)]
 
-    def read(self, position: int, limit: int) -> ChangesRead:
+    def read(self, position: int, limit: int, messages: bool = True) -> ChangesRead:
         """Everyone's next `limit` changes after `position`, and who could still be writing
         (one statement: the rows and the bounds are of one snapshot; the fence is drawn only
-        when there are rows)."""
+        when there are rows). Without `messages`, only each change's id, owner and type (its
+        `message` None): what a tail with no open stream needs to keep its position."""
+        query = _after(position, limit, messages)
         if self.conn.dialect.name != "postgresql":  # one writer at a time: ids commit in order
-            return ChangesRead(self.after(position, limit), 0, 0, 0)
-        query = _after(position, limit).add_columns(
-            _XMIN.label("xmin"), _XMAX.label("xmax"), _FENCE.label("fence")
-        )
+            return ChangesRead([_change(row) for row in self.conn.execute(query)], 0, 0, 0)
+        query = query.add_columns(_XMIN.label("xmin"), _XMAX.label("xmax"), _FENCE.label("fence"))
         rows = self.conn.execute(query).all()
         if not rows:
             return ChangesRead([], 0, 0, 0)
@@ -204,9 +204,9 @@ class ChangeLog:
         ).scalar_one_or_none()
 
 
-def _after(position: int, limit: int) -> sa.Select:
+def _after(position: int, limit: int, messages: bool = True) -> sa.Select:
     return (
-        sa.select(*_COLUMNS, *_MESSAGE)
+        sa.select(*_COLUMNS, *(_MESSAGE if messages else ()))
         .where(task_changes.c.id > position)
         .order_by(task_changes.c.id)
         .limit(limit)
@@ -214,6 +214,8 @@ def _after(position: int, limit: int) -> sa.Select:
 
 
 def _change(row) -> Change:
+    if "data" not in row._fields:  # read without messages
+        return Change(row.id, row.user_id, row.event_type, None)
     message = {
         "type": row.event_type,
         "id": row.event_id,
