@@ -28,16 +28,19 @@ DEADLINE = 30.0  # seconds for anything to arrive: a group join alone takes ~1.5
 
 
 class Subscriber(RecordingServer):
-    """Records the ids of the events it is sent; answers 503 to those `refuse` says no to."""
+    """Records the ids (and requests) of the events it is sent; answers 503 to those `refuse`
+    says no to."""
 
     def __init__(self, refuse=lambda event_id: False):
         self.refuse = refuse
         self.ids: list[str] = []
+        self.received: dict[str, Request] = {}
         super().__init__(self._answer)
 
     def _answer(self, request: Request) -> Answer:
         event_id = request.headers["ce-id"]
         self.ids.append(event_id)
+        self.received[event_id] = request
         return Answer(503 if self.refuse(event_id) else 200)
 
     def stop(self) -> None:
@@ -77,9 +80,9 @@ def _trigger(event_type: str) -> Trigger:
     return Trigger(f"t-{event_type}", filters, "sub", "Service", Delivery(retry=0), ordered=True)
 
 
-def _append(runtime: KafkaRuntime, event_type: str, key: str | None = None) -> str:
+def _append(runtime: KafkaRuntime, event_type: str, key: str | None = None, **extra: str) -> str:
     event_id = str(uuid.uuid4())
-    attributes = {"id": event_id, "source": "/test", "type": event_type}
+    attributes = {"id": event_id, "source": "/test", "type": event_type, **extra}
     attributes["partitionkey"] = key or event_id
     assert runtime.append(binary(CloudEvent(attributes, {"n": 1})))
     return event_id
@@ -162,4 +165,34 @@ def test_a_stuck_event_holds_up_its_own_partition_only(runtime):
     _wait(lambda: any(i in sub.ids for i in others))
     time.sleep(0.5)
     assert not any(i in sub.ids for i in same_key)  # ordered: they wait behind the stuck one
+    sub.stop()
+
+
+def test_a_trigger_filters_on_any_attribute_and_its_subscriber_gets_the_whole_event(runtime):
+    """A lane matches a record's `ce_` headers and key before it builds the event: extension
+    attributes and the partition key filter as they did on the built event, and what is
+    delivered is the whole event."""
+    event_type = f"test.filtered.{uuid.uuid4().hex[:8]}"
+    key = f"task-{uuid.uuid4()}"
+    filters = ({"exact": {"type": event_type, "tenant": "blue", "partitionkey": key}},)
+    trigger = Trigger(f"t-{event_type}", filters, "sub", "Service", Delivery(retry=0))
+    sub = Subscriber()
+    one = runtime(trigger, sub)
+    wanted = _append(one, event_type, key=key, tenant="blue")
+    skipped = [
+        _append(one, event_type, key=key, tenant="red"),
+        _append(one, event_type, key=key),
+        _append(one, event_type, tenant="blue"),  # another partition key
+        _append(one, f"{event_type}.other", key=key, tenant="blue"),
+    ]
+    last = _append(one, event_type, key=key, tenant="blue")  # after the skipped, in order
+    _wait(lambda: last in sub.ids)
+    assert sub.ids == [wanted, last]
+    assert not set(skipped) & set(sub.ids)
+    headers = sub.received[wanted].lower_headers()
+    assert headers["ce-type"] == event_type
+    assert headers["ce-source"] == "/test"
+    assert headers["ce-tenant"] == "blue"
+    assert headers["ce-partitionkey"] == key
+    assert sub.received[wanted].json() == {"n": 1}
     sub.stop()

@@ -26,7 +26,7 @@ from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from dueflow_local.broker import Dispatcher, Message, attributes_of, binary
+from dueflow_local.broker import Dispatcher, Message, binary
 from dueflow_local.manifests import KafkaSource, Trigger, Wiring
 
 log = logging.getLogger("dueflow.local.kafka")
@@ -268,8 +268,8 @@ class _Lane:
     def _run(self) -> None:
         stop, dispatcher = self.runtime.stop_event, self.runtime.dispatcher
         while (record := self.waiting.get()) is not None and not stop.is_set():
-            message = _message(record)
-            if self.trigger.matches(attributes_of(message)):
+            if self.trigger.matches(_attributes(record)):
+                message = _message(record)
                 while not dispatcher.deliver(self.trigger, message, stop):
                     if stop.wait(1.0):
                         return  # not settled, so not committed: redelivered after a restart
@@ -298,6 +298,21 @@ def _partitions(topic: str) -> int:
 
 def _is_cloudevent(record) -> bool:
     return any(k == "ce_specversion" for k, _ in record.headers() or [])
+
+
+def _attributes(record) -> dict[str, str]:
+    """The CloudEvent attributes a Trigger filters on, read from the record's `ce_` headers
+    and key as `_message` sets them, without building the event: every Trigger's consumer
+    reads every record of the Broker's topic and most match none of its filters, so the two
+    CloudEvents conversions are made only for a record that is delivered."""
+    attributes = {
+        name[3:]: (value or b"").decode()
+        for name, value in record.headers() or []
+        if name.startswith("ce_")
+    }
+    if (key := record.key()) is not None:
+        attributes["partitionkey"] = key.decode() if isinstance(key, bytes) else key
+    return attributes
 
 
 def _message(record) -> Message:
